@@ -82,16 +82,23 @@ TFQDQ_HD inline void IntegerRange(int num_bits, bool signed_input,
   }
 }
 
-// rint(v) in the default rounding mode (round half to even, keeps -0.0), made
-// of IEEE additions so that it vectorizes without SSE4.1 and gives identical
-// bits on host and device. |v| >= 2^23 (2^52 for double), inf and NaN are
-// already integral (or NaN) and pass through.
+// rint(v) in the default rounding mode (round half to even, keeps -0.0). Where
+// the host compiler targets SSE4.1 (the AVX2 and AVX-512 CPU loops) it is
+// std::rint, one ROUNDPS/VRNDSCALEPS per vector; elsewhere (the SSE2 loops,
+// CUDA) it is made of IEEE additions, which vectorize without SSE4.1. Both give
+// identical bits: |v| >= 2^23 (2^52 for double), inf and NaN are already
+// integral (or NaN) and pass through, the sign of a zero result is v's, and v
+// is always a product, so a NaN is already quiet.
 template <typename C>
 TFQDQ_HD inline C RoundHalfToEven(C v) {
+#if !defined(__CUDACC__) && defined(__SSE4_1__)
+  return std::rint(v);
+#else
   const C magic = Limits<C>::RoundMagic();
   const C a = Abs(v);
   const C r = CopySign((a + magic) - magic, v);
   return (a < magic) ? r : v;
+#endif
 }
 
 // floor(v + 0.5), TensorFlow's HALF_UP: 0.49999997f rounds to 1 (the sum is
