@@ -267,11 +267,12 @@ def test_in_place_in_tf_function():
             assert _compare(g(tf.constant(x)), ref, dtype)[0] == 0
 
 
-@pytest.mark.parametrize("isa,stream", [("sse2", True), ("avx512", True)])
+@pytest.mark.parametrize("isa,stream", [("sse2", True), ("avx2", True), ("avx512", True)])
 def test_grid_other_isa(isa, stream):
     """The grid (quick) with the table for `isa` (TF_QDQ_CPU_ISA; avx512 only where the CPU has
     it, else the default table again), and with non-temporal stores for every output
-    (TF_QDQ_STREAM_BYTES=0: unaligned heads and short tails; off by default), in a fresh
+    (TF_QDQ_STREAM_BYTES=0: unaligned heads and short tails; by default only outputs of 24 MiB
+    and more stream), in a fresh
     process. (The default table, AVX2 on most machines, runs the full grid in-process.)"""
     env = dict(os.environ, TF_QDQ_CPU_ISA=isa)
     if stream:
