@@ -1,0 +1,83 @@
+"""`python -m tf_qdq bench`: the rows it measures, the targets it checks, its output formats.
+
+No speed is asserted here (speed targets live in the benchmark itself); these tests check that the
+benchmark runs, verifies bits, and reports what it claims to report.
+"""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tf_qdq import bench
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _row(case, ratio, builtin_ms, read_ms=None, size="16M", dtype="float32", vs_f32=None):
+    return dict(case=case, dtype=dtype, size=size, ratio=ratio, builtin_ms=builtin_ms,
+                plugin_ms=builtin_ms / ratio, read_ms=read_ms, vs_f32=vs_f32, vs_per_tensor=None,
+                identical=True, differing=0)
+
+
+def test_run_measures_and_verifies():
+    rows = bench.run(cases=["per-tensor given", "last-axis(256) data"], dtypes=["float32", "half"],
+                     sizes=["4K"], min_time=0, min_reps=1, max_reps=2, progress=False)
+    got = {(r["case"], r["dtype"]) for r in rows}
+    assert got == {("per-tensor given", "float32"), ("last-axis(256) data", "float32"),
+                   ("per-tensor given", "half"), ("last-axis(256) data", "half")}
+    for r in rows:
+        assert r["identical"] is True and r["differing"] == 0, r
+        assert r["builtin_ms"] > 0 and r["plugin_ms"] > 0
+        assert r["ratio"] == pytest.approx(r["builtin_ms"] / r["plugin_ms"])
+        assert r["read_ms"] is None  # only measured from 1M elements
+    by = {(r["case"], r["dtype"]): r for r in rows}
+    assert by[("per-tensor given", "half")]["builtin_op"] == "V2 f32"
+    assert by[("per-tensor given", "half")]["vs_f32"] > 0
+    assert by[("last-axis(256) data", "float32")]["vs_per_tensor"] > 0
+    assert by[("per-tensor given", "float32")]["vs_per_tensor"] is None
+    table = bench.format_table(rows)
+    assert table.count("\n") == len(rows) + 1 and "identical" in table and "read ms" in table
+
+
+def test_read_floor_is_measured_for_large_per_tensor_rows():
+    rows = bench.run(cases=["per-tensor given"], dtypes=["float32"], sizes=["1M"], min_time=0,
+                     min_reps=1, max_reps=2, progress=False)
+    assert rows[0]["read_ms"] > 0 and rows[0]["identical"] is True
+
+
+def test_targets_report_pass_miss_and_the_memory_floor():
+    rows = [
+        _row("per-tensor data", 1.5, 9.0, read_ms=3.0),
+        _row("per-tensor given", 2.0, 4.0, read_ms=2.5),
+        _row("per-tensor given", 0.9, 0.013, size="4K"),
+        _row("per-tensor given", 1.0, 4.0, dtype="half", vs_f32=1.3),
+        _row("per-tensor data", 1.0, 4.0, dtype="half", vs_f32=0.8),
+    ]
+    t = {name: (text, ok) for name, text, ok in bench.check_targets(rows)}
+    text, ok = t["per-tensor data float32 16M: built-in/plugin >= 2.0"]
+    assert ok is False
+    assert text == "1.50x (needs plugin <= 4.50 ms; reading the input twice takes 6.00 ms)"
+    assert t["per-tensor given float32 16M: built-in/plugin >= 1.8"] == ("2.00x", True)
+    assert t["per-tensor given float32 4K: built-in/plugin >= 1.0"] == ("0.90x", False)
+    assert t["per-tensor data float32 4K: built-in/plugin >= 1.0"] == ("not run", None)
+    text, ok = t["half 16M: per element at least as fast as plugin float32 (worst case)"]
+    assert (text, ok) == ("0.80x (per-tensor data)", False)
+    assert t["every output bit-identical to the reference"] == ("5/5", True)
+
+
+def test_cli_json_and_errors():
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    cmd = [sys.executable, "-m", "tf_qdq", "bench", "--json", "--no-progress", "--cases",
+           "per-tensor data", "--dtypes", "bfloat16", "--sizes", "4K", "--min-time", "0",
+           "--min-reps", "1"]
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = json.loads(r.stdout)
+    rows = out["rows"] if isinstance(out, dict) else out
+    assert [(x["case"], x["dtype"], x["size"], x["identical"]) for x in rows] == [
+        ("per-tensor data", "bfloat16", "4K", True)]
+    bad = subprocess.run(cmd[:-6] + ["--sizes", "3K"], env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert bad.returncode != 0 and "3K" in bad.stderr
