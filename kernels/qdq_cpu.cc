@@ -141,9 +141,10 @@ constexpr int64_t kMinBlockElements = 128 * 1024;
 // on, float32 per tensor, streaming against plain stores: 16M elements
 // (64 MiB out) 1.15-1.2x faster with a given range and 1.2-1.4x with a range
 // from the data; 8M (32 MiB) 1.15-1.25x; 4M (16 MiB, where input and output
-// still fit in the L3) 0.8-0.9x, and smaller outputs slower still. Hence the
-// default of 24 MiB. TF_QDQ_STREAM_BYTES=<bytes> sets another threshold (tests
-// use 0: every output).
+// still fit in the L3) 0.8-0.9x through an L1 chunk, about 1.0x since the
+// AVX2/AVX-512 loops stream straight from registers. Hence the default of
+// 24 MiB. TF_QDQ_STREAM_BYTES=<bytes> sets another threshold (tests use 0:
+// every output).
 constexpr int64_t kDefaultStreamBytes = int64_t{24} << 20;
 int64_t StreamBytes() {
   static const int64_t bytes = [] {

@@ -137,23 +137,48 @@ inline VF LoadVF(const float* p) {
   return v;
 }
 
+// Stores of one output vector; kNT: a non-temporal store, which needs p
+// aligned to the vector's size (the callers see to it).
+template <bool kNT>
+inline void StoreVF(float* p, VF v) {
+  if constexpr (!kNT) {
+    std::memcpy(p, &v, sizeof(v));
+  } else {
+#if TFQDQ_VEC_BYTES == 64
+    _mm512_stream_ps(p, (__m512)v);
+#else
+    _mm256_stream_ps(p, (__m256)v);
+#endif
+  }
+}
+template <bool kNT, typename V>
+inline void StoreBits(uint16_t* p, V bits) {  // bits: __m128i or __m256i
+  if constexpr (sizeof(V) == 16) {
+    kNT ? _mm_stream_si128(reinterpret_cast<__m128i*>(p), bits)
+        : _mm_storeu_si128(reinterpret_cast<__m128i*>(p), bits);
+  } else {
+    kNT ? _mm256_stream_si256(reinterpret_cast<__m256i*>(p), bits)
+        : _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), bits);
+  }
+}
+
 #if TFQDQ_VEC_BYTES == 64
 inline VF LoadHalfV(const uint16_t* p) {
   return (VF)_mm512_cvtph_ps(
       _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
 }
+template <bool kNT = false>
 inline void StoreHalfV(uint16_t* p, VF v) {
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(p),
-                      _mm512_cvtps_ph((__m512)v, _MM_FROUND_TO_NEAREST_INT));
+  StoreBits<kNT>(p, _mm512_cvtps_ph((__m512)v, _MM_FROUND_TO_NEAREST_INT));
 }
 #elif TFQDQ_VEC_BYTES == 32
 inline VF LoadHalfV(const uint16_t* p) {
   return (VF)_mm256_cvtph_ps(
       _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }
+template <bool kNT = false>
 inline void StoreHalfV(uint16_t* p, VF v) {
-  _mm_storeu_si128(reinterpret_cast<__m128i*>(p),
-                   _mm256_cvtps_ph((__m256)v, _MM_FROUND_TO_NEAREST_INT));
+  StoreBits<kNT>(p, _mm256_cvtps_ph((__m256)v, _MM_FROUND_TO_NEAREST_INT));
 }
 #else
 #error "F16C path needs 32- or 64-byte vectors"
@@ -173,9 +198,9 @@ inline VF LoadBf16V(const uint16_t* p) {
           _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))),
       16);
 }
+template <bool kNT = false>
 inline void StoreBf16V(uint16_t* p, VF v) {
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(p),
-                      _mm512_cvtepi32_epi16((__m512i)Bf16BitsV(v)));
+  StoreBits<kNT>(p, _mm512_cvtepi32_epi16((__m512i)Bf16BitsV(v)));
 }
 #else
 inline VF LoadBf16V(const uint16_t* p) {
@@ -183,11 +208,11 @@ inline VF LoadBf16V(const uint16_t* p) {
       _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))),
       16);
 }
+template <bool kNT = false>
 inline void StoreBf16V(uint16_t* p, VF v) {
   const __m256i r = (__m256i)Bf16BitsV(v);  // lanes <= 0xffff: packus is exact
-  _mm_storeu_si128(reinterpret_cast<__m128i*>(p),
-                   _mm_packus_epi32(_mm256_castsi256_si128(r),
-                                    _mm256_extracti128_si256(r, 1)));
+  StoreBits<kNT>(p, _mm_packus_epi32(_mm256_castsi256_si128(r),
+                                     _mm256_extracti128_si256(r, 1)));
 }
 #endif
 
@@ -246,7 +271,17 @@ struct ConvSame {
   static inline C In(S v) { return v; }
   static inline S Out(C v) { return v; }
 };
+#if defined(__F16C__)
+// float also has explicit vectors, used for non-temporal stores straight from
+// registers (kNT; see QdqNT).
+struct ConvF32 : ConvSame<float> {
+  static constexpr bool kNT = true;
+  static inline VF InV(const float* p) { return LoadVF(p); }
+  static inline void OutNT(float* p, VF v) { StoreVF<true>(p, v); }
+};
+#else
 using ConvF32 = ConvSame<float>;
+#endif
 using ConvF64 = ConvSame<double>;
 struct ConvF16 {
   static constexpr bool kChunked = true;
@@ -258,6 +293,8 @@ struct ConvF16 {
   static constexpr bool kFused = true;
   static inline VF InV(const S* p) { return LoadHalfV(p); }
   static inline void OutV(S* p, VF v) { StoreHalfV(p, v); }
+  static constexpr bool kNT = true;
+  static inline void OutNT(S* p, VF v) { StoreHalfV<true>(p, v); }
   // F16C's VCVTPH2PS / VCVTPS2PH (round to nearest even) give the same bits
   // as In / Out above (which were written to match them), 8 or 16 at a time.
   static constexpr bool kBulk = true;
@@ -308,6 +345,8 @@ struct ConvBf16 {
   static constexpr bool kFused = true;
   static inline VF InV(const S* p) { return LoadBf16V(p); }
   static inline void OutV(S* p, VF v) { StoreBf16V(p, v); }
+  static constexpr bool kNT = true;
+  static inline void OutNT(S* p, VF v) { StoreBf16V<true>(p, v); }
 #endif
 #if defined(__AVX512BW__) || defined(__AVX2__)
   // FloatToBf16 with intrinsics (compilers narrow the 32-bit lanes poorly).
@@ -424,6 +463,13 @@ struct Loops {
   template <typename V>
   struct HasFused<V, std::enable_if_t<V::kFused>> : std::true_type {};
   static constexpr bool kFused = HasFused<Conv>::value;
+  template <typename V, typename = void>
+  struct HasNT : std::false_type {};
+  template <typename V>
+  struct HasNT<V, std::enable_if_t<V::kNT>> : std::true_type {};
+  // Streaming writes vectors straight from registers with non-temporal
+  // stores (QdqNT, GradNT); other types go through an L1 chunk (Produce).
+  static constexpr bool kNT = HasNT<Conv>::value;
 
   // in[0..n) -> buf (converted).
   static inline void Widen(const S* __restrict in, C* __restrict buf,
@@ -650,7 +696,8 @@ struct Loops {
   // may alias the input: every loop reads element k before writing it);
   // with streaming, chunks go through an L1 buffer and on to y with
   // non-temporal stores (large outputs: no read-for-ownership of the output
-  // lines, no eviction of useful cache contents).
+  // lines, no eviction of useful cache contents). Types with kNT stream
+  // straight from registers instead (NTVectors).
   template <typename F>
   static inline void Produce(S* y, int64_t n, bool stream, const F& compute) {
     if (!stream) {
@@ -704,9 +751,49 @@ struct Loops {
     }
   }
 
+  // Streaming for kNT types: body(k) computes and stores (non-temporally)
+  // the vector of elements [k, k + kVF); the elements before the first
+  // output vector aligned to its size, and the tail, go through
+  // scalar(i, len) with ordinary stores. Every element gets the same
+  // operations as in the ordinary loops, so the same bits.
+  template <typename Body, typename Scalar>
+  static inline void NTVectors(S* y, int64_t n, const Body& body,
+                               const Scalar& scalar) {
+#if defined(TFQDQ_FUSED16)
+    constexpr uintptr_t kBytes = sizeof(S) * kVF;  // one output vector
+    const uintptr_t mis = reinterpret_cast<uintptr_t>(y) % kBytes;
+    int64_t head = static_cast<int64_t>((kBytes - mis) % kBytes / sizeof(S));
+    if (head > n) head = n;
+    scalar(0, head);
+    int64_t k = head;
+    for (; k + kVF <= n; k += kVF) body(k);
+    scalar(k, n - k);
+#else
+    (void)y, (void)body;
+    scalar(0, n);
+#endif
+  }
+
   template <bool kClamp, bool kHalfUp>
   static void Qdq(const S* x, S* y, int64_t n, C s, C q, C l, C h,
                   bool stream) {
+#if defined(TFQDQ_FUSED16)
+    if constexpr (kNT) {
+      if (stream) {
+        const VF vs = Splat(s), vq = Splat(q), vl = Splat(l), vh = Splat(h);
+        NTVectors(
+            y, n,
+            [&](int64_t k) {
+              Conv::OutNT(y + k, VQuantizeDequantize<kClamp, kHalfUp>(
+                                     Conv::InV(x + k), vl, vh, vs, vq));
+            },
+            [&](int64_t i, int64_t len) {
+              QdqS<kClamp, kHalfUp>(x + i, y + i, len, s, q, l, h);
+            });
+        return;
+      }
+    }
+#endif
     Produce(y, n, stream, [&](int64_t i, int64_t len, S* dst) {
       QdqS<kClamp, kHalfUp>(x + i, dst, len, s, q, l, h);
     });
@@ -755,6 +842,29 @@ struct Loops {
   static void QdqCols(const S* x, S* y, int64_t n, const C* s, const C* q,
                       const C* l, const C* h, int64_t period, int64_t p0,
                       bool stream) {
+#if defined(TFQDQ_FUSED16)
+    if constexpr (kNT) {
+      if (stream) {
+        Periods(n, period, p0, [&](int64_t i, int64_t p, int64_t m) {
+          NTVectors(
+              y + i, m,
+              [&](int64_t k) {
+                Conv::OutNT(y + i + k,
+                            VQuantizeDequantize<kClamp, kHalfUp>(
+                                Conv::InV(x + i + k), LoadVF(l + p + k),
+                                LoadVF(h + p + k), LoadVF(s + p + k),
+                                LoadVF(q + p + k)));
+              },
+              [&](int64_t k, int64_t len) {
+                QdqColsS<kClamp, kHalfUp>(x + i + k, y + i + k, len,
+                                          s + p + k, q + p + k, l + p + k,
+                                          h + p + k);
+              });
+        });
+        return;
+      }
+    }
+#endif
     Produce(y, n, stream, [&](int64_t i, int64_t len, S* dst) {
       Periods(len, period, (p0 + i) % period,
               [&](int64_t j, int64_t p, int64_t m) {
@@ -828,6 +938,24 @@ struct Loops {
 
   static void Grad(const S* g, const S* x, S* y, int64_t n, C l, C h,
                    bool stream) {
+#if defined(TFQDQ_FUSED16)
+    if constexpr (kNT) {
+      if (stream) {
+        const VF vl = Splat(l), vh = Splat(h), vone = Splat(OpaqueOne());
+        NTVectors(
+            y, n,
+            [&](int64_t k) {
+              Conv::OutNT(y + k, VMaskedGradient(Conv::InV(g + k),
+                                                 Conv::InV(x + k), vl, vh,
+                                                 vone));
+            },
+            [&](int64_t i, int64_t len) {
+              GradS<false>(g + i, x + i, y + i, len, &l, &h);
+            });
+        return;
+      }
+    }
+#endif
     Produce(y, n, stream, [&](int64_t i, int64_t len, S* dst) {
       GradS<false>(g + i, x + i, dst, len, &l, &h);
     });
@@ -835,6 +963,29 @@ struct Loops {
 
   static void GradCols(const S* g, const S* x, S* y, int64_t n, const C* l,
                        const C* h, int64_t period, int64_t p0, bool stream) {
+#if defined(TFQDQ_FUSED16)
+    if constexpr (kNT) {
+      if (stream) {
+        const VF vone = Splat(OpaqueOne());
+        Periods(n, period, p0, [&](int64_t i, int64_t p, int64_t m) {
+          NTVectors(
+              y + i, m,
+              [&](int64_t k) {
+                Conv::OutNT(y + i + k,
+                            VMaskedGradient(Conv::InV(g + i + k),
+                                            Conv::InV(x + i + k),
+                                            LoadVF(l + p + k),
+                                            LoadVF(h + p + k), vone));
+              },
+              [&](int64_t k, int64_t len) {
+                GradS<true>(g + i + k, x + i + k, y + i + k, len, l + p + k,
+                            h + p + k);
+              });
+        });
+        return;
+      }
+    }
+#endif
     Produce(y, n, stream, [&](int64_t i, int64_t len, S* dst) {
       Periods(len, period, (p0 + i) % period,
               [&](int64_t j, int64_t p, int64_t m) {
