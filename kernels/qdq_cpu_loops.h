@@ -754,7 +754,7 @@ struct Loops {
   // Streaming for kNT types: body(k) computes and stores (non-temporally)
   // the vector of elements [k, k + kVF); the elements before the first
   // output vector aligned to its size, and the tail, go through
-  // scalar(i, len) with ordinary stores. Every element gets the same
+  // scalar(i, len) with ordinary stores (len > 0). Every element gets the same
   // operations as in the ordinary loops, so the same bits.
   template <typename Body, typename Scalar>
   static inline void NTVectors(S* y, int64_t n, const Body& body,
@@ -764,10 +764,10 @@ struct Loops {
     const uintptr_t mis = reinterpret_cast<uintptr_t>(y) % kBytes;
     int64_t head = static_cast<int64_t>((kBytes - mis) % kBytes / sizeof(S));
     if (head > n) head = n;
-    scalar(0, head);
+    if (head > 0) scalar(0, head);  // (never with len 0: GradS reads *l first)
     int64_t k = head;
     for (; k + kVF <= n; k += kVF) body(k);
-    scalar(k, n - k);
+    if (k < n) scalar(k, n - k);
 #else
     (void)y, (void)body;
     scalar(0, n);
