@@ -273,7 +273,7 @@ struct ConvSame {
 };
 #if defined(__F16C__)
 // float also has explicit vectors, used for non-temporal stores straight from
-// registers (kNT; see QdqNT).
+// registers (kNT; see NTVectors).
 struct ConvF32 : ConvSame<float> {
   static constexpr bool kNT = true;
   static inline VF InV(const float* p) { return LoadVF(p); }
@@ -468,7 +468,7 @@ struct Loops {
   template <typename V>
   struct HasNT<V, std::enable_if_t<V::kNT>> : std::true_type {};
   // Streaming writes vectors straight from registers with non-temporal
-  // stores (QdqNT, GradNT); other types go through an L1 chunk (Produce).
+  // stores (NTVectors); other types go through an L1 chunk (Produce).
   static constexpr bool kNT = HasNT<Conv>::value;
 
   // in[0..n) -> buf (converted).
@@ -756,10 +756,10 @@ struct Loops {
   // output vector aligned to its size, and the tail, go through
   // scalar(i, len) with ordinary stores (len > 0). Every element gets the same
   // operations as in the ordinary loops, so the same bits.
+#if defined(TFQDQ_FUSED16)
   template <typename Body, typename Scalar>
   static inline void NTVectors(S* y, int64_t n, const Body& body,
                                const Scalar& scalar) {
-#if defined(TFQDQ_FUSED16)
     constexpr uintptr_t kBytes = sizeof(S) * kVF;  // one output vector
     const uintptr_t mis = reinterpret_cast<uintptr_t>(y) % kBytes;
     int64_t head = static_cast<int64_t>((kBytes - mis) % kBytes / sizeof(S));
@@ -768,11 +768,8 @@ struct Loops {
     int64_t k = head;
     for (; k + kVF <= n; k += kVF) body(k);
     if (k < n) scalar(k, n - k);
-#else
-    (void)y, (void)body;
-    scalar(0, n);
-#endif
   }
+#endif
 
   template <bool kClamp, bool kHalfUp>
   static void Qdq(const S* x, S* y, int64_t n, C s, C q, C l, C h,
