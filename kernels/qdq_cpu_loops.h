@@ -489,6 +489,23 @@ struct Loops {
     }
   }
 
+  // Calls fn(c, i, len) with c[0..len) the compute values of x[i, i + len),
+  // covering x[0..n): x itself when the types are the same, else chunks
+  // widened into an L1 buffer.
+  template <typename F>
+  static inline void AsCompute(const S* x, int64_t n, const F& fn) {
+    if constexpr (kDirect) {
+      fn(reinterpret_cast<const C*>(x), 0, n);
+    } else {
+      alignas(64) C buf[kChunk];
+      for (int64_t i = 0; i < n; i += kChunk) {
+        const int64_t len = n - i < kChunk ? n - i : kChunk;
+        Widen(x + i, buf, len);
+        fn(buf, i, len);
+      }
+    }
+  }
+
   // GCC/Clang vector type of the compute type, one vector register wide.
   typedef C Vec __attribute__((vector_size(TFQDQ_VEC_BYTES)));
   static constexpr int kWidth = TFQDQ_VEC_BYTES / sizeof(C);
@@ -570,16 +587,9 @@ struct Loops {
       return;
     }
 #endif
-    if constexpr (kDirect) {
-      RangeC(reinterpret_cast<const C*>(x), n, mn, mx);
-    } else {
-      alignas(64) C buf[kChunk];
-      for (int64_t i = 0; i < n; i += kChunk) {
-        const int64_t len = n - i < kChunk ? n - i : kChunk;
-        Widen(x + i, buf, len);
-        RangeC(buf, len, mn, mx);
-      }
-    }
+    AsCompute(x, n, [&](const C* c, int64_t, int64_t len) {
+      RangeC(c, len, mn, mx);
+    });
   }
 
   static inline void RangeColsC(const C* __restrict x, int64_t n,
@@ -679,16 +689,9 @@ struct Loops {
       return;
     }
 #endif
-    if constexpr (kDirect) {
-      RangeColsC(reinterpret_cast<const C*>(x), n, mn, mx);
-    } else {
-      alignas(64) C buf[kChunk];
-      for (int64_t i = 0; i < n; i += kChunk) {
-        const int64_t len = n - i < kChunk ? n - i : kChunk;
-        Widen(x + i, buf, len);
-        RangeColsC(buf, len, mn + i, mx + i);
-      }
-    }
+    AsCompute(x, n, [&](const C* c, int64_t i, int64_t len) {
+      RangeColsC(c, len, mn + i, mx + i);
+    });
   }
 
   // Writes y[0..n) through compute(i, len, dst), which stores elements
