@@ -118,7 +118,7 @@ TFQDQ_HD inline void ScanWindow(const Dims& d, const Window& w, int64_t block,
         kmax = max_start;
       }
       const C v = load(o * row + base + q);
-      if (!(v != v)) {  // NaN is ignored (SPEC 6.4)
+      if (!(v != v)) {  // NaN is ignored (docs/semantics.md#differences-from-tensorflow, item 4)
         const K key = ToKey(v);
         kmin = (key < kmin) ? key : kmin;
         kmax = (kmax < key) ? key : kmax;

@@ -1,5 +1,5 @@
 // OpKernels of the TfQdq>QuantizeAndDequantize* family: attribute and input
-// validation (SPEC section 3), output allocation, and the call into the
+// validation (docs/semantics.md#validation), output allocation, and the call into the
 // device functors of qdq_kernels.h. Every check runs before any access that
 // TensorFlow would CHECK (dim_size, scalar<T>, vec<T>), so no input aborts.
 #define EIGEN_USE_THREADS
@@ -275,7 +275,7 @@ class QdqV3Op : public OpKernel {
                 InvalidArgument(
                     "Axis requested is larger than input dimensions. Axis: ",
                     axis, " Input Dimensions: ", dims));
-    // TensorFlow aborts the process here (SPEC 6.2).
+    // TensorFlow aborts the process here (docs/semantics.md#differences-from-tensorflow, item 2).
     OP_REQUIRES(ctx, axis >= -1,
                 InvalidArgument("Axis must be -1 (per-tensor) or in [0, ", dims,
                                 ") (per-channel), got ", axis,

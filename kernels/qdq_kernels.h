@@ -22,7 +22,7 @@ struct View {
 
 struct ForwardArgs {
   View view;
-  int64_t qmin = 0;  // integer range of SPEC 2.1
+  int64_t qmin = 0;  // integer range of docs/semantics.md#arithmetic, step 1
   int64_t qmax = 0;
   bool range_given = false;
   bool half_up = false;  // round_mode == "HALF_UP"

@@ -1,4 +1,4 @@
-// Per-element arithmetic of the QuantizeAndDequantize family (SPEC section 2).
+// Per-element arithmetic of the QuantizeAndDequantize family (docs/semantics.md#arithmetic).
 //
 // This header is the single source of truth for the math: the CPU loops
 // (qdq_cpu.cc) and the CUDA kernels include it unchanged. It uses no
@@ -38,7 +38,7 @@ struct Limits<double> {
 };
 
 // Compute type of the arithmetic for a storage type: float for bfloat16, half
-// and float (SPEC 6.3), double for double. Storage types are named by the
+// and float (docs/semantics.md#differences-from-tensorflow, item 3), double for double. Storage types are named by the
 // callers (Eigen types on the host, bit-pattern types in CUDA code).
 template <typename T>
 struct ComputeType {
@@ -67,7 +67,7 @@ TFQDQ_HD inline C CopySign(C mag, C sign) {
 #endif
 }
 
-// The integer range of SPEC 2.1, in int64. num_bits must already be validated
+// The integer range of docs/semantics.md#arithmetic, step 1, in int64. num_bits must already be validated
 // (1..61 signed, 1..62 unsigned).
 TFQDQ_HD inline void IntegerRange(int num_bits, bool signed_input,
                                   bool narrow_range, int64_t* qmin,
@@ -119,7 +119,7 @@ struct Params {
   C hi;
 };
 
-// SPEC 2.3: from the range [mn, mx] and the integer range [qmin, qmax] (both
+// docs/semantics.md#arithmetic, step 3: from the range [mn, mx] and the integer range [qmin, qmax] (both
 // already in C) to scale, inverse scale and adjusted bounds.
 template <typename C>
 TFQDQ_HD inline Params<C> ComputeParams(C mn, C mx, C qmin, C qmax) {
@@ -140,7 +140,7 @@ TFQDQ_HD inline Params<C> ComputeParams(C mn, C mx, C qmin, C qmax) {
   return p;
 }
 
-// SPEC 2.4-2.6 for one element. kClamp: the range was given. kHalfUp: the
+// docs/semantics.md#arithmetic, steps 4-6 for one element. kClamp: the range was given. kHalfUp: the
 // HALF_UP rounding mode (else HALF_TO_EVEN).
 template <typename C, bool kClamp, bool kHalfUp>
 TFQDQ_HD inline C QuantizeDequantize(C x, C lo, C hi, C scale, C inv) {
@@ -161,7 +161,7 @@ TFQDQ_HD inline C MaskedGradient(C g, C x, C lo, C hi) {
   return g * C((x >= lo) && (x <= hi));
 }
 
-// Running min/max that ignore NaN (SPEC 6.4). Start from +inf / -inf.
+// Running min/max that ignore NaN (docs/semantics.md#differences-from-tensorflow, item 4). Start from +inf / -inf.
 template <typename C>
 TFQDQ_HD inline C MinIgnoringNaN(C acc, C x) {
   return (x < acc) ? x : acc;

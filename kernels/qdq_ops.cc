@@ -1,5 +1,5 @@
 // Op registrations and shape functions of the TfQdq>QuantizeAndDequantize*
-// family (SPEC section 1). The kernels live in qdq_kernels.cc.
+// family (docs/semantics.md#ops). The kernels live in qdq_kernels.cc.
 #include <limits>
 
 #include "tensorflow/core/framework/common_shape_fns.h"

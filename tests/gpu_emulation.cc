@@ -2,7 +2,7 @@
 // so that their index arithmetic and reductions run without a GPU: every
 // block and thread of a launch is executed sequentially, with the same loop
 // bodies the kernels call, and the results are compared bit for bit with a
-// plain serial implementation of SPEC section 2 (per channel, with the
+// plain serial implementation of docs/semantics.md#arithmetic (per channel, with the
 // CPU's zero-maximum rule). Built and run by tests/test_gpu_emulation.py.
 //
 // What this cannot check: the CUDA-specific parts (atomics, shared memory,

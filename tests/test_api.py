@@ -1,5 +1,5 @@
-"""The Python API (SPEC section 4), the loader, `python -m tf_qdq`, and the
-kernel validation messages of SPEC section 3 (compared with tf.raw_ops)."""
+"""The Python API (docs/semantics.md#python-api), the loader, `python -m tf_qdq`, and the
+kernel validation messages of docs/semantics.md#validation (compared with tf.raw_ops)."""
 import importlib
 import inspect
 import os

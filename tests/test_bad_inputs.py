@@ -1,4 +1,4 @@
-"""SPEC section 7: every bad input gives a clean error with a useful message, in
+"""docs/semantics.md#bad-inputs: every bad input gives a clean error with a useful message, in
 eager mode, in `tf.function` with known shapes (where the shape functions see
 it: ValueError at trace time) and with unknown shapes (the kernels see it:
 InvalidArgumentError at run time), and never crashes the process.
@@ -10,7 +10,7 @@ runs in ONE child process per module (`_child_main`, started by the
 `plugin_results` fixture): a crash fails the tests of the cases it did not
 finish, it does not kill pytest. A second child (`tf_results`) runs TensorFlow's
 built-in ops on the cases where TensorFlow gives a clean error and the tests
-check that our message starts with TensorFlow's text (SPEC 3). The built-in op
+check that our message starts with TensorFlow's text (docs/semantics.md#validation). The built-in op
 is never called on an input that aborts TensorFlow.
 """
 import json

@@ -1,4 +1,4 @@
-"""The deliberate differences from TensorFlow 2.21 (SPEC section 6), each pinned
+"""The deliberate differences from TensorFlow 2.21 (docs/semantics.md#differences-from-tensorflow), each pinned
 with real values: what the plugin returns, what its reference is, and (where it
 is safe to run) what TensorFlow's built-in op does instead."""
 import numpy as np
@@ -47,7 +47,7 @@ def _with_specials(rng, x):
 @pytest.mark.parametrize("narrow,num_bits,signed", [(False, 8, True), (True, 8, True), (False, 4, False),
                                                     (False, 16, True)])
 def test_6_1_per_channel_given_range(dtype, shape, axis, round_mode, op, narrow, num_bits, signed):
-    """Per-channel with range_given works for V2/V4: SPEC §2 per channel (NumPy
+    """Per-channel with range_given works for V2/V4: docs/semantics.md#arithmetic per channel (NumPy
     reference), bit-exact with built-in V3 for HALF_TO_EVEN; built-in V2/V4 reject it."""
     rng = _rng(dtype, shape, axis, round_mode, op, narrow, num_bits, signed)
     depth = shape[axis]
@@ -203,7 +203,7 @@ def test_6_3_half_and_bfloat16_forward(p):
     expected = reference.builtin(op, **kw)
     if expected is None:  # per-channel given range with HALF_UP: no built-in
         expected = reference.numpy_qdq(x, lo, hi, num_bits=6, range_given=True, round_mode=rm, axis=axis)
-        # Spelled out: SPEC §2 in float32, then rounded to T.
+        # Spelled out: docs/semantics.md#arithmetic in float32, then rounded to T.
         f32 = reference.numpy_qdq(x.astype(np.float32), lo.astype(np.float32), hi.astype(np.float32),
                                   num_bits=6, range_given=True, round_mode=rm, axis=axis)
         assert_same_bits_lp(expected, f32.astype(dtype))

@@ -2,7 +2,7 @@
 --minutes N`). The strategies, the validity model and the references live in
 tf_qdq/fuzz.py; see its docstring.
 
-Every case: bit-identical with TensorFlow's built-in op (or the SPEC reference)
+Every case: bit-identical with TensorFlow's built-in op (or the documented reference)
 where the result is defined, the expected clean exception otherwise, never a
 crash. The @example cases pin inputs that abort TensorFlow 2.21 or that the
 model must get right (denormals-are-zero range checks, the sign of NaN in the
@@ -46,7 +46,7 @@ PINNED = [
     # +inf in bfloat16 data with a computed range: every output is NaN (the reference's sign of NaN varies)
     Case(op="V2", dtype=BF16, x=np.full((3, 70000), np.inf).astype(BF16), mn=np.asarray(0, BF16),
          mx=np.asarray(0, BF16), attrs=dict(axis=-1, num_bits=1, signed_input=False)),
-    # NaN in the data with a computed range, per channel (SPEC 6.4), HALF_UP
+    # NaN in the data with a computed range, per channel (docs/semantics.md#differences-from-tensorflow, item 4), HALF_UP
     Case(op="V4", dtype=np.float64, x=np.array([[np.nan, 1, -1e73], [2, np.nan, 1e-282]]),
          mn=np.zeros(3), mx=np.zeros(3), attrs=dict(axis=1, round_mode="HALF_UP")),
     # per-channel given range with HALF_UP (no built-in defines it: per-slice reference)

@@ -1,9 +1,10 @@
-"""Every row of GOLDEN.md (both tables) as an explicit test with literal inputs
-and expected outputs.
+"""Every golden edge case (docs/semantics.md#edge-cases: outputs observed from
+TensorFlow 2.21's built-in ops) as an explicit test with literal inputs and
+expected outputs.
 
-Expected values are written as in GOLDEN.md. Exact values (dyadic fractions
+Expected values are written as observed (7-8 significant digits where not exact). Exact values (dyadic fractions
 such as 38/128, 0.296875, the kernel tests' k/128) are compared exactly;
-values GOLDEN prints with 7-8 significant digits (and the kernel tests' k/127,
+values the table prints with 7-8 significant digits (and the kernel tests' k/127,
 k/255 fractions, which are not representable) are compared with float32(the
 printed value) within 1 ulp. The sign of zero is always checked ("0" in the
 table is +0.0). Where TensorFlow's built-in op runs, the plugin must also equal
@@ -76,7 +77,7 @@ def check_row(op, x, mn, mx, expected, exact, dtype=np.float32, also=(), builtin
             ref = reference.builtin(o, **kw)
             assert ref is not None
             assert_same_bits(out, ref, f"plugin {o} vs built-in")
-            assert_golden(ref, expected, exact, dtype, msg=f"built-in {o} (GOLDEN itself)")
+            assert_golden(ref, expected, exact, dtype, msg=f"built-in {o} (the observed value itself)")
         outs.append(out)
     return outs
 
@@ -119,7 +120,7 @@ def test_v4_range_given_minus1_1():
 
 
 def test_v4_range_given_output_outside_range():
-    """SPEC §2 consequence: -2 with range [-1, 1] gives -1.007874 (< -1), and 33 gives exactly 1."""
+    """docs/semantics.md#arithmetic consequence: -2 with range [-1, 1] gives -1.007874 (< -1), and 33 gives exactly 1."""
     (out,) = check_row("V4", [-2, 33], -1, 1, [-1.007874, 1], exact=False, range_given=True)
     assert out.numpy()[0] < -1 and out.numpy()[1] == 1
 
@@ -227,13 +228,13 @@ def test_per_channel_axis1_data_range():
 def test_v3_per_channel_range_given():
     check_row("V3", [[1, 0.5], [0.25, -1]], [-1, -0.5], [1, 0.5], [[1, 0.5], [0.2519685, -0.503937]],
               exact=False, range_given=True, axis=1)
-    # The plugin's V2/V4 accept the same call (SPEC 6.1; the built-ins reject it).
+    # The plugin's V2/V4 accept the same call (docs/semantics.md#differences-from-tensorflow, item 1; the built-ins reject it).
     check_row("V2", [[1, 0.5], [0.25, -1]], [-1, -0.5], [1, 0.5], [[1, 0.5], [0.2519685, -0.503937]],
               exact=False, also=("V4",), range_given=True, axis=1)
 
 
 def test_v3_per_channel_min_above_max_is_invalid_argument():
-    """GOLDEN's "unchecked" row is a deliberate difference (SPEC 6.8): TensorFlow's V3
+    """The "unchecked" golden row is a deliberate difference (docs/semantics.md#differences-from-tensorflow, item 8): TensorFlow's V3
     returns ±inf garbage, the plugin returns InvalidArgument naming the channel."""
     x = tf.constant([[1, 0.5], [0.25, -1]], tf.float32)
     lo, hi = tf.constant([1.0, -1.0]), tf.constant([-1.0, 1.0])
@@ -246,7 +247,7 @@ def test_v3_per_channel_min_above_max_is_invalid_argument():
 
 
 def test_v2_float64():
-    # GOLDEN prints the third value truncated (-0.700787402...): compared below to
+    # The table prints the third value truncated (-0.700787402...): compared below to
     # 1e-9, and to 1 ulp of the full -89/127.
     (out,) = check_row("V2", [1, 0.3, -0.7], 0, 0, [1, 0.2992125984251969, -89 / 127], exact=False,
                        dtype=np.float64, also=(), range_given=False)
@@ -422,7 +423,7 @@ def test_kt_gradient_v4_op(axis):
     for i in range(flat_x.size):
         s = (i // minor) % slices
         # "grad where min <= x <= max, else 0"; the kernel computes a product
-        # (SPEC §2), so a negative gradient masked out gives -0.0.
+        # (docs/semantics.md#arithmetic), so a negative gradient masked out gives -0.0.
         expected[i] = flat_g[i] * np.float32(lo[s] <= flat_x[i] <= hi[s])
     if axis == -1:
         lo, hi = lo.reshape(()), hi.reshape(())

@@ -135,13 +135,13 @@ def cases(quick=False, seed=0):
         x = rng.standard_normal(40000).astype(dtype)
         x[rng.choice(40000, 300, replace=False)] = np.nan
         z = np.zeros((), dtype)
-        yield f"{np.dtype(dtype).name} NaN in data (SPEC 6.4)", "numpy", dict(
+        yield f"{np.dtype(dtype).name} NaN in data (docs/semantics.md#differences-from-tensorflow, item 4)", "numpy", dict(
             input=x, input_min=z, input_max=z), dtype
 
 
 def _ambiguous_zero_max(kw):
     """A computed range whose maximum is a zero in a channel holding both +0.0 and -0.0: the
-    sign of that maximum is implementation-defined in TensorFlow (SPEC: ours is +0.0)."""
+    sign of that maximum is implementation-defined in TensorFlow (docs/semantics.md#differences-from-tensorflow: ours is +0.0)."""
     if kw.get("range_given", False):
         return False
     x = np.asarray(kw["input"]).astype(np.float64)

@@ -1,5 +1,5 @@
-"""Where the ops are used (SPEC section 5): eager, tf.function, TF1 graph mode,
-shape inference at graph build time (SPEC section 1), and SavedModel export and
+"""Where the ops are used (docs/semantics.md#where-the-ops-run): eager, tf.function, TF1 graph mode,
+shape inference at graph build time (docs/semantics.md#ops), and SavedModel export and
 reload in fresh processes."""
 import os
 import subprocess

@@ -2,7 +2,7 @@
 
 Bit-exact with the built-in ops where TensorFlow works, correct where it does not
 (half/bfloat16, per-channel given ranges, inputs that abort TensorFlow), faster,
-and exportable. See README.md and the contract in SPEC.md.
+and exportable. See README.md and docs/semantics.md.
 """
 from tf_qdq import _loader
 

@@ -243,7 +243,7 @@ def run(cases=None, dtypes=None, sizes=None, quick=False, min_time=None, min_rep
     return rows
 
 
-# ---- targets (issue 3) ----------------------------------------------------------------------------
+# ---- the project's performance goals ----------------------------------------------------------------------------
 
 def _find(rows, case, dtype="float32", size="16M"):
     for r in rows:

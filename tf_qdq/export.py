@@ -20,7 +20,7 @@ built-in op that computes the same bits in the installed TensorFlow:
 | any of them on half or bfloat16             | Cast to float32, the op above, Cast back         |
 
 The lowered model loads without tf_qdq and gives bit-identical outputs, except
-where the plugin deliberately differs (SPEC section 6: NaN in data with a
+where the plugin deliberately differs (docs/semantics.md#differences-from-tensorflow: NaN in data with a
 computed range). Gradients of the lowered model are TensorFlow's: V4 with a
 computed range masks against the unused input_min/input_max (pass
 `straight_through=True` to lower those V4 ops to V2, whose straight-through
@@ -51,7 +51,7 @@ BUILTIN_OPS = (
 )
 PLUGIN_OPS = tuple(PLUGIN_PREFIX + name for name in BUILTIN_OPS)
 
-# Attribute defaults of the plugin's ops (SPEC section 1). SavedModels strip
+# Attribute defaults of the plugin's ops (docs/semantics.md#ops). SavedModels strip
 # attributes that hold their default value, so lowering fills them in.
 _DEFAULTS = {
     "QuantizeAndDequantize": dict(signed_input=True, num_bits=8, range_given=False,
@@ -231,7 +231,7 @@ def _lower_node(node, body, straight_through, stats):
         op_attrs = dict(signed_input=attrs["signed_input"], num_bits=attrs["num_bits"],
                         range_given=attrs["range_given"], round_mode=b"HALF_TO_EVEN",
                         narrow_range=False, axis=-1)
-        # The attribute range cast to T (SPEC 6.7), then to the compute type.
+        # The attribute range cast to T (docs/semantics.md#differences-from-tensorflow, item 7), then to the compute type.
         t_inputs, extra = data[:1], []
         for arg in ("input_min", "input_max"):
             value = np.float32(attrs[arg]).astype(_np_dtype(dtype)).astype(_np_dtype(compute))

@@ -1,4 +1,4 @@
-"""Property-based fuzzing of the tf_qdq ops with hypothesis (SPEC sections 3 and 7).
+"""Property-based fuzzing of the tf_qdq ops with hypothesis (docs/semantics.md#validation and #bad-inputs).
 
     TF_CPP_MIN_LOG_LEVEL=2 python -m tf_qdq fuzz [--minutes N] [--seed S] [--graph-fraction F]
                                                  [--last-case PATH]
@@ -12,10 +12,10 @@ the validation rules (`expected_errors`), then run through the plugin:
   from a kernel, ValueError from a shape function or the wrapper, TypeError from
   the wrapper) whose message names the problem;
 - a valid case must be bit-identical with TensorFlow's built-in op, through
-  `tf_qdq.reference.builtin` (which applies the SPEC section 6 references for
+  `tf_qdq.reference.builtin` (which applies the docs/semantics.md#differences-from-tensorflow references for
   half/bfloat16, V1 and per-channel given ranges), or, where TensorFlow has no
   answer, with the built-in op applied per channel slice (HALF_UP per-channel
-  given ranges; NaN in the data with a computed range, SPEC 6.4);
+  given ranges; NaN in the data with a computed range, docs/semantics.md#differences-from-tensorflow, item 4);
 - the process never crashes (a crash ends the run; --last-case names the input).
 
 The built-in op is only called on inputs that are valid for the plugin with
@@ -548,7 +548,7 @@ def _reference_forward(case, op, axis):
                 kw["round_mode"] = rm
             ref = reference.builtin(op, input=x, axis=axis, **kw)
         return _np(ref), compare.reshape(x.shape), None
-    # Per channel slice with the per-tensor built-in V2 (same arithmetic, SPEC 2).
+    # Per channel slice with the per-tensor built-in V2 (same arithmetic, docs/semantics.md#arithmetic).
     out = np.zeros(v.shape, dtype)
     nan_mask = np.isnan(v.astype(np.float32))
     # At most 16 channels (the first and last 8) are checked: one built-in call each.
@@ -565,7 +565,7 @@ def _reference_forward(case, op, axis):
             finite_or_inf = s[~nan_mask[:, c, :]]
             if finite_or_inf.size == 0:
                 continue  # all NaN: only the NaN check applies
-            # NaN is ignored by the range (SPEC 6.4): replacing it by a value of
+            # NaN is ignored by the range (docs/semantics.md#differences-from-tensorflow, item 4): replacing it by a value of
             # the channel leaves the range, hence every other output, unchanged.
             s[nan_mask[:, c, :]] = finite_or_inf.min()
         r = reference.builtin("V2", input=s, input_min=np.asarray(lo, dtype), input_max=np.asarray(hi, dtype),
@@ -641,12 +641,12 @@ def _assert_same(out, ref, compare, nan_mask, case, nan_in=None):
     # A NaN input meets a second NaN when the range makes the inverse scale NaN
     # (1-bit signed, maximum read as zero: 0/0): which payload and sign survive
     # a NaN-NaN multiply depends on the operand order the compiler picked, in
-    # TensorFlow as here. SPEC 2.4 only says a NaN input stays NaN.
+    # TensorFlow as here. docs/semantics.md#arithmetic, step 4 only says a NaN input stays NaN.
     if nan_in is not None:
         diff &= ~(nan_in & np.isnan(out.astype(np.float32)))
     if out.dtype == BFLOAT16:
         # TensorFlow's float32 -> bfloat16 cast (in the half/bfloat16 reference,
-        # SPEC 6.3) drops the sign of NaN in its vectorized path (8 at a time)
+        # docs/semantics.md#differences-from-tensorflow, item 3) drops the sign of NaN in its vectorized path (8 at a time)
         # and keeps it in the scalar tail, so the reference's NaN bits depend on
         # the position. The plugin keeps the sign everywhere; NaN must match NaN.
         o32, r32 = out.astype(np.float32), ref.astype(np.float32)

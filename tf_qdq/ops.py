@@ -1,5 +1,5 @@
 """Python API mirroring tf.quantization.quantize_and_dequantize(_v2), and the
-gradients of every op (SPEC section 4)."""
+gradients of every op (docs/semantics.md#python-api)."""
 import operator
 
 import numpy as np

@@ -1,9 +1,9 @@
 """Test oracles, never used by the ops: what the plugin's output must equal.
 
 `builtin(...)` runs TensorFlow's built-in op where it defines the result, with
-the references of SPEC section 6 where the plugin deliberately differs (half
+the references of docs/semantics.md#differences-from-tensorflow where the plugin deliberately differs (half
 and bfloat16 through float32; V1 through V2; per-channel given ranges through
-V3). `numpy_qdq(...)` is an independent NumPy implementation of SPEC section 2.
+V3). `numpy_qdq(...)` is an independent NumPy implementation of docs/semantics.md#arithmetic.
 """
 import numpy as np
 import tensorflow as tf
@@ -25,7 +25,7 @@ def _constant(v, dtype):
 
 
 def builtin(op, **kw):
-    """The built-in op's (or the SPEC reference's) result for plugin raw op `op`
+    """The built-in op's (or, where the plugin deliberately differs, the documented reference's) result for plugin raw op `op`
     ('V1', 'V2', 'V3', 'V4', 'V4Grad') called with raw-op keywords `kw`.
     Returns None where no built-in defines the result (per-channel given range
     with HALF_UP: use numpy_qdq)."""
@@ -71,10 +71,10 @@ def integer_range(num_bits, signed_input, narrow_range):
 
 def numpy_qdq(x, input_min=0.0, input_max=0.0, signed_input=True, num_bits=8, range_given=False,
               round_mode="HALF_TO_EVEN", narrow_range=False, axis=-1):
-    """SPEC section 2 in NumPy (one IEEE operation at a time, no FMA).
+    """docs/semantics.md#arithmetic in NumPy (one IEEE operation at a time, no FMA).
 
     x is a NumPy array of float16/bfloat16/float32/float64; half and bfloat16
-    compute in float32 and round the result to their type (SPEC 6.3)."""
+    compute in float32 and round the result to their type (docs/semantics.md#differences-from-tensorflow, item 3)."""
     x = np.asarray(x)
     if x.size == 0:
         return x.copy()

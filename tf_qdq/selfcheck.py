@@ -1,5 +1,5 @@
 """`python -m tf_qdq`: what was loaded, which kernels exist, and a parity table
-of every op against TensorFlow's built-in ops (or the SPEC references)."""
+of every op against TensorFlow's built-in ops (or the documented references where the plugin deliberately differs)."""
 import sys
 
 import numpy as np
