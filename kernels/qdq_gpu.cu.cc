@@ -43,19 +43,17 @@
 #include "kernels/qdq_gpu_body.h"
 #include "kernels/qdq_math.h"
 
-// The CUDA version and architectures of this build: setup.py passes
-// -DTF_QDQ_CUDA_BUILD="<version> <archs>"; otherwise nvcc's own list of the
-// virtual architectures compiled for.
-#define TF_QDQ_STR2(x) #x
-#define TF_QDQ_STR(x) TF_QDQ_STR2(x)
-#if defined(TF_QDQ_CUDA_BUILD)
-#define TF_QDQ_GPU_BUILD TF_QDQ_CUDA_BUILD
-#elif defined(__CUDA_ARCH_LIST__)
-#define TF_QDQ_GPU_BUILD                                          \
-  TF_QDQ_STR(__CUDACC_VER_MAJOR__) "." TF_QDQ_STR(__CUDACC_VER_MINOR__) \
-  " compute_" TF_QDQ_STR(__CUDA_ARCH_LIST__)
+// The CUDA version and the architectures of this build, from nvcc itself:
+// __CUDA_ARCH_LIST__ is the list of the virtual architectures compiled for
+// (e.g. 750,800,900; nvcc 11.5 and later).
+#define TF_QDQ_STR2(...) #__VA_ARGS__
+#define TF_QDQ_STR(...) TF_QDQ_STR2(__VA_ARGS__)
+#define TF_QDQ_NVCC_VERSION \
+  TF_QDQ_STR(__CUDACC_VER_MAJOR__) "." TF_QDQ_STR(__CUDACC_VER_MINOR__)
+#if defined(__CUDA_ARCH_LIST__)
+#define TF_QDQ_ARCH_LIST TF_QDQ_STR(__CUDA_ARCH_LIST__)
 #else
-#define TF_QDQ_GPU_BUILD "unknown"
+#define TF_QDQ_ARCH_LIST ""
 #endif
 
 namespace tf_qdq {
@@ -454,7 +452,25 @@ int DriverVersion() {
   int v = 0;
   return cudaDriverGetVersion(&v) == cudaSuccess ? v : 0;
 }
-const char* BuildDescription() { return TF_QDQ_GPU_BUILD; }
+const char* BuildDescription() {
+  // "13.0 sm_75,sm_80,sm_90" from "750,800,900".
+  static const std::string text = [] {
+    std::string archs, item;
+    const std::string list = std::string(TF_QDQ_ARCH_LIST) + ",";
+    for (char ch : list) {
+      if (ch >= '0' && ch <= '9') {
+        item += ch;
+      } else if (ch == ',' && !item.empty()) {
+        const int a = std::stoi(item) / 10;
+        archs += (archs.empty() ? "sm_" : ",sm_") + std::to_string(a);
+        item.clear();
+      }
+    }
+    return std::string(TF_QDQ_NVCC_VERSION) + " " +
+           (archs.empty() ? std::string("(architectures unknown)") : archs);
+  }();
+  return text.c_str();
+}
 
 std::string MissingKernelImageMessage(void* stream) {
   int dev = -1;
