@@ -386,7 +386,7 @@ void CheckStaleErrorIsCleared(cudaStream_t stream) {
 // 4099th element in between; the range over all of them.
 void RunHuge(cudaStream_t stream) {
   using S = HalfBits;
-  const int64_t n = (int64_t{1} << 31) + 4099 * 3;
+  const int64_t n = (int64_t{1} << 31) + 1 + 4099 * 3;  // a multiple of 3
   size_t free_b = 0, total_b = 0;
   CUDA_OK(cudaMemGetInfo(&free_b, &total_b));
   const size_t need = static_cast<size_t>(n) * sizeof(S) + (size_t{512} << 20);
@@ -568,7 +568,9 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
-  CheckStaleErrorIsCleared(stream);
+  // Not under compute-sanitizer (--quick): it reports the deliberately failed
+  // launch as an error.
+  if (!quick) CheckStaleErrorIsCleared(stream);
   RunDtype<float>(quick, stream);
   RunDtype<double>(quick, stream);
   RunDtype<HalfBits>(quick, stream);
