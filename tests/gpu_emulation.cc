@@ -178,13 +178,11 @@ struct Launch {
 };
 
 // The group accesses of a split over an array whose element 0 lies
-// `misalign` elements past a 16-byte boundary: in bounds, aligned, and the
-// recorded per-element counts.
+// `misalign` elements past a 16-byte boundary: in bounds and aligned.
 template <int V, typename I>
 struct Access {
   int64_t n;
   int misalign;
-  std::vector<int>* reads;
   template <int N>
   bool Check(I i) const {
     const int64_t b = static_cast<int64_t>(i);
@@ -209,7 +207,7 @@ std::vector<C> EmulateQdq(const std::vector<C>& x, const Dims& d, const ParamsAr
   const int64_t grid = blocks * l.threads;
   std::vector<C> out(n, std::numeric_limits<C>::quiet_NaN());
   std::vector<int> written(n, 0);
-  const Access<V, I> acc{n, misalign, nullptr};
+  const Access<V, I> acc{n, misalign};
   const auto load = [&](I i, auto cnt, C* v) {
     constexpr int kN = decltype(cnt)::value;
     for (int k = 0; k < kN; ++k) v[k] = C(0);
@@ -250,7 +248,7 @@ std::vector<C> EmulateGrad(const std::vector<C>& g, const std::vector<C>& x, con
   const int64_t grid = blocks * l.threads;
   std::vector<C> out(n, std::numeric_limits<C>::quiet_NaN());
   std::vector<int> written(n, 0);
-  const Access<V, I> acc{n, misalign, nullptr};
+  const Access<V, I> acc{n, misalign};
   const auto load_from = [&](const std::vector<C>& a) {
     return [&a, &acc](I i, auto cnt, C* v) {
       constexpr int kN = decltype(cnt)::value;
