@@ -114,11 +114,6 @@ struct HostIo<BFloat16Bits> {
   }
 };
 
-template <typename T>
-bool SameOrBothNaN(T a, T b) {
-  if (std::memcmp(&a, &b, sizeof(T)) == 0) return true;
-  return false;
-}
 template <typename S>
 bool SameStored(S a, S b) {
   if (std::memcmp(&a, &b, sizeof(S)) == 0) return true;
