@@ -6,12 +6,16 @@ TensorFlow minor version it was compiled against. Bit-exactness requires
 
 GPU kernels: compiled when nvcc is found (or TF_QDQ_CUDA=1, which makes a
 missing nvcc an error); TF_QDQ_CUDA=0 builds the CPU kernels only. nvcc is
-$TF_QDQ_NVCC, else nvcc on PATH, else $CUDA_HOME/bin/nvcc, else
-/usr/local/cuda/bin/nvcc. TF_QDQ_CUDA_ARCHS (e.g. "75,80,90") overrides the
-SASS architectures; PTX is always added for the newest one. The CUDA runtime
-is linked statically, so the library loads on machines without CUDA.
+$TF_QDQ_NVCC when set; otherwise, among nvcc on PATH, $CUDA_HOME/bin/nvcc,
+/usr/local/cuda/bin/nvcc and /usr/local/cuda-*/bin/nvcc, the first of the CUDA
+major version TensorFlow was built with, else the first found (with a
+warning). TF_QDQ_CUDA_ARCHS (e.g. "75,80,90") overrides the SASS
+architectures; PTX is always added for the newest one. The CUDA runtime is
+linked statically, so the library loads on machines without CUDA. See
+docs/gpu.md.
 """
 import concurrent.futures
+import glob
 import os
 import platform
 import re
@@ -51,13 +55,65 @@ NVCCFLAGS = ["-std=c++17", "-O3", "-DNDEBUG", "-Xcompiler", "-fPIC", "-Xcompiler
 DEFAULT_CUDA_ARCHS = (70, 80, 90)
 
 
+def _nvcc_candidates():
+    """Every nvcc found: $TF_QDQ_NVCC alone when set, else nvcc on PATH, $CUDA_HOME/bin/nvcc,
+    /usr/local/cuda/bin/nvcc and /usr/local/cuda-*/bin/nvcc (newest first), without duplicates."""
+    if os.environ.get("TF_QDQ_NVCC"):
+        cands = [os.environ["TF_QDQ_NVCC"]]
+    else:
+        versioned = sorted(glob.glob("/usr/local/cuda-*/bin/nvcc"),
+                           key=lambda p: [int(x) for x in re.findall(r"\d+", p.split("cuda-")[-1])], reverse=True)
+        cands = [shutil.which("nvcc"),
+                 os.path.join(os.environ["CUDA_HOME"], "bin", "nvcc") if os.environ.get("CUDA_HOME") else None,
+                 "/usr/local/cuda/bin/nvcc"] + versioned
+    found, seen = [], set()
+    for cand in cands:
+        if cand and os.path.isfile(cand) and os.access(cand, os.X_OK) and os.path.realpath(cand) not in seen:
+            seen.add(os.path.realpath(cand))
+            found.append(cand)
+    return found
+
+
+def _nvcc_version(nvcc):
+    """"X.Y" of an nvcc, or None when it does not run."""
+    try:
+        text = subprocess.run([nvcc, "--version"], check=True, capture_output=True, text=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    m = re.search(r"release (\d+\.\d+)", text)
+    return m.group(1) if m else None
+
+
+def tensorflow_cuda_version():
+    """The CUDA version TensorFlow was built with ("12.5.1"), or None (not a CUDA build, or unknown)."""
+    try:
+        import tensorflow as tf
+
+        info = tf.sysconfig.get_build_info()
+    except Exception:  # noqa: BLE001 - no TensorFlow, or a build without build info
+        return None
+    return info.get("cuda_version") if info.get("is_cuda_build") else None
+
+
 def _find_nvcc():
-    for cand in (os.environ.get("TF_QDQ_NVCC"), shutil.which("nvcc"),
-                 os.path.join(os.environ.get("CUDA_HOME", ""), "bin", "nvcc") if os.environ.get("CUDA_HOME") else None,
-                 "/usr/local/cuda/bin/nvcc"):
-        if cand and os.path.isfile(cand) and os.access(cand, os.X_OK):
-            return cand
-    return None
+    """(nvcc, version): $TF_QDQ_NVCC when set; else the first nvcc whose major version matches the CUDA
+    TensorFlow was built with, else the first found. Warns when the major versions differ."""
+    found = [(c, _nvcc_version(c)) for c in _nvcc_candidates()]
+    found = [(c, v) for c, v in found if v is not None]
+    if not found:
+        return None, None
+    tf_cuda = tensorflow_cuda_version()
+    tf_major = tf_cuda.split(".")[0] if tf_cuda else None
+    chosen = next(((c, v) for c, v in found if tf_major and v.split(".")[0] == tf_major), found[0])
+    if tf_major and chosen[1].split(".")[0] != tf_major:
+        others = ", ".join(f"{c} ({v})" for c, v in found if v != chosen[1])
+        print(f"tf_qdq: WARNING: nvcc {chosen[1]} ({chosen[0]}) is not of the CUDA major version TensorFlow was "
+              f"built with ({tf_cuda}). The GPU kernels link their own CUDA {chosen[1]} runtime, so they need an "
+              f"NVIDIA driver for CUDA {chosen[1].split('.')[0]} (with an older driver they are not registered and "
+              f"the ops run on the CPU), and CUDA 13 and later cannot build for compute capability below 7.5. "
+              f"To match TensorFlow, install a CUDA {tf_major} toolkit and point TF_QDQ_NVCC at its nvcc"
+              + (f" (also found: {others})" if others else "") + ".", flush=True)
+    return chosen
 
 
 def cuda_config():
@@ -67,16 +123,13 @@ def cuda_config():
         print("tf_qdq: TF_QDQ_CUDA=0: building the CPU kernels only (no GPU kernels)", flush=True)
         return None
     required = mode in ("1", "on", "yes", "true")
-    nvcc = _find_nvcc()
+    nvcc, version = _find_nvcc()
     if nvcc is None:
         if required:
             sys.exit("tf_qdq: TF_QDQ_CUDA=1 but nvcc was not found (set TF_QDQ_NVCC or CUDA_HOME, or put nvcc on PATH)")
         print("tf_qdq: nvcc not found: building the CPU kernels only (no GPU kernels). "
               "Put nvcc on PATH (or set CUDA_HOME / TF_QDQ_NVCC) to build them.", flush=True)
         return None
-    version_text = subprocess.run([nvcc, "--version"], check=True, capture_output=True, text=True).stdout
-    m = re.search(r"release (\d+\.\d+)", version_text)
-    version = m.group(1) if m else "unknown"
     # The toolkit root: nvcc may be a wrapper script, so ask nvcc itself.
     dry = subprocess.run([nvcc, "--dryrun", "-x", "cu", "-c", os.devnull, "-o", os.devnull],
                          capture_output=True, text=True)

@@ -32,6 +32,7 @@
 #include "tensorflow/core/framework/tensor.h"
 #include "tensorflow/core/framework/tensor_reference.h"
 #include "tensorflow/core/framework/types.h"
+#include "tensorflow/core/platform/logging.h"
 #include "tensorflow/core/platform/stream_executor.h"
 #include "unsupported/Eigen/CXX11/Tensor"
 
@@ -89,8 +90,13 @@ Status GetStream(OpKernelContext* ctx, ::stream_executor::Stream** se_stream,
   return Status();
 }
 
-Status CudaStatus(int code, const char* what) {
+Status CudaStatus(int code, const char* what, void* stream) {
   if (code == 0) return Status();
+  if (gpu::IsMissingKernelImage(code)) {
+    return ::tensorflow::errors::FailedPrecondition(
+        "tf_qdq: ", what, " cannot run on the GPU: ", gpu::ErrorName(code),
+        ". ", gpu::MissingKernelImageMessage(stream));
+  }
   std::string hint;
   if (gpu::IsInsufficientDriver(code)) {
     const int rt = gpu::RuntimeVersion(), drv = gpu::DriverVersion();
@@ -133,7 +139,7 @@ Status PerChannelParamsToDevice(OpKernelContext* ctx,
   void* dev = dev_tensor->flat<int8_t>().data();
   TF_RETURN_IF_ERROR(CudaStatus(
       gpu::LaunchCopyToDevice(dev, host, static_cast<size_t>(bytes), stream),
-      "copying the per-channel parameters"));
+      "copying the per-channel parameters", stream));
   const auto* info = ctx->device()->tensorflow_accelerator_device_info();
   if (info != nullptr && info->event_mgr != nullptr) {
     TensorReference ref(host_tensor);
@@ -149,81 +155,29 @@ Status PerChannelParamsToDevice(OpKernelContext* ctx,
 
 }  // namespace
 
+// The specializations declared in qdq_kernels.h.
 template <typename T>
-struct ForwardFunctor<GPUDevice, T> {
-  Status operator()(OpKernelContext* ctx, const ForwardArgs& a, const T* in,
-                    const T* min_host, const T* max_host, T* out) {
-    using S = typename Storage<T>::type;
-    using C = typename ComputeType<T>::type;
-    static_assert(std::is_same<C, typename ComputeType<S>::type>::value,
-                  "compute types differ between CPU and GPU");
-    const View& v = a.view;
-    if (v.size() == 0) return Status();
-    ::stream_executor::Stream* se_stream = nullptr;
-    void* stream = nullptr;
-    TF_RETURN_IF_ERROR(GetStream(ctx, &se_stream, &stream));
-    const C qmin = static_cast<C>(a.qmin), qmax = static_cast<C>(a.qmax);
-    gpu::ParamsArg<C> p{nullptr, Params<C>{}};
-    Tensor params_tensor, scratch_tensor;
-    if (a.range_given) {
-      auto fill = [&](int64_t c) {
-        return ComputeParams(static_cast<C>(min_host[c]),
-                             static_cast<C>(max_host[c]), qmin, qmax);
-      };
-      if (v.depth == 1) {
-        p.single = fill(0);
-      } else {
-        TF_RETURN_IF_ERROR(PerChannelParamsToDevice<C>(
-            ctx, se_stream, stream, v.depth, fill, &params_tensor,
-            &p.per_channel));
-      }
-    } else {
-      const int64_t scratch_bytes =
-          static_cast<int64_t>(gpu::RangeScratchBytes<S>(v.depth));
-      const int64_t params_bytes =
-          v.depth * static_cast<int64_t>(sizeof(Params<C>));
-      TF_RETURN_IF_ERROR(ctx->allocate_temp(::tensorflow::DT_INT8,
-                                            TensorShape({scratch_bytes}),
-                                            &scratch_tensor));
-      TF_RETURN_IF_ERROR(ctx->allocate_temp(::tensorflow::DT_INT8,
-                                            TensorShape({params_bytes}),
-                                            &params_tensor));
-      auto* params = reinterpret_cast<Params<C>*>(
-          params_tensor.flat<int8_t>().data());
-      TF_RETURN_IF_ERROR(CudaStatus(
-          gpu::LaunchDataRangeParams<S>(Raw(in), ToDims(v), qmin, qmax,
-                                        scratch_tensor.flat<int8_t>().data(),
-                                        params, stream),
-          "computing the range of the input"));
-      p.per_channel = params;
-    }
-    return CudaStatus(gpu::LaunchQuantizeDequantize<S>(Raw(in), Raw(out),
-                                                       ToDims(v), p,
-                                                       a.range_given,
-                                                       a.half_up, stream),
-                      "QuantizeAndDequantize");
-  }
-};
-
-template <typename T>
-struct GradFunctor<GPUDevice, T> {
-  Status operator()(OpKernelContext* ctx, const View& v, const T* gradients,
-                    const T* x, const T* min_host, const T* max_host, T* out) {
-    using S = typename Storage<T>::type;
-    using C = typename ComputeType<T>::type;
-    if (v.size() == 0) return Status();
-    ::stream_executor::Stream* se_stream = nullptr;
-    void* stream = nullptr;
-    TF_RETURN_IF_ERROR(GetStream(ctx, &se_stream, &stream));
-    // The raw bounds, in Params::lo / Params::hi.
+Status ForwardFunctor<GPUDevice, T>::operator()(OpKernelContext* ctx,
+                                                const ForwardArgs& a,
+                                                const T* in, const T* min_host,
+                                                const T* max_host, T* out) {
+  using S = typename Storage<T>::type;
+  using C = typename ComputeType<T>::type;
+  static_assert(std::is_same<C, typename ComputeType<S>::type>::value,
+                "compute types differ between CPU and GPU");
+  const View& v = a.view;
+  if (v.size() == 0) return Status();
+  ::stream_executor::Stream* se_stream = nullptr;
+  void* stream = nullptr;
+  TF_RETURN_IF_ERROR(GetStream(ctx, &se_stream, &stream));
+  const C qmin = static_cast<C>(a.qmin), qmax = static_cast<C>(a.qmax);
+  gpu::ParamsArg<C> p{nullptr, Params<C>{}};
+  Tensor params_tensor, scratch_tensor;
+  if (a.range_given) {
     auto fill = [&](int64_t c) {
-      Params<C> p{};
-      p.lo = static_cast<C>(min_host[c]);
-      p.hi = static_cast<C>(max_host[c]);
-      return p;
+      return ComputeParams(static_cast<C>(min_host[c]),
+                           static_cast<C>(max_host[c]), qmin, qmax);
     };
-    gpu::ParamsArg<C> p{nullptr, Params<C>{}};
-    Tensor params_tensor;
     if (v.depth == 1) {
       p.single = fill(0);
     } else {
@@ -231,25 +185,77 @@ struct GradFunctor<GPUDevice, T> {
           ctx, se_stream, stream, v.depth, fill, &params_tensor,
           &p.per_channel));
     }
-    return CudaStatus(gpu::LaunchMaskedGradient<S>(Raw(gradients), Raw(x),
-                                                   Raw(out), ToDims(v), p,
-                                                   stream),
-                      "QuantizeAndDequantizeV4Grad");
+  } else {
+    const int64_t scratch_bytes =
+        static_cast<int64_t>(gpu::RangeScratchBytes<S>(v.depth));
+    const int64_t params_bytes =
+        v.depth * static_cast<int64_t>(sizeof(Params<C>));
+    TF_RETURN_IF_ERROR(ctx->allocate_temp(::tensorflow::DT_INT8,
+                                          TensorShape({scratch_bytes}),
+                                          &scratch_tensor));
+    TF_RETURN_IF_ERROR(ctx->allocate_temp(::tensorflow::DT_INT8,
+                                          TensorShape({params_bytes}),
+                                          &params_tensor));
+    auto* params = reinterpret_cast<Params<C>*>(
+        params_tensor.flat<int8_t>().data());
+    TF_RETURN_IF_ERROR(CudaStatus(
+        gpu::LaunchDataRangeParams<S>(Raw(in), ToDims(v), qmin, qmax,
+                                      scratch_tensor.flat<int8_t>().data(),
+                                      params, stream),
+        "computing the range of the input", stream));
+    p.per_channel = params;
   }
-};
+  return CudaStatus(gpu::LaunchQuantizeDequantize<S>(Raw(in), Raw(out),
+                                                     ToDims(v), p,
+                                                     a.range_given,
+                                                     a.half_up, stream),
+                    "QuantizeAndDequantize", stream);
+}
 
 template <typename T>
-struct ZeroFunctor<GPUDevice, T> {
-  Status operator()(OpKernelContext* ctx, T* p, int64_t n) {
-    if (n == 0) return Status();
-    ::stream_executor::Stream* se_stream = nullptr;
-    void* stream = nullptr;
-    TF_RETURN_IF_ERROR(GetStream(ctx, &se_stream, &stream));
-    return CudaStatus(
-        gpu::LaunchZero(p, static_cast<size_t>(n) * sizeof(T), stream),
-        "zeroing the min/max backprops");
+Status GradFunctor<GPUDevice, T>::operator()(OpKernelContext* ctx,
+                                             const View& v, const T* gradients,
+                                             const T* x, const T* min_host,
+                                             const T* max_host, T* out) {
+  using S = typename Storage<T>::type;
+  using C = typename ComputeType<T>::type;
+  if (v.size() == 0) return Status();
+  ::stream_executor::Stream* se_stream = nullptr;
+  void* stream = nullptr;
+  TF_RETURN_IF_ERROR(GetStream(ctx, &se_stream, &stream));
+  // The raw bounds, in Params::lo / Params::hi.
+  auto fill = [&](int64_t c) {
+    Params<C> p{};
+    p.lo = static_cast<C>(min_host[c]);
+    p.hi = static_cast<C>(max_host[c]);
+    return p;
+  };
+  gpu::ParamsArg<C> p{nullptr, Params<C>{}};
+  Tensor params_tensor;
+  if (v.depth == 1) {
+    p.single = fill(0);
+  } else {
+    TF_RETURN_IF_ERROR(PerChannelParamsToDevice<C>(
+        ctx, se_stream, stream, v.depth, fill, &params_tensor,
+        &p.per_channel));
   }
-};
+  return CudaStatus(gpu::LaunchMaskedGradient<S>(Raw(gradients), Raw(x),
+                                                 Raw(out), ToDims(v), p,
+                                                 stream),
+                    "QuantizeAndDequantizeV4Grad", stream);
+}
+
+template <typename T>
+Status ZeroFunctor<GPUDevice, T>::operator()(OpKernelContext* ctx, T* p,
+                                             int64_t n) {
+  if (n == 0) return Status();
+  ::stream_executor::Stream* se_stream = nullptr;
+  void* stream = nullptr;
+  TF_RETURN_IF_ERROR(GetStream(ctx, &se_stream, &stream));
+  return CudaStatus(
+      gpu::LaunchZero(p, static_cast<size_t>(n) * sizeof(T), stream),
+      "zeroing the min/max backprops", stream);
+}
 
 #define TF_QDQ_INSTANTIATE_GPU(T)                 \
   template struct ForwardFunctor<GPUDevice, T>; \
@@ -260,6 +266,22 @@ TF_QDQ_INSTANTIATE_GPU(Eigen::half)
 TF_QDQ_INSTANTIATE_GPU(float)
 TF_QDQ_INSTANTIATE_GPU(double)
 #undef TF_QDQ_INSTANTIATE_GPU
+
+bool GpuKernelsCanRegister() {
+  const int runtime = gpu::RuntimeVersion(), driver = gpu::DriverVersion();
+  if (driver != 0 && driver / 1000 < runtime / 1000) {
+    LOG(WARNING) << "tf_qdq: the NVIDIA driver supports CUDA " << driver / 1000
+                 << "." << (driver % 1000) / 10
+                 << ", but tf_qdq's GPU kernels were built with CUDA "
+                 << runtime / 1000 << "." << (runtime % 1000) / 10
+                 << ": GPU kernels not registered, the tf_qdq ops run on the "
+                    "CPU. Update the driver, or rebuild tf_qdq with an nvcc "
+                    "of CUDA "
+                 << driver / 1000 << ".x.";
+    return false;
+  }
+  return true;
+}
 
 }  // namespace tf_qdq
 

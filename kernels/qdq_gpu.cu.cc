@@ -1,6 +1,7 @@
 // CUDA kernels of the QuantizeAndDequantize family. Includes only CUDA
 // headers and the project's TensorFlow-free headers; the OpKernel side is
-// qdq_gpu.cc. The per-element math is qdq_math.h (unchanged), the per-thread
+// qdq_gpu.cc, and tools/gpu_harness/ drives the same launchers without
+// TensorFlow. The per-element math is qdq_math.h (unchanged), the per-thread
 // loops are qdq_gpu_body.h.
 //
 // Must be compiled with -fmad=false (no fused multiply-add), without
@@ -15,7 +16,13 @@
 //   given range: the host computes the parameters (qdq_gpu.cc), then the
 //     elementwise kernel.
 // Every kernel covers all channels in one launch: the channel of an element
-// comes from the [outer, depth, inner] view.
+// comes from the [outer, depth, inner] view. Tensors of fewer than 2^31
+// elements use 32-bit index math (gpu_body::Use32BitIndex); the elementwise
+// kernels move 16 bytes per access where the arrays allow it.
+//
+// Every launcher first clears a stale error left by someone else's launch
+// (cudaGetLastError), checks once per device that the library holds a kernel
+// image for it (PrepareLaunch), and checks every launch it makes.
 #if !defined(__CUDACC__)
 #error "qdq_gpu.cu.cc must be compiled by nvcc (-x cu)"
 #endif
@@ -27,11 +34,27 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include <atomic>
 #include <cstdint>
+#include <cstring>
+#include <string>
 
 #include "kernels/qdq_gpu.h"
 #include "kernels/qdq_gpu_body.h"
 #include "kernels/qdq_math.h"
+
+// The CUDA version and the architectures of this build, from nvcc itself:
+// __CUDA_ARCH_LIST__ is the list of the virtual architectures compiled for
+// (e.g. 750,800,900; nvcc 11.5 and later).
+#define TF_QDQ_STR2(...) #__VA_ARGS__
+#define TF_QDQ_STR(...) TF_QDQ_STR2(__VA_ARGS__)
+#define TF_QDQ_NVCC_VERSION \
+  TF_QDQ_STR(__CUDACC_VER_MAJOR__) "." TF_QDQ_STR(__CUDACC_VER_MINOR__)
+#if defined(__CUDA_ARCH_LIST__)
+#define TF_QDQ_ARCH_LIST TF_QDQ_STR(__CUDA_ARCH_LIST__)
+#else
+#define TF_QDQ_ARCH_LIST ""
+#endif
 
 namespace tf_qdq {
 namespace gpu {
@@ -74,12 +97,55 @@ struct Io<BFloat16Bits> {
   }
 };
 
+// Elements per 16-byte access.
+template <typename S>
+struct VecWidth {
+  static constexpr int value = static_cast<int>(16 / sizeof(S));
+};
+
+// N elements at p as compute values: N == 1 one element, else one aligned
+// 16-byte load (p at a 16-byte boundary, guaranteed by gpu_body::Split).
+template <typename S, int N>
+__device__ __forceinline__ void LoadN(const S* p,
+                                      typename ComputeType<S>::type* v) {
+  if constexpr (N == 1) {
+    v[0] = Io<S>::Load(p);
+  } else {
+    static_assert(N * sizeof(S) == 16, "one 16-byte access");
+    const uint4 raw = *reinterpret_cast<const uint4*>(p);
+    S parts[N];
+    memcpy(parts, &raw, sizeof(raw));
+#pragma unroll
+    for (int k = 0; k < N; ++k) v[k] = Io<S>::Load(&parts[k]);
+  }
+}
+
+template <typename S, int N>
+__device__ __forceinline__ void StoreN(S* p,
+                                       const typename ComputeType<S>::type* v) {
+  if constexpr (N == 1) {
+    Io<S>::Store(p, v[0]);
+  } else {
+    static_assert(N * sizeof(S) == 16, "one 16-byte access");
+    S parts[N];
+#pragma unroll
+    for (int k = 0; k < N; ++k) Io<S>::Store(&parts[k], v[k]);
+    uint4 raw;
+    memcpy(&raw, parts, sizeof(raw));
+    *reinterpret_cast<uint4*>(p) = raw;
+  }
+}
+
 __device__ __forceinline__ int64_t GlobalThread() {
   return static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
 }
 __device__ __forceinline__ int64_t GridThreads() {
   return static_cast<int64_t>(gridDim.x) * blockDim.x;
 }
+
+// Compiled for the same architectures as every other kernel here: asking
+// for its attributes tells whether the library can run on a device.
+__global__ void ProbeKernel() {}
 
 // kmin[c] = key(+inf), kmax[c] = key(-inf) for c < depth.
 template <typename K>
@@ -95,7 +161,7 @@ __global__ void RangeInitKernel(K* kmin, K* kmax, int64_t depth, K min_start,
 // window stride over its tiles of positions (gpu_body::ScanWindow), merge
 // per-thread results into shared memory with atomics, then into kmin/kmax
 // (device, one key per channel) with one atomic per block and channel.
-template <typename S>
+template <typename S, typename I>
 __global__ void __launch_bounds__(kThreads)
     RangeKernel(const S* __restrict__ in, gpu_body::Dims d, int64_t window,
                 int64_t windows, int64_t items,
@@ -106,7 +172,7 @@ __global__ void __launch_bounds__(kThreads)
   extern __shared__ __align__(16) unsigned char shared_raw[];
   K* smin = reinterpret_cast<K*>(shared_raw);
   K* smax = smin + window;
-  const auto load = [in](int64_t i) { return Io<S>::Load(in + i); };
+  const auto load = [in](I i) { return Io<S>::Load(in + i); };
   const auto flush = [smin, smax](int64_t c, K lo, K hi) {
     atomicMin(&smin[c], lo);
     atomicMax(&smax[c], hi);
@@ -119,9 +185,12 @@ __global__ void __launch_bounds__(kThreads)
       smax[c] = Key<C>::kMaxStart;
     }
     __syncthreads();
-    gpu_body::ScanWindow<C>(d, gpu_body::Window{c0, nc}, blockIdx.x,
-                            gridDim.x, threadIdx.x, blockDim.x, items, load,
-                            flush);
+    gpu_body::ScanWindow<C, I>(d, gpu_body::Window{c0, nc},
+                               static_cast<I>(blockIdx.x),
+                               static_cast<I>(gridDim.x),
+                               static_cast<I>(threadIdx.x),
+                               static_cast<I>(blockDim.x),
+                               static_cast<I>(items), load, flush);
     __syncthreads();
     for (int64_t c = threadIdx.x; c < nc; c += blockDim.x) {
       if (smin[c] != Key<C>::kMinStart) atomicMin(&kmin[c0 + c], smin[c]);
@@ -140,33 +209,122 @@ __global__ void ParamsKernel(const typename Key<C>::type* kmin,
   }
 }
 
-template <typename S, bool kClamp, bool kHalfUp>
+template <typename S, bool kClamp, bool kHalfUp, typename I>
 __global__ void __launch_bounds__(kThreads)
-    QdqKernel(const S* in, S* out, gpu_body::Dims d,
+    QdqKernel(const S* in, S* out, gpu_body::Dims d, gpu_body::Split<I> split,
               gpu_body::ParamsArg<typename ComputeType<S>::type> p) {
   using C = typename ComputeType<S>::type;
   // `out` may alias `in`: each element is read, then written, by one thread.
-  gpu_body::QdqLoop<C, kClamp, kHalfUp>(
-      d, p, GlobalThread(), GridThreads(),
-      [in](int64_t i) { return Io<S>::Load(in + i); },
-      [out](int64_t i, C v) { Io<S>::Store(out + i, v); });
+  gpu_body::QdqLoop<C, kClamp, kHalfUp, VecWidth<S>::value>(
+      d, p, split, static_cast<I>(GlobalThread()),
+      static_cast<I>(GridThreads()),
+      [in](I i, auto cnt, C* v) { LoadN<S, decltype(cnt)::value>(in + i, v); },
+      [out](I i, auto cnt, const C* v) {
+        StoreN<S, decltype(cnt)::value>(out + i, v);
+      });
 }
 
-template <typename S>
+template <typename S, typename I>
 __global__ void __launch_bounds__(kThreads)
     GradKernel(const S* gradients, const S* x, S* out, gpu_body::Dims d,
+               gpu_body::Split<I> split,
                gpu_body::ParamsArg<typename ComputeType<S>::type> p) {
   using C = typename ComputeType<S>::type;
-  gpu_body::GradLoop<C>(
-      d, p, GlobalThread(), GridThreads(),
-      [gradients](int64_t i) { return Io<S>::Load(gradients + i); },
-      [x](int64_t i) { return Io<S>::Load(x + i); },
-      [out](int64_t i, C v) { Io<S>::Store(out + i, v); });
+  gpu_body::GradLoop<C, VecWidth<S>::value>(
+      d, p, split, static_cast<I>(GlobalThread()),
+      static_cast<I>(GridThreads()),
+      [gradients](I i, auto cnt, C* v) {
+        LoadN<S, decltype(cnt)::value>(gradients + i, v);
+      },
+      [x](I i, auto cnt, C* v) { LoadN<S, decltype(cnt)::value>(x + i, v); },
+      [out](I i, auto cnt, const C* v) {
+        StoreN<S, decltype(cnt)::value>(out + i, v);
+      });
 }
 
-int64_t Size(const gpu_body::Dims& d) { return d.outer * d.depth * d.inner; }
-
 int LastError() { return static_cast<int>(cudaGetLastError()); }
+
+// The device a stream belongs to (the current device for the null stream,
+// or with a runtime too old to ask the stream).
+cudaError_t StreamDevice(cudaStream_t s, int* dev) {
+#if CUDART_VERSION >= 12080
+  if (s != nullptr) return cudaStreamGetDevice(s, dev);
+#endif
+  return cudaGetDevice(dev);
+}
+
+// cudaSuccess when the library holds a kernel image that runs on device
+// `dev`, else the error a launch there would give
+// (cudaErrorNoKernelImageForDevice, or cudaErrorInvalidDeviceFunction with
+// older runtimes).
+cudaError_t CheckImage(int dev) {
+  int current = 0;
+  cudaError_t e = cudaGetDevice(&current);
+  if (e != cudaSuccess) return e;
+  if (current != dev && (e = cudaSetDevice(dev)) != cudaSuccess) return e;
+  cudaFuncAttributes attr;
+  e = cudaFuncGetAttributes(&attr, reinterpret_cast<const void*>(&ProbeKernel));
+  if (current != dev) cudaSetDevice(current);
+  (void)cudaGetLastError();  // not sticky: leave nothing for the next check
+  return e;
+}
+
+constexpr int kMaxDevices = 64;
+// Per device: 0 not checked yet, 1 the kernels run there, else the error code
+// of CheckImage.
+std::atomic<int> device_state[kMaxDevices];
+
+// Called first by every launcher: clears a stale error of an earlier launch
+// elsewhere in the process (so that the checks after our launches report
+// only our own errors), and on the first use of a device checks that the
+// library has a kernel image for it.
+int PrepareLaunch(cudaStream_t s) {
+  (void)cudaGetLastError();
+  int dev = 0;
+  if (cudaError_t e = StreamDevice(s, &dev)) return static_cast<int>(e);
+  if (dev < 0 || dev >= kMaxDevices) return static_cast<int>(CheckImage(dev));
+  int state = device_state[dev].load(std::memory_order_acquire);
+  if (state == 0) {
+    const cudaError_t e = CheckImage(dev);
+    state = (e == cudaSuccess) ? 1 : static_cast<int>(e);
+    device_state[dev].store(state, std::memory_order_release);
+  }
+  return state == 1 ? 0 : state;
+}
+
+// The address modulo 16 in elements, or -1 when it is not a multiple of the
+// element size.
+template <typename S>
+int Misalign(const void* p) {
+  const uintptr_t a = reinterpret_cast<uintptr_t>(p);
+  if (a % sizeof(S) != 0) return -1;
+  return static_cast<int>((a % 16) / sizeof(S));
+}
+int Common(int a, int b) { return a == b ? a : -1; }
+
+template <typename S, bool kClamp, bool kHalfUp>
+int LaunchQdq(const S* in, S* out, const Dims& d,
+              const ParamsArg<typename ComputeType<S>::type>& p,
+              cudaStream_t s) {
+  constexpr int V = VecWidth<S>::value;
+  const int misalign = Common(Misalign<S>(in), Misalign<S>(out));
+  if (gpu_body::Use32BitIndex(d)) {
+    const auto split = gpu_body::MakeSplit<V, uint32_t>(
+        static_cast<uint32_t>(gpu_body::Size(d)), misalign);
+    const unsigned blocks = static_cast<unsigned>(
+        gpu_body::ElementwiseBlocks(gpu_body::SplitItems<V>(split)));
+    QdqKernel<S, kClamp, kHalfUp, uint32_t>
+        <<<blocks, kThreads, 0, s>>>(in, out, d, split, p);
+  } else {
+    const auto split =
+        gpu_body::MakeSplit<V, int64_t>(gpu_body::Size(d), misalign);
+    const unsigned blocks = static_cast<unsigned>(
+        gpu_body::ElementwiseBlocks(gpu_body::SplitItems<V>(split)));
+    QdqKernel<S, kClamp, kHalfUp, int64_t>
+        <<<blocks, kThreads, 0, s>>>(in, out, d, split, p);
+  }
+  return LastError();
+}
 
 }  // namespace
 
@@ -185,6 +343,8 @@ int LaunchDataRangeParams(const S* in, const Dims& d,
   using C = typename ComputeType<S>::type;
   using K = typename Key<C>::type;
   cudaStream_t s = static_cast<cudaStream_t>(stream);
+  if (int e = PrepareLaunch(s)) return e;
+  if (d.depth == 0) return 0;
   K* kmin = static_cast<K*>(scratch);
   K* kmax = kmin + d.depth;
   const unsigned per_channel_blocks =
@@ -192,13 +352,20 @@ int LaunchDataRangeParams(const S* in, const Dims& d,
   RangeInitKernel<K><<<per_channel_blocks, kThreads, 0, s>>>(
       kmin, kmax, d.depth, Key<C>::kMinStart, Key<C>::kMaxStart);
   if (int e = LastError()) return e;
-  const gpu_body::RangeGeometry g = gpu_body::MakeRangeGeometry(d);
-  const dim3 grid(static_cast<unsigned>(g.grid_x),
-                  static_cast<unsigned>(g.grid_y));
-  const size_t shared = 2 * static_cast<size_t>(g.window) * sizeof(K);
-  RangeKernel<S><<<grid, kThreads, shared, s>>>(in, d, g.window, g.windows,
-                                                g.items, kmin, kmax);
-  if (int e = LastError()) return e;
+  if (gpu_body::Size(d) > 0) {
+    const gpu_body::RangeGeometry g = gpu_body::MakeRangeGeometry(d);
+    const dim3 grid(static_cast<unsigned>(g.grid_x),
+                    static_cast<unsigned>(g.grid_y));
+    const size_t shared = 2 * static_cast<size_t>(g.window) * sizeof(K);
+    if (gpu_body::Use32BitIndex(d)) {
+      RangeKernel<S, uint32_t><<<grid, kThreads, shared, s>>>(
+          in, d, g.window, g.windows, g.items, kmin, kmax);
+    } else {
+      RangeKernel<S, int64_t><<<grid, kThreads, shared, s>>>(
+          in, d, g.window, g.windows, g.items, kmin, kmax);
+    }
+    if (int e = LastError()) return e;
+  }
   ParamsKernel<C><<<per_channel_blocks, kThreads, 0, s>>>(kmin, kmax, d.depth,
                                                           qmin, qmax,
                                                           params_out);
@@ -210,42 +377,55 @@ int LaunchQuantizeDequantize(const S* in, S* out, const Dims& d,
                              const ParamsArg<typename ComputeType<S>::type>& p,
                              bool clamp, bool half_up, void* stream) {
   cudaStream_t s = static_cast<cudaStream_t>(stream);
-  const unsigned blocks =
-      static_cast<unsigned>(gpu_body::ElementwiseBlocks(Size(d)));
+  if (int e = PrepareLaunch(s)) return e;
+  if (gpu_body::Size(d) == 0) return 0;
   if (clamp) {
-    if (half_up) {
-      QdqKernel<S, true, true><<<blocks, kThreads, 0, s>>>(in, out, d, p);
-    } else {
-      QdqKernel<S, true, false><<<blocks, kThreads, 0, s>>>(in, out, d, p);
-    }
-  } else {
-    if (half_up) {
-      QdqKernel<S, false, true><<<blocks, kThreads, 0, s>>>(in, out, d, p);
-    } else {
-      QdqKernel<S, false, false><<<blocks, kThreads, 0, s>>>(in, out, d, p);
-    }
+    return half_up ? LaunchQdq<S, true, true>(in, out, d, p, s)
+                   : LaunchQdq<S, true, false>(in, out, d, p, s);
   }
-  return LastError();
+  return half_up ? LaunchQdq<S, false, true>(in, out, d, p, s)
+                 : LaunchQdq<S, false, false>(in, out, d, p, s);
 }
 
 template <typename S>
 int LaunchMaskedGradient(const S* gradients, const S* x, S* out, const Dims& d,
                          const ParamsArg<typename ComputeType<S>::type>& p,
                          void* stream) {
+  constexpr int V = VecWidth<S>::value;
   cudaStream_t s = static_cast<cudaStream_t>(stream);
-  const unsigned blocks =
-      static_cast<unsigned>(gpu_body::ElementwiseBlocks(Size(d)));
-  GradKernel<S><<<blocks, kThreads, 0, s>>>(gradients, x, out, d, p);
+  if (int e = PrepareLaunch(s)) return e;
+  if (gpu_body::Size(d) == 0) return 0;
+  const int misalign = Common(Common(Misalign<S>(gradients), Misalign<S>(x)),
+                              Misalign<S>(out));
+  if (gpu_body::Use32BitIndex(d)) {
+    const auto split = gpu_body::MakeSplit<V, uint32_t>(
+        static_cast<uint32_t>(gpu_body::Size(d)), misalign);
+    const unsigned blocks = static_cast<unsigned>(
+        gpu_body::ElementwiseBlocks(gpu_body::SplitItems<V>(split)));
+    GradKernel<S, uint32_t><<<blocks, kThreads, 0, s>>>(gradients, x, out, d,
+                                                        split, p);
+  } else {
+    const auto split =
+        gpu_body::MakeSplit<V, int64_t>(gpu_body::Size(d), misalign);
+    const unsigned blocks = static_cast<unsigned>(
+        gpu_body::ElementwiseBlocks(gpu_body::SplitItems<V>(split)));
+    GradKernel<S, int64_t><<<blocks, kThreads, 0, s>>>(gradients, x, out, d,
+                                                       split, p);
+  }
   return LastError();
 }
 
 int LaunchZero(void* p, size_t bytes, void* stream) {
+  (void)cudaGetLastError();
+  if (bytes == 0) return 0;
   return static_cast<int>(
       cudaMemsetAsync(p, 0, bytes, static_cast<cudaStream_t>(stream)));
 }
 
 int LaunchCopyToDevice(void* device_dst, const void* host_src, size_t bytes,
                        void* stream) {
+  (void)cudaGetLastError();
+  if (bytes == 0) return 0;
   return static_cast<int>(cudaMemcpyAsync(device_dst, host_src, bytes,
                                           cudaMemcpyHostToDevice,
                                           static_cast<cudaStream_t>(stream)));
@@ -260,6 +440,10 @@ const char* ErrorString(int code) {
 bool IsInsufficientDriver(int code) {
   return code == static_cast<int>(cudaErrorInsufficientDriver);
 }
+bool IsMissingKernelImage(int code) {
+  return code == static_cast<int>(cudaErrorNoKernelImageForDevice) ||
+         code == static_cast<int>(cudaErrorInvalidDeviceFunction);
+}
 int RuntimeVersion() {
   int v = 0;
   return cudaRuntimeGetVersion(&v) == cudaSuccess ? v : 0;
@@ -268,18 +452,75 @@ int DriverVersion() {
   int v = 0;
   return cudaDriverGetVersion(&v) == cudaSuccess ? v : 0;
 }
+const char* BuildDescription() {
+  // "13.0 sm_75,sm_80,sm_90" from "750,800,900".
+  static const std::string text = [] {
+    std::string archs, item;
+    const std::string list = std::string(TF_QDQ_ARCH_LIST) + ",";
+    for (char ch : list) {
+      if (ch >= '0' && ch <= '9') {
+        item += ch;
+      } else if (ch == ',' && !item.empty()) {
+        const int a = std::stoi(item) / 10;
+        archs += (archs.empty() ? "sm_" : ",sm_") + std::to_string(a);
+        item.clear();
+      }
+    }
+    return std::string(TF_QDQ_NVCC_VERSION) + " " +
+           (archs.empty() ? std::string("(architectures unknown)") : archs);
+  }();
+  return text.c_str();
+}
 
-#define TF_QDQ_INSTANTIATE_GPU(S)                                           \
-  template size_t RangeScratchBytes<S>(int64_t);                            \
-  template int LaunchDataRangeParams<S>(                                    \
+std::string MissingKernelImageMessage(void* stream) {
+  int dev = -1;
+  std::string device = "this GPU";
+  int major = 0, minor = 0;
+  if (StreamDevice(static_cast<cudaStream_t>(stream), &dev) == cudaSuccess) {
+    cudaDeviceProp prop;
+    if (cudaGetDeviceProperties(&prop, dev) == cudaSuccess) {
+      major = prop.major;
+      minor = prop.minor;
+      device = "GPU " + std::to_string(dev) + " (" + prop.name +
+               ", compute capability " + std::to_string(major) + "." +
+               std::to_string(minor) + ")";
+    }
+  }
+  (void)cudaGetLastError();
+  const std::string arch =
+      major > 0 ? std::to_string(major) + std::to_string(minor) : "<cc>";
+  std::string msg = "tf_qdq's GPU kernels have no image that runs on " +
+                    device + ": the library was built with CUDA " +
+                    BuildDescription() +
+                    ". Rebuild it for this GPU: TF_QDQ_CUDA_ARCHS=" + arch +
+                    " python setup.py build_ext --inplace (or "
+                    "TF_QDQ_CUDA_ARCHS=" +
+                    arch + " pip install .)";
+  const int cc = major * 10 + minor;
+  if (major > 0 && cc < 50) {
+    msg += "; no CUDA 12 or later toolkit compiles for compute capability "
+           "below 5.0, so place the ops on the CPU (tf.device('/CPU:0')) or "
+           "build without CUDA (TF_QDQ_CUDA=0)";
+  } else if (major > 0 && cc < 75) {
+    msg += "; CUDA 13 and later cannot compile for compute capability " +
+           std::to_string(major) + "." + std::to_string(minor) +
+           ", so use a CUDA 12 nvcc: TF_QDQ_NVCC=/usr/local/cuda-12/bin/nvcc";
+  }
+  msg += ". Until then, place the ops on the CPU (tf.device('/CPU:0')).";
+  return msg;
+}
+
+#define TF_QDQ_INSTANTIATE_GPU(S)                                               \
+  template size_t RangeScratchBytes<S>(int64_t);                                \
+  template int LaunchDataRangeParams<S>(                                        \
       const S*, const Dims&, ComputeType<S>::type, ComputeType<S>::type, void*, \
-      Params<ComputeType<S>::type>*, void*);                                  \
-  template int LaunchQuantizeDequantize<S>(                                 \
-      const S*, S*, const Dims&, const ParamsArg<ComputeType<S>::type>&,      \
-      bool, bool, void*);                                                   \
-  template int LaunchMaskedGradient<S>(                                     \
-      const S*, const S*, S*, const Dims&,                                  \
-      const ParamsArg<ComputeType<S>::type>&, void*);
+      Params<ComputeType<S>::type>*, void*);                                    \
+  template int LaunchQuantizeDequantize<S>(                                     \
+      const S*, S*, const Dims&, const ParamsArg<ComputeType<S>::type>&, bool,  \
+      bool, void*);                                                             \
+  template int LaunchMaskedGradient<S>(const S*, const S*, S*, const Dims&,     \
+                                       const ParamsArg<ComputeType<S>::type>&,  \
+                                       void*);
 TF_QDQ_INSTANTIATE_GPU(BFloat16Bits)
 TF_QDQ_INSTANTIATE_GPU(HalfBits)
 TF_QDQ_INSTANTIATE_GPU(float)

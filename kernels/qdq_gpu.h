@@ -4,12 +4,18 @@
 // side compiles with only its own headers: pointers are raw device pointers,
 // `stream` is the cudaStream_t (CUstream) of the op, and every launcher only
 // enqueues work on that stream (no host synchronization) and returns 0 or a
-// cudaError_t value.
+// cudaError_t value. Every launcher accepts empty views (it then launches
+// nothing), first clears a stale CUDA error left by an earlier launch
+// elsewhere in the process, and on the first use of each device checks that
+// the library holds a kernel image for it: without one it returns
+// cudaErrorNoKernelImageForDevice (see IsMissingKernelImage) before
+// launching anything.
 #ifndef TF_QDQ_KERNELS_QDQ_GPU_H_
 #define TF_QDQ_KERNELS_QDQ_GPU_H_
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include "kernels/qdq_gpu_body.h"
 #include "kernels/qdq_math.h"
@@ -72,6 +78,16 @@ const char* ErrorString(int code);
 // True for cudaErrorInsufficientDriver (the driver is older than the CUDA
 // runtime linked into the library).
 bool IsInsufficientDriver(int code);
+// True for the codes of a device the library has no kernel image for
+// (cudaErrorNoKernelImageForDevice, cudaErrorInvalidDeviceFunction).
+bool IsMissingKernelImage(int code);
+// What to do about a missing kernel image on the device of `stream`: names
+// the device and its compute capability, the CUDA version and architectures
+// the library was built for, and the rebuild command.
+std::string MissingKernelImageMessage(void* stream);
+// "<CUDA version> <architectures>" of this build (e.g.
+// "13.0 sm_75,sm_80,sm_90,compute_90").
+const char* BuildDescription();
 // The CUDA runtime version linked in (e.g. 13000), and the driver's CUDA
 // version (0 when no driver is installed).
 int RuntimeVersion();

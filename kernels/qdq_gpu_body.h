@@ -4,6 +4,11 @@
 // them thread by thread (tests/gpu_emulation.cc) without a GPU. The
 // arithmetic itself is qdq_math.h; nothing here computes a value differently.
 //
+// Index type I: every loop is instantiated for uint32_t (tensors of fewer
+// than 2^31 elements: 32-bit index math, divisions by a precomputed
+// multiply-high, FastDiv32) and for int64_t (larger tensors: plain 64-bit
+// division). The launchers pick one per call (Use32BitIndex).
+//
 // No CUDA or TensorFlow headers: this is included by nvcc and by g++.
 #ifndef TF_QDQ_KERNELS_QDQ_GPU_BODY_H_
 #define TF_QDQ_KERNELS_QDQ_GPU_BODY_H_
@@ -23,14 +28,97 @@ struct Dims {
   int64_t inner;
 };
 
+TFQDQ_HD inline int64_t Size(const Dims& d) {
+  return d.outer * d.depth * d.inner;
+}
+
+// --- Index arithmetic ---------------------------------------------------------
+// n / d for 0 <= n < 2^31 and 1 <= d < 2^31 without a division instruction
+// (Granlund-Montgomery): with s = ceil(log2(d)) and
+// m = floor(2^32 * (2^s - d) / d) + 1 (fits in 32 bits),
+// n / d = (mulhi(n, m) + n) >> s. mulhi(n, m) <= n, so the sum stays below
+// 2^32 for n < 2^31. Checked against n / d in tests/gpu_emulation.cc.
+struct FastDiv32 {
+  uint32_t d;
+  uint32_t m;
+  uint32_t s;
+};
+
+TFQDQ_HD inline FastDiv32 MakeFastDiv32(uint32_t d) {
+  if (d == 0) d = 1;  // an empty view: never divided by
+  uint32_t s = 0;
+  while ((uint64_t{1} << s) < d) ++s;
+  const uint64_t m = ((uint64_t{1} << 32) * ((uint64_t{1} << s) - d)) / d + 1;
+  return FastDiv32{d, static_cast<uint32_t>(m), s};
+}
+
+TFQDQ_HD inline uint32_t MulHi(uint32_t a, uint32_t b) {
+#if defined(__CUDA_ARCH__)
+  return __umulhi(a, b);
+#else
+  return static_cast<uint32_t>((static_cast<uint64_t>(a) * b) >> 32);
+#endif
+}
+
+// Division by a divisor fixed for the whole launch, per index type.
+template <typename I>
+struct Divider;
+template <>
+struct Divider<uint32_t> {
+  FastDiv32 f;
+  TFQDQ_HD explicit Divider(int64_t d = 1)
+      : f(MakeFastDiv32(static_cast<uint32_t>(d))) {}
+  TFQDQ_HD uint32_t Div(uint32_t n) const {
+    return (MulHi(n, f.m) + n) >> f.s;
+  }
+};
+template <>
+struct Divider<int64_t> {
+  int64_t d;
+  TFQDQ_HD explicit Divider(int64_t dv = 1) : d(dv < 1 ? 1 : dv) {}
+  TFQDQ_HD int64_t Div(int64_t n) const { return n / d; }
+};
+
+// True when every flat index of the view fits the 32-bit index path.
+TFQDQ_HD inline bool Use32BitIndex(const Dims& d) {
+  return Size(d) < (int64_t{1} << 31);
+}
+
+// Channel of flat element i, and i's position inside its run of `inner`
+// elements, for the elementwise loops: Locate(i) once, then Next() for
+// i + 1, i + 2, ... (no division per element).
+template <typename I>
+struct ChannelMap {
+  I depth;
+  I inner;
+  Divider<I> by_inner;
+  Divider<I> by_depth;
+  TFQDQ_HD explicit ChannelMap(const Dims& d)
+      : depth(static_cast<I>(d.depth)),
+        inner(static_cast<I>(d.inner)),
+        by_inner(d.inner),
+        by_depth(d.depth) {}
+  TFQDQ_HD void Locate(I i, I* c, I* r) const {
+    const I q = by_inner.Div(i);
+    *r = i - q * inner;
+    *c = q - by_depth.Div(q) * depth;
+  }
+  TFQDQ_HD void Next(I* c, I* r) const {
+    if (++*r == inner) {
+      *r = 0;
+      if (++*c == depth) *c = 0;
+    }
+  }
+};
+
 // --- Order keys -------------------------------------------------------------
 // An unsigned integer per non-NaN value whose unsigned order is the IEEE total
 // order (-inf < ... < -0.0 < +0.0 < ... < +inf), so that the per-channel
-// min/max can be reduced with integer atomicMin/atomicMax. The max of the keys
-// decodes to the data maximum with the CPU's zero rule built in: a zero
-// maximum is +0.0 when the channel holds a +0.0, else -0.0 (qdq_cpu.cc). The
-// min of the keys decodes to the data minimum; for a zero minimum it is -0.0
-// when the channel holds a -0.0, else +0.0.
+// min/max can be reduced with integer atomicMin/atomicMax. This builds in the
+// zero-sign rule of docs/semantics.md#arithmetic, the same as the CPU's: the
+// max of the keys is +0.0 if the channel holds a +0.0 (else -0.0) when the
+// maximum is a zero, and the min of the keys is -0.0 if the channel holds a
+// -0.0 (else +0.0) when the minimum is a zero.
 template <typename C>
 struct Key;
 // kMinStart / kMaxStart are the keys of +inf / -inf: the start values of the
@@ -83,36 +171,59 @@ TFQDQ_HD inline int64_t WindowPositions(const Dims& d, const Window& w) {
   return d.outer * w.nc * d.inner;
 }
 
-// Scans window w in tiles of threads * items positions: block `block` of
-// `blocks` takes tiles block, block + blocks, ...; in a tile, thread `thread`
-// reads positions start + thread + k * threads for k < items (consecutive
-// threads read consecutive elements). The keys of the non-NaN values are
-// accumulated in registers while the channel stays the same; flush(local
-// channel, min_key, max_key) is called when it changes and at the end. load(i)
-// returns element i (flat index into the whole input) in C.
-template <typename C, typename Load, typename Flush>
-TFQDQ_HD inline void ScanWindow(const Dims& d, const Window& w, int64_t block,
-                                int64_t blocks, int64_t thread,
-                                int64_t threads, int64_t items,
+// Runs of at most this many positions are scanned with a thread count per
+// block that is a multiple of the run, so that each thread stays on one
+// channel for the whole scan (one flush per thread): with inner == 1 and a
+// small depth (e.g. 3 channels, channels last) every element would otherwise
+// change the channel and flush into shared memory, all threads of a block
+// contending for the same few atomics. At most kFixedChannelRun - 1 of a
+// block's threads idle.
+constexpr int64_t kFixedChannelRun = 64;
+
+// Threads of a block that take part in the scan of a window with runs of
+// `run` positions.
+TFQDQ_HD inline int64_t ScanThreads(int64_t run, int64_t threads) {
+  if (run >= 1 && run <= kFixedChannelRun && run <= threads) return (threads / run) * run;
+  return threads;
+}
+
+// Scans window w in tiles of threads' * items positions, threads' =
+// ScanThreads(run, threads): block `block` of `blocks` takes tiles block,
+// block + blocks, ...; in a tile, thread `thread` reads positions
+// start + thread + k * threads' for k < items (consecutive threads read
+// consecutive elements). The keys of the non-NaN values are accumulated in
+// registers while the channel stays the same; flush(local channel, min_key,
+// max_key) is called when it changes and at the end. load(i) returns element i
+// (flat index into the whole input, of type I) in C. I: the index type (every
+// flat index of the input must fit).
+template <typename C, typename I, typename Load, typename Flush>
+TFQDQ_HD inline void ScanWindow(const Dims& d, const Window& w, I block,
+                                I blocks, I thread, I threads, I items,
                                 const Load& load, const Flush& flush) {
   using K = typename Key<C>::type;
-  const int64_t run = w.nc * d.inner;
-  const int64_t total = d.outer * run;
-  const int64_t row = d.depth * d.inner;
-  const int64_t base = w.c0 * d.inner;
-  const int64_t tile = threads * items;
+  const I run = static_cast<I>(w.nc * d.inner);
+  const I total = static_cast<I>(d.outer) * run;
+  const I row = static_cast<I>(d.depth * d.inner);
+  const I base = static_cast<I>(w.c0 * d.inner);
+  const I active = static_cast<I>(ScanThreads(w.nc * d.inner, threads));
+  if (thread >= active) return;
+  const I tile = active * items;
+  const Divider<I> by_run(w.nc * d.inner), by_inner(d.inner);
+  const bool one_run = d.outer == 1, one_channel = w.nc == 1;
   const K min_start = Key<C>::kMinStart, max_start = Key<C>::kMaxStart;
-  int64_t cur = -1;
+  I cur = 0;
+  bool any = false;
   K kmin = min_start, kmax = max_start;
-  for (int64_t start = block * tile; start < total; start += blocks * tile) {
-    for (int64_t k = 0; k < items; ++k) {
-      const int64_t p = start + k * threads + thread;
+  for (I start = block * tile; start < total; start += blocks * tile) {
+    for (I k = 0; k < items; ++k) {
+      const I p = start + k * active + thread;
       if (p >= total) break;
-      const int64_t o = (d.outer == 1) ? 0 : p / run;
-      const int64_t q = p - o * run;
-      const int64_t c = (w.nc == 1) ? 0 : (d.inner == 1 ? q : q / d.inner);
-      if (c != cur) {
-        if (cur >= 0) flush(cur, kmin, kmax);
+      const I o = one_run ? I(0) : by_run.Div(p);
+      const I q = p - o * run;
+      const I c = one_channel ? I(0) : by_inner.Div(q);
+      if (!any || c != cur) {
+        if (any) flush(static_cast<int64_t>(cur), kmin, kmax);
+        any = true;
         cur = c;
         kmin = min_start;
         kmax = max_start;
@@ -125,7 +236,7 @@ TFQDQ_HD inline void ScanWindow(const Dims& d, const Window& w, int64_t block,
       }
     }
   }
-  if (cur >= 0) flush(cur, kmin, kmax);
+  if (any) flush(static_cast<int64_t>(cur), kmin, kmax);
 }
 
 // Parameters of channel c from its reduced keys (same ComputeParams as the
@@ -138,13 +249,6 @@ TFQDQ_HD inline Params<C> ParamsFromKeys(typename Key<C>::type kmin,
 }
 
 // --- Elementwise loops ------------------------------------------------------
-// Channel of flat element i.
-TFQDQ_HD inline int64_t ChannelOf(const Dims& d, int64_t i) {
-  if (d.depth == 1) return 0;
-  const int64_t r = (d.inner == 1) ? i : i / d.inner;
-  return (d.outer == 1) ? r : r % d.depth;
-}
-
 // Quantization parameters as the kernels receive them: one value per channel
 // in device memory, or (per-tensor) one value passed by value.
 template <typename C>
@@ -153,47 +257,138 @@ struct ParamsArg {
   Params<C> single;
 };
 
-// Elements first, first + stride, ... of the n = outer * depth * inner:
-// store(i, QDQ(load(i))) with channel i's parameters.
-template <typename C, bool kClamp, bool kHalfUp, typename Load, typename Store>
-TFQDQ_HD inline void QdqLoop(const Dims& d, const ParamsArg<C>& pa,
-                             int64_t first, int64_t stride, const Load& load,
-                             const Store& store) {
-  const int64_t n = d.outer * d.depth * d.inner;
-  if (pa.per_channel == nullptr || d.depth == 1) {
-    const Params<C> p = pa.per_channel ? pa.per_channel[0] : pa.single;
-    for (int64_t i = first; i < n; i += stride) {
-      store(i, QuantizeDequantize<C, kClamp, kHalfUp>(load(i), p.lo, p.hi,
-                                                       p.scale, p.inv));
-    }
-    return;
+// The elements [0, n) of an elementwise launch, split for 16-byte vector
+// access: [0, head) one by one (the elements before the first 16-byte
+// boundary), then `vectors` aligned groups of V = 16 / sizeof(element)
+// elements, then the tail (fewer than V) one by one.
+template <typename I>
+struct Split {
+  I n;
+  I head;
+  I vectors;
+};
+
+// misalign: the byte address of element 0 modulo 16, in elements, the same for
+// every array the launch reads or writes; negative when the arrays differ (or
+// an address is not a multiple of the element size): then every element is
+// accessed one by one.
+template <int V, typename I>
+TFQDQ_HD inline Split<I> MakeSplit(I n, int misalign) {
+  Split<I> s{n, n, I(0)};
+  if (V == 1 || misalign < 0 || misalign >= V) return s;
+  const I head = static_cast<I>((V - misalign) % V);
+  if (head >= n) return s;
+  s.head = head;
+  s.vectors = (n - head) / static_cast<I>(V);
+  return s;
+}
+
+// Threads' work items of a split: a grid of this many threads covers it in
+// one pass.
+template <int V, typename I>
+TFQDQ_HD inline int64_t SplitItems(const Split<I>& s) {
+  const int64_t singles = static_cast<int64_t>(s.n) - static_cast<int64_t>(s.vectors) * V;
+  return singles > static_cast<int64_t>(s.vectors) ? singles : static_cast<int64_t>(s.vectors);
+}
+
+// The element count of one access, as a type (so the loops over it unroll).
+template <int N>
+struct Count {
+  static constexpr int value = N;
+};
+
+// Thread `first` of a grid of `stride` threads: body(i, Count<V>()) for its
+// aligned groups (elements i .. i + V - 1, i at a 16-byte boundary), then
+// body(i, Count<1>()) for its single elements of the head and tail.
+template <int V, typename I, typename Body>
+TFQDQ_HD inline void SplitLoop(const Split<I>& s, I first, I stride,
+                               const Body& body) {
+  for (I j = first; j < s.vectors; j += stride) {
+    body(s.head + j * static_cast<I>(V), Count<V>());
   }
-  for (int64_t i = first; i < n; i += stride) {
-    const Params<C>& p = pa.per_channel[ChannelOf(d, i)];
-    store(i, QuantizeDequantize<C, kClamp, kHalfUp>(load(i), p.lo, p.hi,
-                                                     p.scale, p.inv));
+  const I tail_start = s.head + s.vectors * static_cast<I>(V);
+  const I singles = s.head + (s.n - tail_start);
+  for (I k = first; k < singles; k += stride) {
+    body(k < s.head ? k : tail_start + (k - s.head), Count<1>());
   }
 }
 
-// V4Grad: store(i, MaskedGradient(grad(i), x(i), lo, hi)) with channel i's raw
-// bounds in Params::lo / Params::hi.
-template <typename C, typename LoadG, typename LoadX, typename Store>
-TFQDQ_HD inline void GradLoop(const Dims& d, const ParamsArg<C>& pa,
-                              int64_t first, int64_t stride,
-                              const LoadG& grad, const LoadX& x,
-                              const Store& store) {
-  const int64_t n = d.outer * d.depth * d.inner;
+// out = QDQ(in) over a split, with channel i's parameters. load(i, Count<N>,
+// C* v) reads elements i .. i + N - 1 as compute values, store(i, Count<N>,
+// const C* v) writes them (after the loads of the same call: `out` may alias
+// `in`).
+template <typename C, bool kClamp, bool kHalfUp, int V, typename I,
+          typename Load, typename Store>
+TFQDQ_HD inline void QdqLoop(const Dims& d, const ParamsArg<C>& pa,
+                             const Split<I>& s, I first, I stride,
+                             const Load& load, const Store& store) {
   if (pa.per_channel == nullptr || d.depth == 1) {
     const Params<C> p = pa.per_channel ? pa.per_channel[0] : pa.single;
-    for (int64_t i = first; i < n; i += stride) {
-      store(i, MaskedGradient(grad(i), x(i), p.lo, p.hi));
-    }
+    SplitLoop<V>(s, first, stride, [&](I i, auto cnt) {
+      constexpr int kN = decltype(cnt)::value;
+      C v[kN];
+      load(i, cnt, v);
+      for (int k = 0; k < kN; ++k) {
+        v[k] = QuantizeDequantize<C, kClamp, kHalfUp>(v[k], p.lo, p.hi,
+                                                      p.scale, p.inv);
+      }
+      store(i, cnt, v);
+    });
     return;
   }
-  for (int64_t i = first; i < n; i += stride) {
-    const Params<C>& p = pa.per_channel[ChannelOf(d, i)];
-    store(i, MaskedGradient(grad(i), x(i), p.lo, p.hi));
+  const ChannelMap<I> map(d);
+  SplitLoop<V>(s, first, stride, [&](I i, auto cnt) {
+    constexpr int kN = decltype(cnt)::value;
+    C v[kN];
+    load(i, cnt, v);
+    I c, r;
+    map.Locate(i, &c, &r);
+    for (int k = 0; k < kN; ++k) {
+      const Params<C>& p = pa.per_channel[c];
+      v[k] = QuantizeDequantize<C, kClamp, kHalfUp>(v[k], p.lo, p.hi, p.scale,
+                                                    p.inv);
+      map.Next(&c, &r);
+    }
+    store(i, cnt, v);
+  });
+}
+
+// V4Grad over a split: out = MaskedGradient(gradients, x, lo, hi) with
+// channel i's raw bounds in Params::lo / Params::hi. load_g / load_x / store as
+// in QdqLoop.
+template <typename C, int V, typename I, typename LoadG, typename LoadX,
+          typename Store>
+TFQDQ_HD inline void GradLoop(const Dims& d, const ParamsArg<C>& pa,
+                              const Split<I>& s, I first, I stride,
+                              const LoadG& load_g, const LoadX& load_x,
+                              const Store& store) {
+  if (pa.per_channel == nullptr || d.depth == 1) {
+    const Params<C> p = pa.per_channel ? pa.per_channel[0] : pa.single;
+    SplitLoop<V>(s, first, stride, [&](I i, auto cnt) {
+      constexpr int kN = decltype(cnt)::value;
+      C g[kN], x[kN];
+      load_g(i, cnt, g);
+      load_x(i, cnt, x);
+      for (int k = 0; k < kN; ++k) g[k] = MaskedGradient(g[k], x[k], p.lo, p.hi);
+      store(i, cnt, g);
+    });
+    return;
   }
+  const ChannelMap<I> map(d);
+  SplitLoop<V>(s, first, stride, [&](I i, auto cnt) {
+    constexpr int kN = decltype(cnt)::value;
+    C g[kN], x[kN];
+    load_g(i, cnt, g);
+    load_x(i, cnt, x);
+    I c, r;
+    map.Locate(i, &c, &r);
+    for (int k = 0; k < kN; ++k) {
+      const Params<C>& p = pa.per_channel[c];
+      g[k] = MaskedGradient(g[k], x[k], p.lo, p.hi);
+      map.Next(&c, &r);
+    }
+    store(i, cnt, g);
+  });
 }
 
 // --- Launch geometry (host) -------------------------------------------------
@@ -220,8 +415,10 @@ inline int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 inline RangeGeometry MakeRangeGeometry(const Dims& d) {
   RangeGeometry g;
   g.window = d.depth < kWindowChannels ? d.depth : kWindowChannels;
+  if (g.window < 1) g.window = 1;
   g.windows = CeilDiv(d.depth, g.window);
   g.grid_y = g.windows < kMaxGridY ? g.windows : kMaxGridY;
+  if (g.grid_y < 1) g.grid_y = 1;
   // Elements of the largest window.
   const int64_t per_window = d.outer * g.window * d.inner;
   int64_t x = CeilDiv(per_window, kThreads * kRangeItemsPerThread);
@@ -234,8 +431,8 @@ inline RangeGeometry MakeRangeGeometry(const Dims& d) {
   return g;
 }
 
-inline int64_t ElementwiseBlocks(int64_t n) {
-  int64_t b = CeilDiv(n, kThreads);
+inline int64_t ElementwiseBlocks(int64_t items) {
+  int64_t b = CeilDiv(items, kThreads);
   if (b > kMaxBlocks) b = kMaxBlocks;
   return b < 1 ? 1 : b;
 }

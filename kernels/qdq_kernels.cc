@@ -12,9 +12,7 @@
 #include "kernels/qdq_kernels.h"
 #include "kernels/qdq_math.h"
 #if defined(TF_QDQ_CUDA) && TF_QDQ_CUDA
-#include "kernels/qdq_gpu.h"
 #include "tensorflow/core/framework/kernel_def_builder.h"
-#include "tensorflow/core/platform/logging.h"
 #endif
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/register_types.h"
@@ -482,18 +480,7 @@ void RegisterGpuKernels() {
 }
 
 bool RegisterAllGpuKernels() {
-  const int runtime = gpu::RuntimeVersion(), driver = gpu::DriverVersion();
-  if (driver != 0 && driver / 1000 < runtime / 1000) {
-    LOG(WARNING) << "tf_qdq: the NVIDIA driver supports CUDA " << driver / 1000
-                 << "." << (driver % 1000) / 10
-                 << ", but tf_qdq's GPU kernels were built with CUDA "
-                 << runtime / 1000 << "." << (runtime % 1000) / 10
-                 << ": GPU kernels not registered, the tf_qdq ops run on the "
-                    "CPU. Update the driver, or rebuild tf_qdq with an nvcc "
-                    "of CUDA "
-                 << driver / 1000 << ".x.";
-    return false;
-  }
+  if (!GpuKernelsCanRegister()) return false;  // logs why (qdq_gpu.cc)
   RegisterGpuKernels<Eigen::bfloat16>();
   RegisterGpuKernels<Eigen::half>();
   RegisterGpuKernels<float>();

@@ -55,6 +55,43 @@ struct ZeroFunctor {
                                 int64_t n);
 };
 
+#if defined(TF_QDQ_CUDA) && TF_QDQ_CUDA
+// The GPU functors (Device = Eigen::GpuDevice): declared here, defined and
+// explicitly instantiated for bfloat16, half, float and double in
+// qdq_gpu.cc, so that every use sees these specializations. Also whether the
+// GPU kernels should be registered (qdq_gpu.cc: false, with a logged warning,
+// when the NVIDIA driver is too old for the CUDA runtime linked in).
+template <typename T>
+struct ForwardFunctor<Eigen::GpuDevice, T> {
+  tensorflow::Status operator()(tensorflow::OpKernelContext* ctx,
+                                const ForwardArgs& args, const T* in,
+                                const T* min_host, const T* max_host, T* out);
+};
+template <typename T>
+struct GradFunctor<Eigen::GpuDevice, T> {
+  tensorflow::Status operator()(tensorflow::OpKernelContext* ctx,
+                                const View& view, const T* gradients,
+                                const T* x, const T* min_host,
+                                const T* max_host, T* out);
+};
+template <typename T>
+struct ZeroFunctor<Eigen::GpuDevice, T> {
+  tensorflow::Status operator()(tensorflow::OpKernelContext* ctx, T* p,
+                                int64_t n);
+};
+#define TF_QDQ_DECLARE_GPU_FUNCTORS(T)                         \
+  extern template struct ForwardFunctor<Eigen::GpuDevice, T>; \
+  extern template struct GradFunctor<Eigen::GpuDevice, T>;    \
+  extern template struct ZeroFunctor<Eigen::GpuDevice, T>;
+TF_QDQ_DECLARE_GPU_FUNCTORS(Eigen::bfloat16)
+TF_QDQ_DECLARE_GPU_FUNCTORS(Eigen::half)
+TF_QDQ_DECLARE_GPU_FUNCTORS(float)
+TF_QDQ_DECLARE_GPU_FUNCTORS(double)
+#undef TF_QDQ_DECLARE_GPU_FUNCTORS
+
+bool GpuKernelsCanRegister();
+#endif  // TF_QDQ_CUDA
+
 }  // namespace tf_qdq
 
 #endif  // TF_QDQ_KERNELS_QDQ_KERNELS_H_

@@ -1,13 +1,25 @@
 // Host emulation of the CUDA kernels' per-thread code (kernels/qdq_gpu_body.h)
 // so that their index arithmetic and reductions run without a GPU: every
 // block and thread of a launch is executed sequentially, with the same loop
-// bodies the kernels call, and the results are compared bit for bit with a
-// plain serial implementation of docs/semantics.md#arithmetic (per channel, with the
-// CPU's zero-maximum rule). Built and run by tests/test_gpu_emulation.py.
+// bodies the kernels call, and the results are compared bit for bit with the
+// plain serial reference of tools/gpu_harness/reference.h (per channel, with
+// the zero-sign rule of docs/semantics.md#arithmetic). Built and run by
+// tests/test_gpu_emulation.py.
+//
+// Covered: the fast 32-bit division (FastDiv32) against plain division; the
+// range scan with the 32-bit and the 64-bit index path, with the launch
+// geometry of qdq_gpu.cu.cc and with small grids, including the fixed-channel
+// mode for short runs (one flush per thread, e.g. 3 channels last); the
+// min/max keys themselves (the sign of a zero minimum and maximum); the
+// elementwise and gradient loops with 16-byte groups of 2, 4 and 8 elements
+// with no head, the shortest and the longest head, and tails, with unaligned arrays (no groups),
+// and both index paths; every element written exactly once, every group
+// access aligned and in bounds.
 //
 // What this cannot check: the CUDA-specific parts (atomics, shared memory,
-// launch configuration limits, half/bfloat16 conversions, the device
-// compiler's arithmetic). Those are in qdq_gpu.cu.cc and need a GPU.
+// launch configuration limits, half/bfloat16 conversions, the 16-byte loads
+// themselves, the device compiler's arithmetic). tools/gpu_harness/ checks
+// those on a GPU.
 #include <cinttypes>
 #include <cmath>
 #include <cstdint>
@@ -19,6 +31,7 @@
 
 #include "kernels/qdq_gpu_body.h"
 #include "kernels/qdq_math.h"
+#include "tools/gpu_harness/reference.h"
 
 namespace {
 
@@ -47,47 +60,60 @@ void Expect(bool ok, const char* what, const Dims& d, int64_t index, C got,
   }
 }
 
-// Serial reference: per-channel NaN-ignoring min/max in flat order; a zero
-// maximum is +0.0 if the channel holds a +0.0 else -0.0 (qdq_cpu.cc); a zero
-// minimum is -0.0 if the channel holds a -0.0 else +0.0 (the GPU's rule; the
-// sign of a zero minimum only matters for a maximum below qmax / FLT_MAX).
-template <typename C>
-void ReferenceRange(const std::vector<C>& x, const Dims& d, std::vector<C>* mn,
-                    std::vector<C>* mx) {
-  const C inf = std::numeric_limits<C>::infinity();
-  mn->assign(d.depth, inf);
-  mx->assign(d.depth, -inf);
-  std::vector<char> pos_zero(d.depth, 0), neg_zero(d.depth, 0);
-  for (int64_t i = 0; i < static_cast<int64_t>(x.size()); ++i) {
-    const int64_t c = (i / d.inner) % d.depth;
-    const C v = x[i];
-    (*mn)[c] = tf_qdq::MinIgnoringNaN((*mn)[c], v);
-    (*mx)[c] = tf_qdq::MaxIgnoringNaN((*mx)[c], v);
-    if (v == C(0)) (std::signbit(v) ? neg_zero : pos_zero)[c] = 1;
+void Fail(const char* what, int64_t a, int64_t b) {
+  ++checks;
+  if (++failures <= 20) std::printf("FAIL %s (%" PRId64 ", %" PRId64 ")\n", what, a, b);
+}
+
+// --- FastDiv32 -------------------------------------------------------------
+void CheckFastDiv() {
+  std::mt19937_64 rng(7);
+  const uint32_t top = 0x7fffffffu;  // largest n of the 32-bit path
+  std::vector<uint32_t> divisors;
+  for (uint32_t d = 1; d <= 4200; ++d) divisors.push_back(d);
+  for (int s = 12; s < 31; ++s) {
+    for (int64_t delta = -2; delta <= 2; ++delta) divisors.push_back(static_cast<uint32_t>((int64_t{1} << s) + delta));
   }
-  for (int64_t c = 0; c < d.depth; ++c) {
-    if ((*mx)[c] == C(0)) (*mx)[c] = pos_zero[c] ? C(0) : -C(0);
-    if ((*mn)[c] == C(0)) (*mn)[c] = neg_zero[c] ? -C(0) : C(0);
+  divisors.push_back(top);
+  divisors.push_back(top - 1);
+  std::uniform_int_distribution<uint32_t> any_d(1, top), any_n(0, top);
+  for (int k = 0; k < 3000; ++k) divisors.push_back(any_d(rng));
+  for (uint32_t d : divisors) {
+    const Divider<uint32_t> div(d);
+    std::vector<uint32_t> ns = {0, 1, d - 1, d, top, top - 1, top - d + 1};
+    const uint32_t q_top = top / d;
+    for (uint32_t q : {uint32_t{1}, uint32_t{2}, q_top - 1, q_top}) {
+      const uint64_t m = static_cast<uint64_t>(q) * d;
+      for (int64_t delta = -1; delta <= 1; ++delta) {
+        const int64_t n = static_cast<int64_t>(m) + delta;
+        if (n >= 0 && n <= top) ns.push_back(static_cast<uint32_t>(n));
+      }
+    }
+    for (int k = 0; k < 40; ++k) ns.push_back(any_n(rng));
+    for (uint32_t n : ns) {
+      if (n > top) continue;
+      ++checks;
+      if (div.Div(n) != n / d) Fail("FastDiv32 n / d", n, d);
+    }
   }
 }
 
-struct Launch {
-  int64_t blocks;
-  int64_t threads;
-};
-
-// RangeInitKernel + RangeKernel + ParamsKernel, thread by thread.
-template <typename C>
-std::vector<Params<C>> EmulateDataRange(const std::vector<C>& x, const Dims& d,
-                                        const RangeGeometry& g, C qmin,
-                                        C qmax) {
+// --- Range scan --------------------------------------------------------------
+// RangeInitKernel + RangeKernel, thread by thread: the reduced keys per
+// channel. Also checks that in the fixed-channel mode (short runs) every
+// thread flushes at most once per window.
+template <typename C, typename I>
+void EmulateRangeKeys(const std::vector<C>& x, const Dims& d,
+                      const RangeGeometry& g,
+                      std::vector<typename Key<C>::type>* kmin,
+                      std::vector<typename Key<C>::type>* kmax) {
   using K = typename Key<C>::type;
-  std::vector<K> kmin(d.depth, Key<C>::kMinStart), kmax(d.depth, Key<C>::kMaxStart);
+  kmin->assign(d.depth, Key<C>::kMinStart);
+  kmax->assign(d.depth, Key<C>::kMaxStart);
   std::vector<K> smin(g.window), smax(g.window);
-  const auto load = [&](int64_t i) {
-    if (i < 0 || i >= static_cast<int64_t>(x.size())) {
-      std::printf("FAIL out-of-bounds load %" PRId64 "\n", i);
-      ++failures;
+  const auto load = [&](I i) {
+    if (static_cast<int64_t>(i) < 0 || static_cast<int64_t>(i) >= static_cast<int64_t>(x.size())) {
+      Fail("out-of-bounds load", static_cast<int64_t>(i), static_cast<int64_t>(x.size()));
       return C(0);
     }
     return x[i];
@@ -101,67 +127,151 @@ std::vector<Params<C>> EmulateDataRange(const std::vector<C>& x, const Dims& d,
           smin[c] = Key<C>::kMinStart;
           smax[c] = Key<C>::kMaxStart;
         }
-        const auto flush = [&](int64_t c, K lo, K hi) {
-          if (c < 0 || c >= nc) {
-            std::printf("FAIL flush to channel %" PRId64 " of %" PRId64 "\n", c, nc);
-            ++failures;
-            return;
-          }
-          smin[c] = lo < smin[c] ? lo : smin[c];
-          smax[c] = smax[c] < hi ? hi : smax[c];
-        };
+        // Short runs: each thread must stay on one channel (at most one flush).
+        const bool fixed = nc * d.inner <= kFixedChannelRun;
         for (int64_t t = 0; t < kThreads; ++t) {
-          ScanWindow<C>(d, Window{c0, nc}, bx, g.grid_x, t, kThreads, g.items, load, flush);
+          int flushes = 0;
+          const auto flush = [&](int64_t c, K lo, K hi) {
+            ++flushes;
+            if (c < 0 || c >= nc) {
+              Fail("flush to a channel outside the window", c, nc);
+              return;
+            }
+            smin[c] = lo < smin[c] ? lo : smin[c];
+            smax[c] = smax[c] < hi ? hi : smax[c];
+          };
+          ScanWindow<C, I>(d, Window{c0, nc}, static_cast<I>(bx), static_cast<I>(g.grid_x), static_cast<I>(t),
+                           static_cast<I>(kThreads), static_cast<I>(g.items), load, flush);
+          if (fixed && flushes > 1) Fail("fixed-channel scan flushed more than once", t, flushes);
         }
         for (int64_t c = 0; c < nc; ++c) {
-          if (smin[c] != Key<C>::kMinStart && smin[c] < kmin[c0 + c]) kmin[c0 + c] = smin[c];
-          if (smax[c] != Key<C>::kMaxStart && kmax[c0 + c] < smax[c]) kmax[c0 + c] = smax[c];
+          if (smin[c] != Key<C>::kMinStart && smin[c] < (*kmin)[c0 + c]) (*kmin)[c0 + c] = smin[c];
+          if (smax[c] != Key<C>::kMaxStart && (*kmax)[c0 + c] < smax[c]) (*kmax)[c0 + c] = smax[c];
         }
       }
     }
   }
-  std::vector<Params<C>> p(d.depth);
-  for (int64_t c = 0; c < d.depth; ++c) p[c] = ParamsFromKeys<C>(kmin[c], kmax[c], qmin, qmax);
-  return p;
 }
 
-template <typename C, bool kClamp, bool kHalfUp>
-std::vector<C> EmulateQdq(const std::vector<C>& x, const Dims& d,
-                          const ParamsArg<C>& pa, const Launch& l) {
-  std::vector<C> out(x.size(), std::numeric_limits<C>::quiet_NaN());
-  std::vector<int> written(x.size(), 0);
-  for (int64_t t = 0; t < l.blocks * l.threads; ++t) {
-    QdqLoop<C, kClamp, kHalfUp>(
-        d, pa, t, l.blocks * l.threads, [&](int64_t i) { return x.at(i); },
-        [&](int64_t i, C v) {
-          out.at(i) = v;
-          ++written.at(i);
-        });
+template <typename C, typename I>
+void CheckRange(const std::vector<C>& x, const Dims& d, const RangeGeometry& g, const std::vector<C>& mn,
+                const std::vector<C>& mx, C qmin, C qmax) {
+  std::vector<typename Key<C>::type> kmin, kmax;
+  EmulateRangeKeys<C, I>(x, d, g, &kmin, &kmax);
+  for (int64_t c = 0; c < d.depth; ++c) {
+    const C lo = FromKey<C>(kmin[c]), hi = FromKey<C>(kmax[c]);
+    Expect(SameBits(lo, mn[c]), "range min (bits, sign of zero)", d, c, lo, mn[c]);
+    Expect(SameBits(hi, mx[c]), "range max (bits, sign of zero)", d, c, hi, mx[c]);
+    const Params<C> got = ParamsFromKeys<C>(kmin[c], kmax[c], qmin, qmax);
+    const Params<C> want = ComputeParams(mn[c], mx[c], qmin, qmax);
+    Expect(SameBits(got.scale, want.scale), "scale", d, c, got.scale, want.scale);
+    Expect(SameBits(got.inv, want.inv), "inv", d, c, got.inv, want.inv);
+    Expect(SameBits(got.lo, want.lo), "lo", d, c, got.lo, want.lo);
+    Expect(SameBits(got.hi, want.hi), "hi", d, c, got.hi, want.hi);
   }
-  for (size_t i = 0; i < x.size(); ++i) {
-    Expect<C>(written[i] == 1, "each element written once", d, i, written[i], 1);
+}
+
+// --- Elementwise loops --------------------------------------------------------
+struct Launch {
+  int64_t blocks;  // 0: the launchers' grid for the split
+  int64_t threads;
+};
+
+// The group accesses of a split over an array whose element 0 lies
+// `misalign` elements past a 16-byte boundary: in bounds and aligned.
+template <int V, typename I>
+struct Access {
+  int64_t n;
+  int misalign;
+  template <int N>
+  bool Check(I i) const {
+    const int64_t b = static_cast<int64_t>(i);
+    if (b < 0 || b + N > n) {
+      Fail("access out of bounds", b, N);
+      return false;
+    }
+    if (N > 1 && (misalign < 0 || (misalign + b) % V != 0)) {
+      Fail("16-byte group not aligned", b, misalign);
+      return false;
+    }
+    return true;
   }
+};
+
+template <typename C, int V, typename I>
+std::vector<C> EmulateQdq(const std::vector<C>& x, const Dims& d, const ParamsArg<C>& pa, bool clamp, bool half_up,
+                          int misalign, const Launch& l) {
+  const int64_t n = static_cast<int64_t>(x.size());
+  const Split<I> s = MakeSplit<V, I>(static_cast<I>(n), misalign);
+  const int64_t blocks = l.blocks ? l.blocks : ElementwiseBlocks(SplitItems<V>(s));
+  const int64_t grid = blocks * l.threads;
+  std::vector<C> out(n, std::numeric_limits<C>::quiet_NaN());
+  std::vector<int> written(n, 0);
+  const Access<V, I> acc{n, misalign};
+  const auto load = [&](I i, auto cnt, C* v) {
+    constexpr int kN = decltype(cnt)::value;
+    for (int k = 0; k < kN; ++k) v[k] = C(0);
+    if (!acc.template Check<kN>(i)) return;
+    for (int k = 0; k < kN; ++k) v[k] = x[i + k];
+  };
+  const auto store = [&](I i, auto cnt, const C* v) {
+    constexpr int kN = decltype(cnt)::value;
+    if (!acc.template Check<kN>(i)) return;
+    for (int k = 0; k < kN; ++k) {
+      out[i + k] = v[k];
+      ++written[i + k];
+    }
+  };
+  for (int64_t t = 0; t < grid; ++t) {
+    const I first = static_cast<I>(t), stride = static_cast<I>(grid);
+    if (clamp) {
+      if (half_up) QdqLoop<C, true, true, V>(d, pa, s, first, stride, load, store);
+      else QdqLoop<C, true, false, V>(d, pa, s, first, stride, load, store);
+    } else {
+      if (half_up) QdqLoop<C, false, true, V>(d, pa, s, first, stride, load, store);
+      else QdqLoop<C, false, false, V>(d, pa, s, first, stride, load, store);
+    }
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    if (written[i] != 1) Expect<C>(false, "each element written once", d, i, written[i], 1);
+  }
+  ++checks;
   return out;
 }
 
-template <typename C>
-std::vector<C> EmulateGrad(const std::vector<C>& g, const std::vector<C>& x,
-                           const Dims& d, const ParamsArg<C>& pa,
-                           const Launch& l) {
-  std::vector<C> out(x.size(), std::numeric_limits<C>::quiet_NaN());
-  std::vector<int> written(x.size(), 0);
-  for (int64_t t = 0; t < l.blocks * l.threads; ++t) {
-    GradLoop<C>(
-        d, pa, t, l.blocks * l.threads, [&](int64_t i) { return g.at(i); },
-        [&](int64_t i) { return x.at(i); },
-        [&](int64_t i, C v) {
-          out.at(i) = v;
-          ++written.at(i);
-        });
+template <typename C, int V, typename I>
+std::vector<C> EmulateGrad(const std::vector<C>& g, const std::vector<C>& x, const Dims& d, const ParamsArg<C>& pa,
+                           int misalign, const Launch& l) {
+  const int64_t n = static_cast<int64_t>(x.size());
+  const Split<I> s = MakeSplit<V, I>(static_cast<I>(n), misalign);
+  const int64_t blocks = l.blocks ? l.blocks : ElementwiseBlocks(SplitItems<V>(s));
+  const int64_t grid = blocks * l.threads;
+  std::vector<C> out(n, std::numeric_limits<C>::quiet_NaN());
+  std::vector<int> written(n, 0);
+  const Access<V, I> acc{n, misalign};
+  const auto load_from = [&](const std::vector<C>& a) {
+    return [&a, &acc](I i, auto cnt, C* v) {
+      constexpr int kN = decltype(cnt)::value;
+      for (int k = 0; k < kN; ++k) v[k] = C(0);
+      if (!acc.template Check<kN>(i)) return;
+      for (int k = 0; k < kN; ++k) v[k] = a[i + k];
+    };
+  };
+  const auto store = [&](I i, auto cnt, const C* v) {
+    constexpr int kN = decltype(cnt)::value;
+    if (!acc.template Check<kN>(i)) return;
+    for (int k = 0; k < kN; ++k) {
+      out[i + k] = v[k];
+      ++written[i + k];
+    }
+  };
+  for (int64_t t = 0; t < grid; ++t) {
+    GradLoop<C, V>(d, pa, s, static_cast<I>(t), static_cast<I>(grid), load_from(g), load_from(x), store);
   }
-  for (size_t i = 0; i < x.size(); ++i) {
-    Expect<C>(written[i] == 1, "grad element written once", d, i, written[i], 1);
+  for (int64_t i = 0; i < n; ++i) {
+    if (written[i] != 1) Expect<C>(false, "grad element written once", d, i, written[i], 1);
   }
+  ++checks;
   return out;
 }
 
@@ -185,19 +295,68 @@ C Draw(std::mt19937_64& rng, int kind) {
   return static_cast<C>(u(rng));
 }
 
+// The elementwise and gradient loops with groups of V elements, the
+// misalignments that give every kind of head, both index paths, the launchers' grid and a small one.
+template <typename C, int V>
+void CheckElementwise(std::mt19937_64& rng, const std::vector<C>& x, const Dims& d, const std::vector<Params<C>>& data,
+                      const std::vector<Params<C>>& given, bool small_grids) {
+  const int64_t n = static_cast<int64_t>(x.size());
+  std::vector<Launch> launches = {{0, kThreads}};
+  if (small_grids) launches.push_back({3, 32});
+  std::vector<C> g(n);
+  for (auto& v : g) v = Draw<C>(rng, 2);
+  std::vector<Params<C>> bounds(d.depth);
+  for (int64_t c = 0; c < d.depth; ++c) {
+    bounds[c] = Params<C>{};
+    bounds[c].lo = C(-1) - C(c % 2);
+    bounds[c].hi = C(0.5) + C(c % 4);
+  }
+  // Unaligned arrays (no groups), no head, the longest head (V - 1), the
+  // shortest (1).
+  std::vector<int> misaligns = {-1, 0, 1};
+  if (V > 2) misaligns.push_back(V - 1);
+  for (const int misalign : misaligns) {
+    for (size_t li = 0; li < launches.size(); ++li) {
+      const Launch& l = launches[li];
+      const bool wide = ((misalign + static_cast<int>(li)) & 1) != 0;  // alternate the index paths
+      for (int mode = 0; mode < 4; ++mode) {
+        const bool clamp = mode & 1, half_up = mode & 2;
+        const std::vector<Params<C>>& ps = clamp ? given : data;
+        ParamsArg<C> pa{ps.data(), Params<C>{}};
+        if (d.depth == 1 && clamp) pa = ParamsArg<C>{nullptr, ps[0]};
+        const std::vector<C> got = wide ? EmulateQdq<C, V, int64_t>(x, d, pa, clamp, half_up, misalign, l)
+                                        : EmulateQdq<C, V, uint32_t>(x, d, pa, clamp, half_up, misalign, l);
+        for (int64_t i = 0; i < n; ++i) {
+          const C w = tf_qdq::reference::Qdq(x[i], ps[tf_qdq::reference::ChannelOf(i, d.depth, d.inner)], clamp,
+                                             half_up);
+          Expect(SameBits(got[i], w), "qdq", d, i, got[i], w);
+        }
+      }
+      ParamsArg<C> pa{bounds.data(), Params<C>{}};
+      if (d.depth == 1) pa = ParamsArg<C>{nullptr, bounds[0]};
+      const std::vector<C> got = wide ? EmulateGrad<C, V, int64_t>(g, x, d, pa, misalign, l)
+                                      : EmulateGrad<C, V, uint32_t>(g, x, d, pa, misalign, l);
+      for (int64_t i = 0; i < n; ++i) {
+        const Params<C>& p = bounds[tf_qdq::reference::ChannelOf(i, d.depth, d.inner)];
+        const C w = tf_qdq::MaskedGradient(g[i], x[i], p.lo, p.hi);
+        Expect(SameBits(got[i], w), "grad", d, i, got[i], w);
+      }
+    }
+  }
+}
+
 template <typename C>
 void RunCase(std::mt19937_64& rng, const Dims& d, int kind, bool small_grids) {
-  const int64_t n = d.outer * d.depth * d.inner;
+  const int64_t n = Size(d);
   std::vector<C> x(n);
   for (auto& v : x) v = Draw<C>(rng, kind);
   const C qmin = C(-127), qmax = C(127);  // signed 8 bit narrow
 
   // Range from data, with the launch geometry of qdq_gpu.cu.cc and with
-  // deliberately small grids (more grid-stride iterations, several windows).
+  // deliberately small grids (more grid-stride iterations, several windows),
+  // on both index paths.
   std::vector<C> mn, mx;
-  ReferenceRange(x, d, &mn, &mx);
-  std::vector<Params<C>> want(d.depth);
-  for (int64_t c = 0; c < d.depth; ++c) want[c] = ComputeParams(mn[c], mx[c], qmin, qmax);
+  tf_qdq::reference::Range<C>(n, d.depth, d.inner, [&](int64_t i) { return x[i]; }, &mn, &mx);
   std::vector<RangeGeometry> geos = {MakeRangeGeometry(d)};
   if (small_grids) {
     RangeGeometry g;
@@ -211,61 +370,22 @@ void RunCase(std::mt19937_64& rng, const Dims& d, int kind, bool small_grids) {
     g.items = 1;
     geos.push_back(g);
   }
-  for (const RangeGeometry& g : geos) {
-    const std::vector<Params<C>> got = EmulateDataRange(x, d, g, qmin, qmax);
-    for (int64_t c = 0; c < d.depth; ++c) {
-      Expect(SameBits(got[c].scale, want[c].scale), "scale", d, c, got[c].scale, want[c].scale);
-      Expect(SameBits(got[c].inv, want[c].inv), "inv", d, c, got[c].inv, want[c].inv);
-      Expect(SameBits(got[c].lo, want[c].lo), "lo", d, c, got[c].lo, want[c].lo);
-      Expect(SameBits(got[c].hi, want[c].hi), "hi", d, c, got[c].hi, want[c].hi);
-    }
+  for (size_t k = 0; k < geos.size(); ++k) {
+    CheckRange<C, uint32_t>(x, d, geos[k], mn, mx, qmin, qmax);
+    if (k == 0 || n < 5000) CheckRange<C, int64_t>(x, d, geos[k], mn, mx, qmin, qmax);
   }
 
   // Elementwise, per channel from a device array and (depth 1) by value.
-  std::vector<Launch> launches = {{ElementwiseBlocks(n), kThreads}};
-  if (small_grids) launches.push_back({3, 32});
-  std::vector<Params<C>> given(d.depth);
+  std::vector<Params<C>> data(d.depth), given(d.depth);
   for (int64_t c = 0; c < d.depth; ++c) {
+    data[c] = ComputeParams(mn[c], mx[c], qmin, qmax);
     given[c] = ComputeParams(C(-1) - C(c % 3), C(0.75) + C(c % 5), qmin, qmax);
   }
-  for (const Launch& l : launches) {
-    for (int mode = 0; mode < 4; ++mode) {
-      const bool clamp = mode & 1;
-      const std::vector<Params<C>>& ps = clamp ? given : want;
-      ParamsArg<C> pa{ps.data(), Params<C>{}};
-      if (d.depth == 1 && (mode & 1)) pa = ParamsArg<C>{nullptr, ps[0]};
-      std::vector<C> got;
-      if (mode == 0) got = EmulateQdq<C, false, false>(x, d, pa, l);
-      if (mode == 1) got = EmulateQdq<C, true, false>(x, d, pa, l);
-      if (mode == 2) got = EmulateQdq<C, false, true>(x, d, pa, l);
-      if (mode == 3) got = EmulateQdq<C, true, true>(x, d, pa, l);
-      for (int64_t i = 0; i < n; ++i) {
-        const Params<C>& p = ps[(i / d.inner) % d.depth];
-        C w;
-        if (mode == 0) w = tf_qdq::QuantizeDequantize<C, false, false>(x[i], p.lo, p.hi, p.scale, p.inv);
-        if (mode == 1) w = tf_qdq::QuantizeDequantize<C, true, false>(x[i], p.lo, p.hi, p.scale, p.inv);
-        if (mode == 2) w = tf_qdq::QuantizeDequantize<C, false, true>(x[i], p.lo, p.hi, p.scale, p.inv);
-        if (mode == 3) w = tf_qdq::QuantizeDequantize<C, true, true>(x[i], p.lo, p.hi, p.scale, p.inv);
-        Expect(SameBits(got[i], w), "qdq", d, i, got[i], w);
-      }
-    }
-    // Gradient with raw per-channel bounds.
-    std::vector<C> g(n);
-    for (auto& v : g) v = Draw<C>(rng, 2);
-    std::vector<Params<C>> bounds(d.depth);
-    for (int64_t c = 0; c < d.depth; ++c) {
-      bounds[c] = Params<C>{};
-      bounds[c].lo = C(-1) - C(c % 2);
-      bounds[c].hi = C(0.5) + C(c % 4);
-    }
-    ParamsArg<C> pa{bounds.data(), Params<C>{}};
-    if (d.depth == 1) pa = ParamsArg<C>{nullptr, bounds[0]};
-    const std::vector<C> got = EmulateGrad(g, x, d, pa, l);
-    for (int64_t i = 0; i < n; ++i) {
-      const Params<C>& p = bounds[(i / d.inner) % d.depth];
-      const C w = tf_qdq::MaskedGradient(g[i], x[i], p.lo, p.hi);
-      Expect(SameBits(got[i], w), "grad", d, i, got[i], w);
-    }
+  if (sizeof(C) == 8) {
+    CheckElementwise<C, 2>(rng, x, d, data, given, small_grids);
+  } else {
+    CheckElementwise<C, 4>(rng, x, d, data, given, small_grids);  // float
+    if (n <= 40000) CheckElementwise<C, 8>(rng, x, d, data, given, small_grids);  // half, bfloat16
   }
 }
 
@@ -289,18 +409,42 @@ void CheckKeys() {
   Expect(ToKey(-inf) == Key<C>::kMaxStart, "key(-inf)", d, 0, -inf, -inf);
 }
 
+// The zero-sign rule, pinned on explicit channels (3 channels last, the
+// fixed-channel scan): the max is +0.0 if the channel holds a +0.0 (else
+// -0.0), the min is -0.0 if the channel holds a -0.0 (else +0.0).
+template <typename C>
+void CheckZeroSigns() {
+  const C z = C(0), nz = -C(0), nan = std::numeric_limits<C>::quiet_NaN();
+  // Columns: channel 0 {+0, -0, -1}, channel 1 {-0, -0, NaN}, channel 2 {+0, +0, 1}.
+  const std::vector<C> rows = {z, nz, z, nz, nz, z, C(-1), nan, C(1)};
+  std::vector<C> x;
+  for (int r = 0; r < 50; ++r) x.insert(x.end(), rows.begin(), rows.end());
+  const Dims d{static_cast<int64_t>(x.size() / 3), 3, 1};
+  const C want_min[] = {C(-1), nz, z};
+  const C want_max[] = {z, nz, C(1)};
+  std::vector<typename Key<C>::type> kmin, kmax;
+  EmulateRangeKeys<C, uint32_t>(x, d, MakeRangeGeometry(d), &kmin, &kmax);
+  for (int c = 0; c < 3; ++c) {
+    Expect(SameBits(FromKey<C>(kmin[c]), want_min[c]), "zero-sign rule: min", d, c, FromKey<C>(kmin[c]), want_min[c]);
+    Expect(SameBits(FromKey<C>(kmax[c]), want_max[c]), "zero-sign rule: max", d, c, FromKey<C>(kmax[c]), want_max[c]);
+  }
+}
+
 template <typename C>
 void RunAll(std::mt19937_64& rng) {
   CheckKeys<C>();
+  CheckZeroSigns<C>();
   const Dims shapes[] = {
       {1, 1, 1},      {1, 1, 7},     {1, 1, 5000},   {1, 1, 70000},  // per tensor
       {3, 1, 11},     {1, 5, 1},     {7, 5, 1},      {1, 3, 300},    // per channel
       {4, 3, 300},    {2, 6, 9},     {1, 2049, 1},   {3, 2050, 2},   // windows
       {5, 4097, 1},   {1000, 2, 1},  {2, 17, 33},    {1, 1, 1025},
+      {3000, 3, 1},   {700, 64, 1},  {90, 65, 1},    {400, 3, 2},    // small depth, inner 1 / 2
+      {40, 3, 21},    {50, 7, 9},    {1, 3, 1},      {9, 1, 1},
   };
   for (const Dims& d : shapes) {
     for (int kind = 0; kind < 4; ++kind) {
-      const bool small = d.outer * d.depth * d.inner <= 40000;
+      const bool small = Size(d) <= 40000;
       RunCase<C>(rng, d, kind, small);
     }
   }
@@ -313,6 +457,7 @@ void RunAll(std::mt19937_64& rng) {
 }  // namespace
 
 int main() {
+  CheckFastDiv();
   std::mt19937_64 rng(20240601);
   RunAll<float>(rng);
   RunAll<double>(rng);

@@ -9,7 +9,12 @@
   given/computed ranges, round modes, special values and empty tensors. NaN
   matches NaN: the GPU produces canonical NaN bit patterns where the CPU keeps
   payloads and signs, the only deliberate bit difference.
+
+TF_QDQ_EXPECT_GPU=1 (set it on GPU machines) turns every "built without CUDA",
+"no GPU visible" and "GPU kernels not registered" skip into a failure, so such
+a run cannot pass by skipping.
 """
+import os
 import shutil
 import subprocess
 
@@ -26,11 +31,31 @@ CUDA_BUILD = _loader.built_with_cuda(tf_qdq.library_path())
 GPUS = tf.config.list_physical_devices("GPU")
 NO_CUDA_REASON = "tf_qdq was built without CUDA (nvcc not found at build time, or TF_QDQ_CUDA=0)"
 
-requires_cuda_build = pytest.mark.skipif(CUDA_BUILD is None, reason=NO_CUDA_REASON)
-requires_gpu = pytest.mark.skipif(
-    not GPUS or CUDA_BUILD is None,
-    reason="no GPU visible" if not GPUS else NO_CUDA_REASON,
-)
+EXPECT_GPU = os.environ.get("TF_QDQ_EXPECT_GPU", "").strip() not in ("", "0")
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skips, or with TF_QDQ_EXPECT_GPU=1 fails: a GPU run must not pass by skipping."""
+    if EXPECT_GPU:
+        pytest.fail(f"TF_QDQ_EXPECT_GPU=1, but {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def _needs_cuda_build():
+    if CUDA_BUILD is None:
+        skip_or_fail(NO_CUDA_REASON)
+
+
+@pytest.fixture
+def _needs_gpu(_needs_cuda_build):
+    if not GPUS:
+        skip_or_fail("no GPU visible")
+    _skip_if_driver_too_old()
+
+
+requires_cuda_build = pytest.mark.usefixtures("_needs_cuda_build")
+requires_gpu = pytest.mark.usefixtures("_needs_gpu")
 
 
 # --- registration (no GPU needed) ---------------------------------------------
@@ -55,7 +80,7 @@ def _skip_if_driver_too_old():
     deliberately leaves its GPU kernels unregistered (and logs a warning), so
     the ops run on the CPU instead of failing on the GPU."""
     if GPUS and not _gpu_kernels("TfQdq>QuantizeAndDequantizeV2"):
-        pytest.skip("GPU kernels not registered: the NVIDIA driver is older than the CUDA runtime tf_qdq was "
+        skip_or_fail("GPU kernels not registered: the NVIDIA driver is older than the CUDA runtime tf_qdq was "
                     "built with (see the warning logged when the library loaded)")
 
 
@@ -77,6 +102,8 @@ def test_gpu_kernels_registered(op_name):
 def test_cuda_marker_matches_registration():
     if CUDA_BUILD is not None:
         _skip_if_driver_too_old()
+    elif EXPECT_GPU:
+        pytest.fail(f"TF_QDQ_EXPECT_GPU=1, but {NO_CUDA_REASON}", pytrace=False)
     has_gpu = bool(_gpu_kernels("TfQdq>QuantizeAndDequantizeV2"))
     assert has_gpu == (CUDA_BUILD is not None), (CUDA_BUILD, has_gpu)
 
@@ -84,7 +111,7 @@ def test_cuda_marker_matches_registration():
 @requires_cuda_build
 def test_library_needs_no_cuda_runtime_at_load_time():
     readelf = shutil.which("readelf")
-    if readelf is None:
+    if readelf is None:  # a tool, not the GPU: skipping is fine even with TF_QDQ_EXPECT_GPU
         pytest.skip("readelf not available")
     dynamic = subprocess.run([readelf, "-d", tf_qdq.library_path()], check=True, capture_output=True,
                              text=True).stdout

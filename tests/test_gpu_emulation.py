@@ -3,9 +3,14 @@
 tests/gpu_emulation.cc executes every block and thread of the range reduction,
 the elementwise and the gradient launches sequentially (with the launch
 geometry of qdq_gpu.cu.cc and with deliberately small grids), and compares
-with a serial implementation bit for bit, under AddressSanitizer when
-available. This checks the index arithmetic, the per-channel windows and the
-order-key reduction without a GPU; it needs only a C++ compiler."""
+with the serial reference (tools/gpu_harness/reference.h) bit for bit, under
+AddressSanitizer and UBSan when available. This checks without a GPU: the
+32-bit fast division against plain division, both index paths (32 and 64
+bit), the per-channel windows, the one-flush-per-thread scan of short runs
+(e.g. 3 channels last), the order keys and the zero-sign rule, and the
+16-byte groups of the elementwise loops with their heads and tails (every
+element written once, every group aligned and in bounds). It needs only a
+C++ compiler."""
 import os
 import shutil
 import subprocess
