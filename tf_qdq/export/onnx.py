@@ -51,14 +51,18 @@ def patch_tf2onnx() -> None:
 
 
 def unpatch_tf2onnx() -> None:
-    """Undoes patch_tf2onnx (no-op where tf2onnx was never patched or imported)."""
+    """Undoes patch_tf2onnx, and stops `import tf_qdq` from patching tf2onnx when it
+    is imported later (no-op where tf2onnx was never patched)."""
+    from tf_qdq import _install  # noqa: PLC0415
+
+    _install.unhook_tf2onnx()
     tf_loader = sys.modules.get("tf2onnx.tf_loader")
     if tf_loader is not None and hasattr(tf_loader.tf_optimize, _ORIGINAL):
         tf_loader.tf_optimize = getattr(tf_loader.tf_optimize, _ORIGINAL)
 
 
 def tf2onnx_patched() -> bool:
-    """Whether tf2onnx in this process lowers tf_qdq ops before converting."""
+    """Whether tf2onnx (loaded now) lowers tf_qdq ops before converting."""
     tf_loader = sys.modules.get("tf2onnx.tf_loader")
     return tf_loader is not None and hasattr(tf_loader.tf_optimize, _ORIGINAL)
 
