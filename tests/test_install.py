@@ -160,3 +160,19 @@ def test_tflite_converter_lowers_first_when_installed(tmp_path):
     want = m.serve(x).numpy()
     assert np.abs(got - want).max() <= 1 / 127 + 1e-6
     assert "QUANTIZE" in {op["op_name"] for op in interpreter._get_ops_details()}
+
+
+def test_tf2onnx_imported_before_tf_qdq_is_patched_too():
+    pytest.importorskip("tf2onnx", reason="tf2onnx not installed")
+    import subprocess
+    import sys
+
+    from _subproc import child_env
+
+    code = ("import tf2onnx.convert, tf_qdq\n"
+            "from tf_qdq import export\n"
+            "print(export.tf2onnx_patched())\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=child_env(), timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.split()[-1] == "True"
