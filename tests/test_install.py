@@ -120,6 +120,42 @@ def test_tf2onnx_tf_optimize_lowers_before_folding():
     assert export.tf2onnx_patched()
 
 
+@pytest.mark.parametrize("large_model", [False, True])  # True: frozen differently, no Grappler
+def test_tf2onnx_from_function_keeps_weight_qdq(large_model):
+    tf2onnx = pytest.importorskip("tf2onnx", reason="tf2onnx not installed")
+    ort = pytest.importorskip("onnxruntime", reason="onnxruntime not installed")
+    w = tf.Variable(np.linspace(-1.0, 1.0, 12, dtype=np.float32).reshape(3, 4))
+    wmax = tf.Variable([1.0, 0.5, 0.8, 1.0])
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 3], tf.float32, name="x")])
+    def f(x):
+        x = tf_qdq.quantize_and_dequantize_v2(x, -1.0, 1.0, range_given=True)
+        k = tf_qdq.quantize_and_dequantize_v2(w, -wmax, wmax, range_given=True, narrow_range=True,
+                                              axis=1)
+        return tf.matmul(x, k)
+
+    if large_model:
+        # tf2onnx cannot finish a large model with NumPy 2 (np.product in its ONNX
+        # writer): check the frozen graph it would convert.
+        from tf2onnx import tf_loader
+
+        cf = f.get_concrete_function()
+        gd = tf_loader.from_function(cf, [t.name for t in cf.inputs if t.dtype != tf.resource],
+                                     [t.name for t in cf.outputs], large_model=True)
+        ops = export.graph._used_ops(gd)
+        assert "QuantizeAndDequantizeV3" in ops and "QuantizeAndDequantizeV4" in ops, ops
+        assert not any(op.startswith("TfQdq>") for op in ops), ops
+        return
+    proto, _ = tf2onnx.convert.from_function(f, input_signature=f.input_signature, opset=13)
+    ops = [n.op_type for n in proto.graph.node]
+    assert ops.count("QuantizeLinear") == 2 and not any("TfQdq" in op for op in ops), ops
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    sess = ort.InferenceSession(proto.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    x = np.array([[0.3, -0.7, 0.11], [1.2, 0.5, -0.2]], np.float32)
+    np.testing.assert_allclose(sess.run(None, {"x": x})[0], f(x).numpy(), atol=2e-2)
+
+
 def test_tf2onnx_refuses_what_cannot_be_lowered(tmp_path):
     tf2onnx = pytest.importorskip("tf2onnx", reason="tf2onnx not installed")
     r = tf.constant([1.0, 0.5, 2.0])

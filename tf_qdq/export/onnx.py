@@ -30,7 +30,7 @@ def _has_plugin_ops(graph_def) -> bool:
     return any(op in PLUGIN_OPS for op in _used_ops(graph_def))
 
 
-def _lowering(tf_optimize):
+def _lowering_tf_optimize(tf_optimize):
     @functools.wraps(tf_optimize)
     def lowering_tf_optimize(input_names, output_names, graph_def):
         if _has_plugin_ops(graph_def):
@@ -41,13 +41,35 @@ def _lowering(tf_optimize):
     return lowering_tf_optimize
 
 
+def _lowering_large_model(freeze):
+    # large_model=True freezes with this function and skips tf_optimize.
+    @functools.wraps(freeze)
+    def lowering_freeze(*args, **kwargs):
+        graph_def = freeze(*args, **kwargs)
+        return lower_graph_def(graph_def) if _has_plugin_ops(graph_def) else graph_def
+
+    setattr(lowering_freeze, _ORIGINAL, freeze)
+    return lowering_freeze
+
+
+# tf2onnx.tf_loader functions that every conversion passes through with the frozen
+# GraphDef, before Grappler and tf2onnx's own constant folding.
+_WRAPPERS = {
+    "tf_optimize": _lowering_tf_optimize,
+    "convert_variables_to_constants_large_model": _lowering_large_model,
+}
+
+
 def patch_tf2onnx() -> None:
     """Makes every tf2onnx conversion in this process lower tf_qdq ops to the
-    built-in ops before Grappler runs (idempotent). Needs tf2onnx."""
+    built-in ops right after freezing, before Grappler runs (idempotent). Needs
+    tf2onnx."""
     from tf2onnx import tf_loader  # noqa: PLC0415
 
-    if not hasattr(tf_loader.tf_optimize, _ORIGINAL):
-        tf_loader.tf_optimize = _lowering(tf_loader.tf_optimize)
+    for name, wrap in _WRAPPERS.items():
+        current = getattr(tf_loader, name, None)
+        if current is not None and not hasattr(current, _ORIGINAL):
+            setattr(tf_loader, name, wrap(current))
 
 
 def unpatch_tf2onnx() -> None:
@@ -57,8 +79,10 @@ def unpatch_tf2onnx() -> None:
 
     _install.unhook_tf2onnx()
     tf_loader = sys.modules.get("tf2onnx.tf_loader")
-    if tf_loader is not None and hasattr(tf_loader.tf_optimize, _ORIGINAL):
-        tf_loader.tf_optimize = getattr(tf_loader.tf_optimize, _ORIGINAL)
+    for name in _WRAPPERS:
+        current = getattr(tf_loader, name, None)
+        if hasattr(current, _ORIGINAL):
+            setattr(tf_loader, name, getattr(current, _ORIGINAL))
 
 
 def tf2onnx_patched() -> bool:
