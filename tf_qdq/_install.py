@@ -1,6 +1,6 @@
 """tf_qdq.install() / tf_qdq.uninstall(): tf_qdq as a drop-in for TensorFlow's
 quantize_and_dequantize functions in existing code (QAT toolkits), with every
-export path kept correct. What is patched is listed in docs/export.md#install."""
+export path kept correct. What is patched is listed in docs/export.md#install-and-uninstall."""
 from __future__ import annotations
 
 import functools

@@ -10,7 +10,7 @@ import argparse
 import collections
 import os
 import sys
-from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Dict, List, NamedTuple, Optional, Sequence, Union
 
 import numpy as np
 
@@ -30,6 +30,9 @@ from tf_qdq.export.graph import (
     _set_type,
     _tf,
 )
+
+if TYPE_CHECKING:
+    from tensorflow.core.framework.graph_pb2 import GraphDef
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -239,7 +242,7 @@ class _Raise:
         return [node], {}
 
 
-def lower_graph_def(graph_def, straight_through: bool = False):
+def lower_graph_def(graph_def: GraphDef, straight_through: bool = False) -> GraphDef:
     """Returns a copy of `graph_def` (a tf.compat.v1.GraphDef, with its function
     library) with every plugin op lowered to built-in ops. Raises LoweringError
     for ops that cannot be."""
@@ -248,7 +251,7 @@ def lower_graph_def(graph_def, straight_through: bool = False):
     return new
 
 
-def raise_graph_def(graph_def):
+def raise_graph_def(graph_def: GraphDef) -> GraphDef:
     """Returns a copy of `graph_def` with every built-in QDQ op replaced by the plugin's."""
     new = type(graph_def).FromString(graph_def.SerializeToString())
     _rewrite_graph_def(new, _Raise())

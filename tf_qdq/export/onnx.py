@@ -18,7 +18,10 @@ import functools
 import os
 import sys
 import tempfile
-from typing import Optional, Sequence, Union
+from typing import TYPE_CHECKING, Optional, Sequence, Union
+
+if TYPE_CHECKING:
+    import onnx
 
 from tf_qdq.export.graph import PLUGIN_OPS, _tf, _used_ops, count_ops
 from tf_qdq.export.lowering import lower_graph_def, lower_saved_model
@@ -92,7 +95,7 @@ def tf2onnx_patched() -> bool:
 
 
 def saved_model_to_onnx(src: Union[str, "os.PathLike[str]"], output_path: Optional[str] = None,
-                        signature: str = "serving_default", opset: int = 13):
+                        signature: str = "serving_default", opset: int = 13) -> onnx.ModelProto:
     """Converts a SavedModel signature to ONNX with tf2onnx (optional dependency:
     `pip install tf_qdq[export]`) and returns the ONNX ModelProto.
 
