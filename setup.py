@@ -292,7 +292,7 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.9",
-    packages=["tf_qdq"],
+    packages=["tf_qdq", "tf_qdq.export"],
     ext_modules=[Extension("tf_qdq._tf_qdq_ops", sources=CPU_SOURCES)],
     cmdclass={"build_ext": BuildTfQdq},
     install_requires=[tensorflow_requirement(), "numpy"],

@@ -10,7 +10,9 @@
 3. `tf_qdq.export.lower_saved_model` rewrites them to TensorFlow's built-in ops
    (the per-channel weight QDQs with a given range become QuantizeAndDequantizeV3).
 4. tf2onnx converts the lowered model: QuantizeLinear/DequantizeLinear pairs,
-   per tensor for activations, per channel (axis) for weights.
+   per tensor for activations, per channel (axis) for weights. (In a process
+   that imported tf_qdq, tf2onnx also converts the unlowered model to the same
+   ONNX, and `python -m tf_qdq tf2onnx` is its command line: docs/export.md.)
 5. onnxruntime runs it and its outputs are compared with TensorFlow's.
 
 Needs `pip install tf_qdq[export]` (tf2onnx, onnx, onnxruntime). Runs in well

@@ -10,6 +10,10 @@ _loader.load()
 
 from tf_qdq import raw_ops  # noqa: E402
 from tf_qdq.ops import quantize_and_dequantize, quantize_and_dequantize_v2  # noqa: E402
+from tf_qdq._install import install, installed, uninstall  # noqa: E402
+from tf_qdq import _install  # noqa: E402
+
+_install.hook_tf2onnx()  # tf2onnx lowers tf_qdq ops before folding them (docs/export.md)
 
 __version__ = "0.1.0"
 
@@ -27,4 +31,5 @@ def library_path():
     return _loader.loaded_path()
 
 
-__all__ = ["quantize_and_dequantize", "quantize_and_dequantize_v2", "raw_ops", "library_path", "OP_NAMES"]
+__all__ = ["quantize_and_dequantize", "quantize_and_dequantize_v2", "raw_ops", "library_path", "OP_NAMES",
+           "install", "uninstall", "installed"]

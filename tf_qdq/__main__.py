@@ -14,6 +14,8 @@ COMMANDS = {
     "check": ("tf_qdq.selfcheck", "loaded library, registered kernels, parity with the built-in ops"),
     "lower": ("tf_qdq.export", "copy a SavedModel with plugin ops replaced by built-in ops (tf2onnx, no tf_qdq)"),
     "raise": ("tf_qdq.export:raise_main", "copy a SavedModel with built-in QDQ ops replaced by plugin ops"),
+    "tf2onnx": ("tf_qdq.export:tf2onnx_main", "tf2onnx.convert ARGS with the tf_qdq ops loaded and lowered"),
+    "saved_model_cli": ("tf_qdq.export:saved_model_cli_main", "saved_model_cli ARGS with the tf_qdq ops loaded"),
     "bench": ("tf_qdq.bench", "speed against the built-in ops (--quick, --json, --plot out.png)"),
     "fuzz": ("tf_qdq.fuzz", "property-based fuzzing against the built-in ops, --minutes N (needs hypothesis)"),
 }
