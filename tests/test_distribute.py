@@ -1,0 +1,213 @@
+"""tf_qdq.keras.QuantizeDequantize under tf.distribute: one range for the global batch.
+
+The same model is trained on the same global batches (the large values in the
+second half of each batch, i.e. in replica 1's or worker 1's shard) three ways,
+each in its own process (tests/_dist_worker.py): on one device with the default
+strategy, under MirroredStrategy on 2 logical CPU devices, and under
+MultiWorkerMirroredStrategy with 2 worker processes on 127.0.0.1. Ranges must be
+identical on every replica and worker and equal to the one-device run; weights
+equal to a tolerance; the saved files hold that range.
+"""
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from _subproc import child_env
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+WORKER = os.path.join(HERE, "_dist_worker.py")
+TIMEOUT_S = 150  # for each group of processes; they normally finish in well under a minute
+PHASES = ("fit", "loop", "cal_replica", "cal_cross")
+
+
+def _free_ports(n):
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def _run_group(jobs, out_dir):
+    """Starts (mode, extra_env) jobs together, waits up to TIMEOUT_S for all of
+    them, and always ends them; returns the time taken."""
+    t0 = time.time()
+    procs = []
+    try:
+        for mode, extra in jobs:
+            env = dict(child_env(HERE), **extra)
+            log = open(os.path.join(out_dir, f"log-{mode}-{len(procs)}.txt"), "w")
+            procs.append((subprocess.Popen([sys.executable, WORKER, mode, out_dir], env=env,
+                                           stdout=log, stderr=subprocess.STDOUT,
+                                           start_new_session=True), log))
+        for p, _ in procs:
+            p.wait(timeout=max(1.0, TIMEOUT_S - (time.time() - t0)))
+    except subprocess.TimeoutExpired:
+        pass
+    finally:
+        for p, log in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+            log.close()
+    for i, (p, _) in enumerate(procs):
+        if p.returncode != 0:
+            mode = jobs[i][0]
+            with open(os.path.join(out_dir, f"log-{mode}-{i}.txt")) as f:
+                tail = f.read()[-4000:]
+            pytest.fail(f"{mode} process {i} ended with {p.returncode} "
+                        f"(killed after {TIMEOUT_S} s if negative):\n{tail}")
+    return time.time() - t0
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("dist"))
+    times = {}
+    # One device and 2 replicas together (each uses one core at most), then the workers.
+    times["single+mirrored"] = _run_group([("single", {}), ("mirrored", {})], out)
+    ports = _free_ports(2)
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    workers = [("multiworker", {"TF_CONFIG": json.dumps({"cluster": cluster,
+                                                         "task": {"type": "worker", "index": i}})})
+               for i in range(2)]
+    times["multiworker"] = _run_group(workers, out)
+    results = {}
+    for name in ("single-0", "mirrored-0", "multiworker-0", "multiworker-1"):
+        with open(os.path.join(out, f"result-{name}.json")) as f:
+            results[name] = json.load(f)
+    return {"dir": out, "times": times, **results}
+
+
+def _copies(run, phase, layer, which="max"):
+    return [np.asarray(v, np.float32) for v in run[phase][layer][which]]
+
+
+def _all_copies(runs, phase, layer, which="max"):
+    """(label, value) for every replica of every distributed run."""
+    out = []
+    for name in ("mirrored-0", "multiworker-0", "multiworker-1"):
+        for r, v in enumerate(_copies(runs[name], phase, layer, which)):
+            out.append((f"{name} replica {r}", v))
+    return out
+
+
+def test_setup_replicas_and_variables(runs):
+    assert runs["single-0"]["replicas"] == 1
+    assert runs["mirrored-0"]["replicas"] == 2
+    assert runs["multiworker-0"]["replicas"] == runs["multiworker-1"]["replicas"] == 2
+    var = runs["mirrored-0"]["variable"]
+    assert var["class"] == "MirroredVariable", var
+    assert var["aggregation"] == "VariableAggregation.ONLY_FIRST_REPLICA", var
+    assert var["synchronization"] in ("VariableSynchronization.AUTO",
+                                      "VariableSynchronization.ON_WRITE"), var
+    assert runs["multiworker-0"]["variable"]["class"] == "MirroredVariable"
+
+
+@pytest.mark.parametrize("phase", PHASES)
+def test_ranges_identical_everywhere_and_equal_to_one_device(runs, phase):
+    single = runs["single-0"][phase]
+    for layer in single:
+        for which in ("max", "min"):
+            (want,) = _copies(runs["single-0"], phase, layer, which)
+            for label, got in _all_copies(runs, phase, layer, which):
+                np.testing.assert_array_equal(got, want, f"{phase} {layer}.{which}: {label}")
+
+
+def test_one_device_ranges_are_the_global_batch_statistics(runs):
+    """The reference itself: ranges computed from the global batches in numpy."""
+    x = np.asarray(_global_batch_inputs(), np.float32).reshape(4, 8, 6)
+    fit = runs["single-0"]["fit"]
+    np.testing.assert_array_equal(np.float32(fit["q_max"]["max"][0]), np.abs(x).max())
+    np.testing.assert_array_equal(np.asarray(fit["q_pc_max"]["max"][0], np.float32),
+                                  np.abs(x).max(axis=(0, 1)))
+    # The second shard holds the large values: a replica-local range would be smaller.
+    assert np.abs(x[:, :4]).max() < 0.2 * np.abs(x).max()
+    # After the second pass over the data (custom loop), the calibrated replica-context
+    # "max" range is the per-channel maximum again.
+    np.testing.assert_array_equal(np.asarray(runs["single-0"]["cal_replica"]["q_cal_replica"]["max"][0],
+                                             np.float32), np.abs(x).max(axis=(0, 1)))
+    # Cross-replica update_range: moving average (momentum 0.5) of the first global
+    # batch's amax, then half of it.
+    a = np.abs(x[0]).max()
+    want = np.float32(0.5) * a + (np.float32(1.0) - np.float32(0.5)) * (a * np.float32(0.5))
+    np.testing.assert_allclose(runs["single-0"]["cal_cross"]["q_cal_cross"]["max"][0], want, rtol=1e-6)
+
+
+def _global_batch_inputs():
+    rng = np.random.RandomState(0)
+    x = rng.uniform(-1.0, 1.0, (4, 8, 6)).astype(np.float32)
+    x[:, 4:] *= 10.0 * (1.0 + np.arange(4, dtype=np.float32)[:, None, None])
+    return x
+
+
+def test_weights_match_one_device(runs):
+    want = runs["single-0"]["weights"]
+    for name in ("mirrored-0", "multiworker-0", "multiworker-1"):
+        for layer, ws in runs[name]["weights"].items():
+            for got, ref in zip(ws, want[layer]):
+                np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6, err_msg=f"{name} {layer}")
+    # Training moved them (the comparison is not of initial weights).
+    assert runs["single-0"]["loop"]["q_last"]["max"][0] != [0.0, 0.0, 0.0]
+
+
+def test_saved_files_hold_the_global_range(runs):
+    from tf_qdq.keras import keras
+
+    want = {layer: runs["single-0"]["loop"][layer]["max"][0] for layer in runs["single-0"]["loop"]}
+    for mode in ("mirrored", "multiworker"):
+        res = runs[f"{mode}-0"]
+        for kind in ("loaded_keras", "loaded_ckpt"):  # loaded under the strategy's scope
+            for layer, w in want.items():
+                for r, got in enumerate(res[kind][layer]["max"]):
+                    np.testing.assert_array_equal(got, w, f"{mode} {kind} {layer} replica {r}")
+        loaded = keras.models.load_model(os.path.join(runs["dir"], f"model-{mode}.keras"))
+        for layer, w in want.items():
+            np.testing.assert_array_equal(loaded.get_layer(layer).max.numpy(), np.float32(w),
+                                          f"{mode} .keras {layer}")
+        exported = tf.saved_model.load(os.path.join(runs["dir"], f"export-{mode}"))
+        x = tf.constant(_global_batch_inputs()[0])
+        np.testing.assert_array_equal(exported.serve(x).numpy(), np.asarray(res["predict"], np.float32),
+                                      f"{mode} export")
+        np.testing.assert_array_equal(loaded(x).numpy(), np.asarray(res["predict"], np.float32))
+
+
+def test_op_output_and_gradient_per_replica(runs):
+    shards = runs["mirrored-0"]["op_gradients"]
+    assert [s["rows"] for s in shards] == [4, 4]
+    for s in shards:
+        assert s["y_same_bits"] and s["dx_same_bits"] and s["dx_equals_dy"], s
+    # Each replica computed its own range from its own shard.
+    assert max(shards[0]["amax"]) < 0.2 * max(shards[1]["amax"])
+
+
+def test_parameter_server_strategy_is_refused_with_a_reason(tmp_path):
+    _run_group([("ps", {})], str(tmp_path))
+    with open(tmp_path / "result-ps.json") as f:
+        res = json.load(f)
+    assert "no global batch" in res["max"] and "MultiWorkerMirroredStrategy" in res["max"], res
+    assert res["fixed"] == 2.0
+
+
+def test_report_ranges_side_by_side(runs):
+    """Prints the 1-device / 2-replica / 2-worker ranges (pytest -s shows them)."""
+    lines = [f"processes: {runs['times']}"]
+    for phase in PHASES:
+        for layer in runs["single-0"][phase]:
+            cols = [np.asarray(runs["single-0"][phase][layer]["max"][0])]
+            cols += [v for _, v in _all_copies(runs, phase, layer)]
+            fmt = lambda v: np.array2string(np.asarray(v), precision=6, max_line_width=200)  # noqa: E731
+            lines.append(f"{phase:11s} {layer:14s} 1 device {fmt(cols[0])} | 2 replicas "
+                         f"{fmt(cols[1])} {fmt(cols[2])} | 2 workers {fmt(cols[3])} {fmt(cols[4])}")
+    print("\n" + "\n".join(lines))
+    assert len(lines) > len(PHASES)
