@@ -11,12 +11,15 @@ replica per worker; TF_CONFIG is set by the caller), "ps" (building the layer
 under ParameterServerStrategy on an in-process localhost cluster).
 
 Every mode trains on the same global batches (8 rows: the first 4 small, the
-last 4 ten times larger, i.e. the large values are in the second replica's or
-worker's shard), with fit, then with a custom strategy.run loop, then calibrates
-two layers with update_range in a replica and in the cross-replica context. It
-writes OUT_DIR/result-<task>.json with every replica's range variables after
-each phase and the final weights; the chief also writes the .keras file, a
-checkpoint and a model.export() SavedModel to OUT_DIR.
+last 4 ten to forty times larger, i.e. the large values are in the second
+replica's or worker's shard) with a custom strategy.run loop, then a fresh model
+with fit (not under MultiWorkerMirroredStrategy with Keras 3, whose fit does not
+run there), then calibrates two layers with update_range in a replica and in the
+cross-replica context. It writes OUT_DIR/result-<mode>[-keras2]-<task>.json with
+every replica's range variables after each phase and the weights; the chief
+also writes the .keras file, a checkpoint and a model.export() SavedModel of the
+loop's model to OUT_DIR, and loads them back under the strategy's scope.
+With TF_USE_LEGACY_KERAS=1 the same runs with tf_keras.
 """
 import json
 import os
@@ -39,7 +42,7 @@ if MODE == "mirrored":
 import numpy as np  # noqa: E402
 
 import tf_qdq  # noqa: E402
-from tf_qdq.keras import QuantizeDequantize, keras  # noqa: E402
+from tf_qdq.keras import LEGACY_KERAS, QuantizeDequantize, keras  # noqa: E402
 
 QDQ_LAYERS = ("q_max", "q_ema", "q_pc_max", "q_last")
 
@@ -67,8 +70,17 @@ def build_model():
 
 def replicas(strategy, var):
     """Every local replica's copy of a layer variable, as lists."""
-    v = getattr(var, "value", var)
+    v = _tf_variable(var)
     return [np.asarray(c).tolist() for c in strategy.experimental_local_results(v)]
+
+
+def _tf_variable(var):
+    """The tf.Variable (MirroredVariable under a strategy) behind a layer variable."""
+    return var if isinstance(var, tf.Variable) else var.value
+
+
+def weights(model):
+    return {n: [np.asarray(w).tolist() for w in model.get_layer(n).get_weights()] for n in ("d1", "d2")}
 
 
 def ranges(strategy, layers):
@@ -157,31 +169,25 @@ def main():
         strategy = tf.distribute.MultiWorkerMirroredStrategy()
     task = json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {"index": 0})["index"]
     chief = task == 0
+    tag = MODE + ("-keras2" if LEGACY_KERAS else "")
     keras.utils.set_random_seed(0)
     result = {"mode": MODE, "replicas": strategy.num_replicas_in_sync}
 
     with strategy.scope():
         model = build_model()
-        model.compile(keras.optimizers.SGD(0.001), "mse")
         q_replica = QuantizeDequantize(range_mode="max", axis=-1, name="q_cal_replica")
         q_replica.build((None, 6))
         q_cross = QuantizeDequantize(range_mode="moving_average", momentum=0.5, name="q_cal_cross")
         q_cross.build((None, 6))
+        opt = keras.optimizers.SGD(0.001)
+        opt.build(model.trainable_variables)
     layers = [model.get_layer(n) for n in QDQ_LAYERS]
-    var_info = getattr(layers[0].max, "value", layers[0].max)
+    var_info = _tf_variable(layers[0].max)
     result["variable"] = {"class": type(var_info).__name__,
                           "aggregation": str(var_info.aggregation),
                           "synchronization": str(var_info.synchronization)}
 
-    # 1. fit
-    model.fit(dataset(strategy), epochs=1, verbose=0, shuffle=False)
-    result["fit"] = ranges(strategy, layers)
-
-    # 2. custom loop: strategy.run of a forward/backward step
-    opt = keras.optimizers.SGD(0.001)
-    with strategy.scope():
-        opt.build(model.trainable_variables)
-
+    # 1. custom loop: strategy.run of a forward/backward step, two passes over the data
     def train_step(x, y):
         with tf.GradientTape() as tape:
             pred = model(x, training=True)
@@ -193,11 +199,22 @@ def main():
     def run_step(x, y):
         strategy.run(train_step, args=(x, y))
 
-    for x, y in strategy.experimental_distribute_dataset(dataset(strategy)):
-        run_step(x, y)
+    for _ in range(2):
+        for x, y in strategy.experimental_distribute_dataset(dataset(strategy)):
+            run_step(x, y)
     result["loop"] = ranges(strategy, layers)
-    result["weights"] = {n: [np.asarray(w).tolist() for w in model.get_layer(n).get_weights()]
-                         for n in ("d1", "d2")}
+    result["weights_loop"] = weights(model)
+
+    # 2. fit, on a fresh model with the same initial weights. Keras 3's fit
+    # does not run under MultiWorkerMirroredStrategy (it fails before the first
+    # step, in Model._maybe_symbolic_build, whatever the layers); tf_keras's does.
+    if MODE != "multiworker" or LEGACY_KERAS:
+        with strategy.scope():
+            fit_model = build_model()
+            fit_model.compile(keras.optimizers.SGD(0.001), "mse")
+        fit_model.fit(dataset(strategy), epochs=2, verbose=0, shuffle=False)
+        result["fit"] = ranges(strategy, [fit_model.get_layer(n) for n in QDQ_LAYERS])
+        result["weights_fit"] = weights(fit_model)
 
     # 3. update_range by hand: in a replica context (strategy.run), and in the
     # cross-replica context with a different tensor on each worker.
@@ -218,25 +235,25 @@ def main():
     # 4. saving: every worker saves (collectives may run while saving), the
     # chief into OUT, the others into a temporary directory.
     save_dir = OUT if chief else tempfile.mkdtemp()
-    model.save(os.path.join(save_dir, f"model-{MODE}.keras"))
-    tf.train.Checkpoint(model=model).write(os.path.join(save_dir, f"ckpt-{MODE}", "ckpt"))
-    model.export(os.path.join(save_dir, f"export-{MODE}"), verbose=False)
+    model.save(os.path.join(save_dir, f"model-{tag}.keras"))
+    tf.train.Checkpoint(model=model).write(os.path.join(save_dir, f"ckpt-{tag}", "ckpt"))
+    model.export(os.path.join(save_dir, f"export-{tag}"), verbose=False)
     result["predict"] = np.asarray(model(global_batches()[0][:GLOBAL_BATCH])).tolist()
 
-    # 5. loading under the strategy's scope: every replica gets the saved range.
-    if chief:
-        with strategy.scope():
-            loaded = keras.models.load_model(os.path.join(save_dir, f"model-{MODE}.keras"))
-            restored = build_model()
-            tf.train.Checkpoint(model=restored).read(
-                os.path.join(save_dir, f"ckpt-{MODE}", "ckpt")).expect_partial()
-        result["loaded_keras"] = ranges(strategy, [loaded.get_layer(n) for n in QDQ_LAYERS])
-        result["loaded_ckpt"] = ranges(strategy, [restored.get_layer(n) for n in QDQ_LAYERS])
+    # 5. loading under the strategy's scope: every replica gets the saved range
+    # (every worker loads: creating mirrored variables is a collective step).
+    with strategy.scope():
+        loaded = keras.models.load_model(os.path.join(save_dir, f"model-{tag}.keras"))
+        restored = build_model()
+        tf.train.Checkpoint(model=restored).read(
+            os.path.join(save_dir, f"ckpt-{tag}", "ckpt")).expect_partial()
+    result["loaded_keras"] = ranges(strategy, [loaded.get_layer(n) for n in QDQ_LAYERS])
+    result["loaded_ckpt"] = ranges(strategy, [restored.get_layer(n) for n in QDQ_LAYERS])
 
     if MODE == "mirrored":
         result["op_gradients"] = op_gradients(strategy)
 
-    with open(os.path.join(OUT, f"result-{MODE}-{task}.json"), "w") as f:
+    with open(os.path.join(OUT, f"result-{tag}-{task}.json"), "w") as f:
         json.dump(result, f)
 
 

@@ -90,6 +90,11 @@ def _check_strategy(range_mode: str) -> None:
             f"range_mode='fixed' and init_range=<the calibrated values>.")
 
 
+def _tf_variable(var: Any) -> tf.Variable:
+    """The tf.Variable behind a layer variable (a MirroredVariable under a strategy)."""
+    return var if isinstance(var, tf.Variable) else var.value
+
+
 def _global_max(value: tf.Tensor) -> tf.Tensor:
     """The element-wise maximum of `value` over all replicas and workers in sync.
 
@@ -224,12 +229,23 @@ class QuantizeDequantize(keras.layers.Layer):
 
         Under tf.distribute the statistic is that of the global batch: in a
         replica context (strategy.run, fit) the maximum over all replicas' `x`;
-        in the cross-replica context the maximum over the workers' `x`."""
+        elsewhere (in or out of the strategy's scope) the maximum over the
+        workers' `x`. Under MultiWorkerMirroredStrategy every worker must call
+        it (it is a collective step), as for any training step."""
         if self.range_mode == "fixed":
             return
         x = tf.convert_to_tensor(x)
         if not self.built:
             self.build(tuple(x.shape))
+        strategy = getattr(_tf_variable(self.max), "distribute_strategy", None)
+        if strategy is not None and not tf.distribute.has_strategy():
+            # Called outside the scope of the strategy the variables belong to
+            # (e.g. calibration after training): enter it so the workers agree.
+            with strategy.scope():
+                return self._update_range(x)
+        return self._update_range(x)
+
+    def _update_range(self, x: tf.Tensor) -> None:
         batch = _global_max(self._batch_amax(x))
         old = tf.convert_to_tensor(self.max)
         if self.range_mode == "max":
