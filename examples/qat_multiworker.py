@@ -22,7 +22,9 @@ device would give.
 
 1. A small CNN on synthetic images, with QDQ on the activations (per tensor,
    moving average) and on the convolution and dense kernels (per output
-   channel, narrow range, range of the current weights), trained with fit.
+   channel, narrow range, range of the current weights), trained with a
+   custom loop (strategy.run; Keras 3's fit does not run under
+   MultiWorkerMirroredStrategy).
 2. Each worker prints its ranges: they are identical.
 3. The chief exports with `model.export()` (the other workers write to a
    temporary directory: saving is a collective step), lowers the SavedModel to
@@ -169,9 +171,30 @@ def worker(args):
     keras.utils.set_random_seed(0)
     with strategy.scope():
         model = build_model()
-        model.compile(keras.optimizers.Adam(3e-3),
-                      keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    hist = model.fit(ds, epochs=args.epochs, verbose=0)
+        optimizer = keras.optimizers.Adam(3e-3)
+        optimizer.build(model.trainable_variables)
+    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="none")
+
+    # A custom training loop: Keras 3's fit does not run under
+    # MultiWorkerMirroredStrategy (tf_keras's does). Each replica computes the
+    # loss of its shard, divided by the global batch size, and the optimizer
+    # sums the gradients over all replicas.
+    def train_step(x, y):
+        with tf.GradientTape() as tape:
+            per_example = loss_fn(y, model(x, training=True))
+            loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        return loss
+
+    @tf.function
+    def distributed_step(x, y):
+        losses = strategy.run(train_step, args=(x, y))
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, losses, axis=None)
+
+    for _ in range(args.epochs):
+        for x, y in strategy.experimental_distribute_dataset(ds):
+            loss = distributed_step(x, y)
     # "last" weight ranges were taken before the last optimizer step: refresh
     # them from the final kernels (every worker runs this: it is a collective step).
     for layer in model.layers:
@@ -179,10 +202,10 @@ def worker(args):
             layer.kernel_qdq.update_range(layer.kernel)
     ranges = {layer.name: float(layer.max.numpy()) for layer in model.layers
               if isinstance(layer, QuantizeDequantize)}
-    ranges.update({f"{layer.name}.kernel": np.round(layer.kernel_qdq.max.numpy(), 5).tolist()[:3]
+    ranges.update({f"{layer.name}.kernel": [round(float(v), 5) for v in layer.kernel_qdq.max.numpy()[:3]]
                    for layer in model.layers if hasattr(layer, "kernel_qdq")})
     print(f"1. trained {args.epochs} epoch(s) of {args.steps} global batches of {global_batch} on "
-          f"{num_workers} worker(s): loss {hist.history['loss'][-1]:.4f}  [{time.time() - t0:.1f} s]",
+          f"{num_workers} worker(s): last loss {float(loss):.4f}  [{time.time() - t0:.1f} s]",
           flush=True)
     print(f"2. ranges on worker {task}: {json.dumps(ranges)}", flush=True)
 
@@ -198,8 +221,11 @@ def worker(args):
     stats = export.lower_saved_model(saved, lowered, overwrite=True)
     print(f"4. lowered {lowered}: {stats}", flush=True)
     x_test, _ = synthetic_data(64, seed=2)
-    want = model.predict(x_test, verbose=0)
-    got = tf.saved_model.load(lowered).serve(tf.constant(x_test)).numpy()
+    # A plain call reads the local copies of the variables (model.predict would
+    # be a collective step, and the other workers have finished).
+    want = model(tf.constant(x_test), training=False).numpy()
+    reloaded = tf.saved_model.load(lowered)  # keep a reference: it owns the variables
+    got = reloaded.serve(tf.constant(x_test)).numpy()
     same = np.array_equal(want.view(np.uint32), got.view(np.uint32))
     print(f"   lowered SavedModel vs Keras model: {'bit-identical' if same else 'DIFFERENT'}", flush=True)
     try:

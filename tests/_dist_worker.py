@@ -237,7 +237,8 @@ def main():
     save_dir = OUT if chief else tempfile.mkdtemp()
     model.save(os.path.join(save_dir, f"model-{tag}.keras"))
     tf.train.Checkpoint(model=model).write(os.path.join(save_dir, f"ckpt-{tag}", "ckpt"))
-    model.export(os.path.join(save_dir, f"export-{tag}"), verbose=False)
+    export_kw = {} if LEGACY_KERAS else {"verbose": False}
+    model.export(os.path.join(save_dir, f"export-{tag}"), **export_kw)
     result["predict"] = np.asarray(model(global_batches()[0][:GLOBAL_BATCH])).tolist()
 
     # 5. loading under the strategy's scope: every replica gets the saved range

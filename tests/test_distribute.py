@@ -21,6 +21,8 @@ import tensorflow as tf
 
 from _subproc import child_env
 
+pytestmark = pytest.mark.slow  # worker processes: about a minute in all
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 WORKER = os.path.join(HERE, "_dist_worker.py")
 TIMEOUT_S = 150  # for each group of processes; they normally finish in well under a minute
@@ -71,18 +73,20 @@ def _run_group(jobs, out_dir):
     return time.time() - t0
 
 
+def _workers(extra=None):
+    ports = _free_ports(2)
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    return [("multiworker", dict(extra or {}, TF_CONFIG=json.dumps(
+        {"cluster": cluster, "task": {"type": "worker", "index": i}}))) for i in range(2)]
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     out = str(tmp_path_factory.mktemp("dist"))
     times = {}
     # One device and 2 replicas together (each uses one core at most), then the workers.
     times["single+mirrored"] = _run_group([("single", {}), ("mirrored", {})], out)
-    ports = _free_ports(2)
-    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
-    workers = [("multiworker", {"TF_CONFIG": json.dumps({"cluster": cluster,
-                                                         "task": {"type": "worker", "index": i}})})
-               for i in range(2)]
-    times["multiworker"] = _run_group(workers, out)
+    times["multiworker"] = _run_group(_workers(), out)
     results = {}
     for name in ("single-0", "mirrored-0", "multiworker-0", "multiworker-1"):
         with open(os.path.join(out, f"result-{name}.json")) as f:
@@ -213,3 +217,48 @@ def test_report_ranges_side_by_side(runs):
             lines.append(f"{phase:11s} {layer:14s} " + " | ".join(cols))
     print("\n" + "\n".join(lines))
     assert len(lines) > len(PHASES)
+
+
+def test_multiworker_fit_with_tf_keras(runs, tmp_path):
+    """Keras 3's fit does not run under MultiWorkerMirroredStrategy; tf_keras's
+    does (TF_USE_LEGACY_KERAS=1): the same one range on both workers."""
+    _run_group(_workers({"TF_USE_LEGACY_KERAS": "1"}), str(tmp_path))
+    res = []
+    for i in range(2):
+        with open(tmp_path / f"result-multiworker-keras2-{i}.json") as f:
+            res.append(json.load(f))
+    single = runs["single-0"]
+    for phase in ("loop", "fit"):
+        for layer in single[phase]:
+            a, b = (np.asarray(r[phase][layer]["max"][0], np.float32) for r in res)
+            np.testing.assert_array_equal(a, b, f"{phase} {layer}: worker 0 vs 1")
+            want = np.asarray(single[phase][layer]["max"][0], np.float32)
+            if layer in ("q_max", "q_pc_max"):  # statistics of the (quantized) inputs only
+                np.testing.assert_array_equal(a, want, f"{phase} {layer}")
+            else:  # depend on weights trained by another Keras's optimizer
+                np.testing.assert_allclose(a, want, rtol=1e-5, err_msg=f"{phase} {layer}")
+            for kind in ("loaded_keras", "loaded_ckpt"):
+                if phase == "loop":
+                    np.testing.assert_array_equal(res[0][kind][layer]["max"][0], a, f"{kind} {layer}")
+
+
+def test_multiworker_example(tmp_path):
+    """examples/qat_multiworker.py with tiny settings: 2 workers on 127.0.0.1,
+    the same ranges printed by both, chief's export, lowering and ONNX."""
+    example = os.path.join(os.path.dirname(HERE), "examples", "qat_multiworker.py")
+    proc = subprocess.run([sys.executable, example, "--workers", "2", "--epochs", "1", "--steps", "2",
+                           "--batch", "4", "--out", str(tmp_path), "--timeout", str(TIMEOUT_S)],
+                          env=child_env(), capture_output=True, text=True, timeout=TIMEOUT_S + 30)
+    out = proc.stdout
+    assert proc.returncode == 0, out[-4000:] + proc.stderr[-2000:]
+    ranges = sorted(line.split(": ", 1)[1] for line in out.splitlines() if "2. ranges on worker" in line)
+    assert len(ranges) == 2 and ranges[0] == ranges[1], ranges
+    assert "lowered SavedModel vs Keras model: bit-identical" in out, out
+    assert "workers ended with [0, 0]" in out, out
+    try:
+        import tf2onnx  # noqa: F401
+        assert "3 per tensor, 3 per channel" in out, out
+        assert (tmp_path / "model.onnx").exists()
+    except ImportError:
+        assert "ONNX skipped" in out, out
+    assert (tmp_path / "lowered").exists()
