@@ -252,7 +252,8 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--steps", type=int, default=16, help="global batches per epoch")
     parser.add_argument("--batch", type=int, default=32, help="rows per worker in each global batch")
-    parser.add_argument("--timeout", type=float, default=600, help="seconds before the launcher stops the workers")
+    parser.add_argument("--timeout", type=float, default=600,
+                        help="seconds before the launcher stops the workers")
     args = parser.parse_args(argv)
     return worker(args) if args.worker else launch(args)
 

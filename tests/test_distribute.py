@@ -212,7 +212,7 @@ def test_report_ranges_side_by_side(runs):
     for phase in PHASES:
         for layer in runs["single-0"][phase]:
             fmt = lambda v: np.array2string(np.asarray(v), precision=6, max_line_width=200)  # noqa: E731
-            cols = [f"1 device {fmt(runs['single-0'][phase][layer]['max'][0])}"]
+            cols = [f"1 device {fmt(np.float32(runs['single-0'][phase][layer]['max'][0]))}"]
             cols += [f"{label} {fmt(v)}" for label, v in _all_copies(runs, phase, layer)]
             lines.append(f"{phase:11s} {layer:14s} " + " | ".join(cols))
     print("\n" + "\n".join(lines))

@@ -167,9 +167,13 @@ class QuantizeDequantize(keras.layers.Layer):
 
     def build(self, input_shape: Any) -> None:
         _check_strategy(self.range_mode)
-        input_shape = tuple(tf.TensorShape(input_shape).as_list())
         shape: Tuple[int, ...] = ()
         if self.axis is not None:
+            input_shape = tf.TensorShape(input_shape)  # from a tuple, list or TensorShape
+            if input_shape.rank is None:
+                raise ValueError(f"a per-channel range (axis={self.axis}) needs inputs of known "
+                                 f"rank, got shape {input_shape}")
+            input_shape = tuple(input_shape.as_list())
             rank = len(input_shape)
             axis = self.axis + rank if self.axis < 0 else self.axis
             if not 0 <= axis < rank:
