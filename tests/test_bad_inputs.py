@@ -22,15 +22,12 @@ import sys
 import numpy as np
 import pytest
 
-from _subproc import child_env  # noqa: E402 (tests/ helper)
+from qdq_testing import RAW_NAMES, child_env  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 IAE, VE, TE, OK = "InvalidArgumentError", "ValueError", "TypeError", "ok"
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
-BUILTIN = {"V2": "QuantizeAndDequantizeV2", "V3": "QuantizeAndDequantizeV3",
-           "V4": "QuantizeAndDequantizeV4", "V4Grad": "QuantizeAndDequantizeV4Grad",
-           "V1": "QuantizeAndDequantize"}
 
 
 def f32(v):
@@ -72,7 +69,7 @@ def case(cid, item, op, kw, eager, graph=None, tf=(), unknown=True, ref=None):
     if unknown is True:
         unknown = eager
     CASES[cid] = dict(item=item, op=op, kw=kw, eager=eager, graph=graph, tf=tuple(tf),
-                      unknown=unknown if op in BUILTIN else False, ref=ref)
+                      unknown=unknown if op in RAW_NAMES else False, ref=ref)
 
 
 def lit(s):
@@ -452,7 +449,7 @@ def _plugin_fn(op):
     import tf_qdq
 
     return {"qdq": (tf_qdq.quantize_and_dequantize, True), "qdq_v2": (tf_qdq.quantize_and_dequantize_v2, True)}.get(
-        op, (getattr(tf_qdq.raw_ops, BUILTIN.get(op, "")), False) if op in BUILTIN else None)
+        op, (getattr(tf_qdq.raw_ops, RAW_NAMES.get(op, "")), False) if op in RAW_NAMES else None)
 
 
 def _compare(c, fn, wrapper, out, res):
@@ -503,7 +500,7 @@ def _child_tf(ids):
 
     for cid in ids:
         c = CASES[cid]
-        fn = getattr(tf.raw_ops, BUILTIN[c["op"]])
+        fn = getattr(tf.raw_ops, RAW_NAMES[c["op"]])
         for mode in c["tf"]:
             print(json.dumps({"start": cid, "mode": mode}), flush=True)
             inputs, attrs = _split(c["kw"])

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from tf_qdq import bench
+from tf_qdq.tools import bench
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

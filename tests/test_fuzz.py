@@ -1,6 +1,6 @@
 """Property-based fuzzing, quick profile (the long one: `python -m tf_qdq fuzz
 --minutes N`). The strategies, the validity model and the references live in
-tf_qdq/fuzz.py; see its docstring.
+tf_qdq/tools/fuzz/; see its docstring.
 
 Every case: bit-identical with TensorFlow's built-in op (or the documented reference)
 where the result is defined, the expected clean exception otherwise, never a
@@ -14,11 +14,12 @@ import pytest
 hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import example, given  # noqa: E402
 
-from tf_qdq import fuzz  # noqa: E402
-from tf_qdq.fuzz import Case  # noqa: E402
+from tf_qdq.tools import fuzz  # noqa: E402
+from tf_qdq.tools.fuzz import Case  # noqa: E402
+
+from qdq_testing import BFLOAT16 as BF16  # noqa: E402
 
 f32 = np.float32
-BF16 = fuzz.BFLOAT16
 X = np.arange(6, dtype=f32).reshape(2, 3) - 2.5
 
 

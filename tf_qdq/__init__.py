@@ -4,14 +4,15 @@ Bit-exact with the built-in ops where TensorFlow works, correct where it does no
 (half/bfloat16, per-channel given ranges, inputs that abort TensorFlow), faster,
 and exportable. See README.md and docs/semantics.md.
 """
+from typing import Optional
+
 from tf_qdq import _loader
+from tf_qdq._version import __version__
 
 _loader.load()
 
 from tf_qdq import raw_ops  # noqa: E402
 from tf_qdq.ops import quantize_and_dequantize, quantize_and_dequantize_v2  # noqa: E402
-
-__version__ = "0.1.0"
 
 OP_NAMES = (
     "TfQdq>QuantizeAndDequantize",
@@ -22,9 +23,10 @@ OP_NAMES = (
 )
 
 
-def library_path():
+def library_path() -> Optional[str]:
     """Path of the loaded shared library."""
     return _loader.loaded_path()
 
 
-__all__ = ["quantize_and_dequantize", "quantize_and_dequantize_v2", "raw_ops", "library_path", "OP_NAMES"]
+__all__ = ["__version__", "quantize_and_dequantize", "quantize_and_dequantize_v2", "raw_ops", "library_path",
+           "OP_NAMES"]

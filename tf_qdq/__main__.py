@@ -14,12 +14,13 @@ COMMANDS = {
     "check": ("tf_qdq.selfcheck", "loaded library, registered kernels, parity with the built-in ops"),
     "lower": ("tf_qdq.export", "copy a SavedModel with plugin ops replaced by built-in ops (tf2onnx, no tf_qdq)"),
     "raise": ("tf_qdq.export:raise_main", "copy a SavedModel with built-in QDQ ops replaced by plugin ops"),
-    "bench": ("tf_qdq.bench", "speed against the built-in ops (--quick, --json, --plot out.png)"),
-    "fuzz": ("tf_qdq.fuzz", "property-based fuzzing against the built-in ops, --minutes N (needs hypothesis)"),
+    "bench": ("tf_qdq.tools.bench",
+              "speed against the built-in ops (--quick, --json, --plot out.png, --model)"),
+    "fuzz": ("tf_qdq.tools.fuzz.cli", "property-based fuzzing against the built-in ops, --minutes N (needs hypothesis)"),
 }
 
 
-def main(argv=None):
+def main(argv: "list[str] | None" = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] in (["-h"], ["--help"]):
         argv[0] = "help"
