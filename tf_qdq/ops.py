@@ -2,7 +2,7 @@
 gradients of every op (docs/semantics.md#python-api)."""
 import math
 import operator
-from typing import Any, Optional, Tuple
+from typing import Any, Optional
 
 import numpy as np
 import tensorflow as tf

@@ -15,7 +15,7 @@ Where the built-in cannot run the case, the reference is named in the `built-in`
     element (above 1: the 16-bit path is faster per element).
 
     python -m tf_qdq bench                   full table (a few minutes on 2 cores)
-    python -m tf_qdq bench --quick           small subset (CI smoke)
+    python -m tf_qdq bench --quick           small subset (a smoke test)
     python -m tf_qdq bench --json            rows as JSON on stdout
     python -m tf_qdq bench --plot out.png    throughput vs size (needs matplotlib)
     python -m tf_qdq bench --model [--quick] a QAT training step of a small CNN: no QDQ, built-in
@@ -454,7 +454,7 @@ def main(argv: "list[str] | None" = None) -> int:
     first, _, rest = __doc__.partition("\n\n")
     p = argparse.ArgumentParser(prog="python -m tf_qdq bench", description=first, epilog=rest,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--quick", action="store_true", help="small subset (CI smoke test)")
+    p.add_argument("--quick", action="store_true", help="small subset (a smoke test)")
     p.add_argument("--json", action="store_true", help="print the rows as JSON instead of the table")
     p.add_argument("--plot", metavar="OUT.png", help="draw throughput vs size (needs matplotlib)")
     p.add_argument("--cases", help="comma-separated case names (default: all): " + ", ".join(CASES))

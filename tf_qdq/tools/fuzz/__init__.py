@@ -28,5 +28,17 @@ flush-to-zero set (tsl::port::ScopedFlushDenormal), so do the plugin and the
 built-in op; the validity model therefore compares ranges with subnormals read
 as zero, and the references are TensorFlow ops, not NumPy.
 
-The strategies live here (not in tests/) so that the installed package can run
-the long profile; tests/test_fuzz.py runs the quick profile.
+Modules: `strategies` (the hypothesis strategies and the quick profile),
+`model` (`Case` and the independent model of the validation rules), `reference`
+(running a case and checking it), `cli` (the long profile). They live in the
+package (not in tests/) so that an installed tf_qdq can run the long profile;
+tests/test_fuzz.py runs the quick one.
+"""
+from tf_qdq.tools.fuzz.model import (BFLOAT16, FLOAT_DTYPES, REASON_PATTERNS, WRAPPERS, Case, effective,
+                                     expected_errors)
+from tf_qdq.tools.fuzz.reference import OPS, check, run_plugin
+from tf_qdq.tools.fuzz.strategies import SPECIAL_VALUES, cases, quick_settings, shapes
+from tf_qdq.tools.fuzz.cli import main  # noqa: E402 (after the modules it uses)
+
+__all__ = ["BFLOAT16", "FLOAT_DTYPES", "OPS", "REASON_PATTERNS", "SPECIAL_VALUES", "WRAPPERS", "Case", "cases",
+           "check", "effective", "expected_errors", "main", "quick_settings", "run_plugin", "shapes"]

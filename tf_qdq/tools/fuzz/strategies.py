@@ -184,8 +184,8 @@ else:
 def quick_settings(max_examples=1000):
     """The profile of the normal test suite (1000 cases, ~15-30 s on 2 cores).
 
-    Random cases on every local run (new inputs each time); the same cases in CI
-    (environment variable CI set), so that a landing never depends on luck. The
+    Random cases on every run (new inputs each time), except where the environment
+    variable CI is set: there the same cases every time, so a result never depends on luck. The
     long profile (`python -m tf_qdq fuzz`) is where new inputs are explored."""
     _require_hypothesis()
     derandomize = os.environ.get("CI", "").lower() not in ("", "0", "false")
