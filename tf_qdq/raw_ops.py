@@ -5,7 +5,7 @@
 They are the functions tf.load_op_library generates, unwrapped (a wrapper would cost time on
 every eager call); raw_ops.pyi gives their keyword signatures and types.
 """
-from typing import Callable, List
+from typing import Callable, Dict, List
 
 import tensorflow as tf
 
@@ -18,6 +18,15 @@ QuantizeAndDequantizeV2: Callable[..., tf.Tensor] = _lib.TfQdq_QuantizeAndDequan
 QuantizeAndDequantizeV3: Callable[..., tf.Tensor] = _lib.TfQdq_QuantizeAndDequantizeV3
 QuantizeAndDequantizeV4: Callable[..., tf.Tensor] = _lib.TfQdq_QuantizeAndDequantizeV4
 QuantizeAndDequantizeV4Grad: Callable[..., List[tf.Tensor]] = _lib.TfQdq_QuantizeAndDequantizeV4Grad
+
+# The ops by short name ("V1" is QuantizeAndDequantize), as the package's tools name them.
+BY_VERSION: Dict[str, Callable[..., object]] = {
+    "V1": QuantizeAndDequantize,
+    "V2": QuantizeAndDequantizeV2,
+    "V3": QuantizeAndDequantizeV3,
+    "V4": QuantizeAndDequantizeV4,
+    "V4Grad": QuantizeAndDequantizeV4Grad,
+}
 
 __all__: List[str] = [
     "QuantizeAndDequantize",

@@ -205,7 +205,7 @@ def format_report(rows, summary):
     return "\n".join(lines)
 
 
-def main(argv=None):
+def main(argv: "list[str] | None" = None) -> int:
     first, _, rest = __doc__.partition("\n\n")
     p = argparse.ArgumentParser(prog="python -m tf_qdq bench --model", description=first, epilog=rest,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -18,7 +18,7 @@ def _fmt(seconds):
     return f"{m:02d}:{s:02d}"
 
 
-def main(argv=None):
+def main(argv: "list[str] | None" = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m tf_qdq fuzz",
         description="property-based fuzzing of the tf_qdq ops against TensorFlow's built-in ops")

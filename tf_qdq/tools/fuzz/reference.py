@@ -14,11 +14,7 @@ from tf_qdq.tools.fuzz.model import (BFLOAT16, REASON_PATTERNS, WRAPPERS, _daz, 
                                      expected_errors)
 
 OPS = {
-    "V1": raw_ops.QuantizeAndDequantize,
-    "V2": raw_ops.QuantizeAndDequantizeV2,
-    "V3": raw_ops.QuantizeAndDequantizeV3,
-    "V4": raw_ops.QuantizeAndDequantizeV4,
-    "V4Grad": raw_ops.QuantizeAndDequantizeV4Grad,
+    **raw_ops.BY_VERSION,
     "qdq": _api.quantize_and_dequantize,  # wrapper, V2 op
     "qdq_v2": _api.quantize_and_dequantize_v2,  # wrapper, V4 op
 }
