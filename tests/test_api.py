@@ -88,6 +88,39 @@ def test_raw_ops_run_with_tensorflow_keywords_and_match():
 # ----------------------------------------------------------------------------- inputs
 
 
+RANGES = [(-0.0, 0.0), (0.0, -0.0), (-1.3, 2.7), (-1, 2), (np.float32(-1.3), np.float64(2.7)),
+          (np.float16(-0.0), np.float16(0.5)), (-1e-45, 3.4e38), (0.1, 0.2)]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16, BFLOAT16],
+                         ids=["float32", "float64", "half", "bfloat16"])
+@pytest.mark.parametrize("api", ["quantize_and_dequantize", "quantize_and_dequantize_v2"])
+def test_eager_fast_path_equals_the_general_path(api, dtype):
+    """An eager call with Python/NumPy range values (converted once per dtype and value, then
+    reused) gives the bits of the same call in a tf.function and with explicit tensors, whatever
+    came before (0.0 and -0.0 are different values here)."""
+    fn = getattr(tf_qdq, api)
+    x = tf.constant(_data((4, 3)).astype(dtype))
+    for lo, hi in RANGES + RANGES[::-1]:
+        with np.errstate(over="ignore"):  # 3.4e38 is inf in half
+            eager = fn(x, lo, hi, range_given=True)
+            traced = tf.function(lambda t: fn(t, lo, hi, range_given=True), autograph=False)(x)
+            explicit = fn(x, tf.constant(np.asarray(lo, dtype)), tf.constant(np.asarray(hi, dtype)),
+                          range_given=True)
+        assert_same_bits(eager, traced, f"{lo!r}, {hi!r} eager vs tf.function")
+        assert_same_bits(eager, explicit, f"{lo!r}, {hi!r} eager vs tensors")
+
+
+def test_eager_range_conversion_keeps_the_sign_of_zero():
+    from tf_qdq import ops
+
+    enum = tf.float32.as_datatype_enum
+    for first, second in [(0.0, -0.0), (-0.0, 0.0), (np.float32(0), np.float32(-0.0))]:
+        a, b = ops._eager_range(first, enum, "input_min"), ops._eager_range(second, enum, "input_min")
+        assert np.signbit(a.numpy()) == np.signbit(first) and np.signbit(b.numpy()) == np.signbit(second)
+        assert a.device.endswith("CPU:0") and b.dtype == tf.float32
+
+
 def test_numpy_input_and_python_float_range():
     x = _data()
     ours = tf_qdq.quantize_and_dequantize(x, -1.0, 2.0, range_given=True, num_bits=4)
