@@ -279,6 +279,12 @@ class BuildTfQdq(build_ext):
             os.replace(tmp_copy, in_tree)  # atomic: never rewrite a loaded library in place
 
 
+def package_version():
+    """The version, kept in one place: tf_qdq/_version.py."""
+    with open(os.path.join(HERE, "tf_qdq", "_version.py"), encoding="utf-8") as f:
+        return re.search(r'^__version__ = "([^"]+)"', f.read(), re.M).group(1)
+
+
 def long_description():
     with open(os.path.join(HERE, "README.md"), encoding="utf-8") as f:
         return f.read()
@@ -286,13 +292,14 @@ def long_description():
 
 setup(
     name="tf_qdq",
-    version="0.1.0",
+    version=package_version(),
     description="QuantizeAndDequantize ops for TensorFlow: bit-exact, faster, half/bfloat16, per-channel given ranges",
     long_description=long_description(),
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.9",
-    packages=["tf_qdq", "tf_qdq.export"],
+    packages=["tf_qdq", "tf_qdq.export", "tf_qdq.tools", "tf_qdq.tools.fuzz"],
+    package_data={"tf_qdq": ["raw_ops.pyi"]},
     ext_modules=[Extension("tf_qdq._tf_qdq_ops", sources=CPU_SOURCES)],
     cmdclass={"build_ext": BuildTfQdq},
     install_requires=[tensorflow_requirement(), "numpy"],

@@ -1,5 +1,5 @@
-"""The Python API (docs/semantics.md#python-api), the loader, `python -m tf_qdq`, and the
-kernel validation messages of docs/semantics.md#validation (compared with tf.raw_ops)."""
+"""The Python API (docs/semantics.md#python-api), the loader and `python -m tf_qdq`. The kernels'
+validation messages are in test_messages.py."""
 import importlib
 import inspect
 import os
@@ -14,25 +14,18 @@ import tensorflow as tf
 
 import tf_qdq
 from tf_qdq import _loader
-from conftest import BFLOAT16, PLUGIN_OPS, assert_same_bits
+from qdq_testing import BFLOAT16, RAW_NAMES, assert_same_bits, child_env
 
 F32 = np.float32
 R = tf_qdq.raw_ops
 
-RAW_NAMES = ["QuantizeAndDequantize", "QuantizeAndDequantizeV2", "QuantizeAndDequantizeV3",
-             "QuantizeAndDequantizeV4", "QuantizeAndDequantizeV4Grad"]
-
-
-# Subprocesses import the same tf_qdq as this process (the source tree or the
-# installed package), whatever their working directory.
-PKG_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(tf_qdq.__file__)))
+RAW_NAME_LIST = list(RAW_NAMES.values())
 
 
 def _env():
-    env = dict(os.environ)
-    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (PKG_PARENT, env.get("PYTHONPATH")) if p)
-    return env
+    """Subprocesses import the same tf_qdq as this process (the source tree or the installed
+    package), whatever their working directory."""
+    return dict(child_env(), TF_CPP_MIN_LOG_LEVEL="2")
 
 
 def _data(shape=(4, 3), seed=0):
@@ -57,7 +50,7 @@ def test_signature_matches_tensorflow(ours, theirs):
     assert a["axis"].default is None and a["round_mode"].default == "HALF_TO_EVEN"
 
 
-@pytest.mark.parametrize("name", RAW_NAMES)
+@pytest.mark.parametrize("name", RAW_NAME_LIST)
 def test_raw_ops_exist_with_tensorflow_keyword_names(name):
     ours = getattr(tf_qdq.raw_ops, name)
     theirs = getattr(tf.raw_ops, name)
@@ -67,7 +60,7 @@ def test_raw_ops_exist_with_tensorflow_keyword_names(name):
     assert {k: p.default for k, p in pa.items()} == {k: p.default for k, p in pb.items()}
 
 
-@pytest.mark.parametrize("name", RAW_NAMES)
+@pytest.mark.parametrize("name", RAW_NAME_LIST)
 def test_raw_ops_are_keyword_only(name):
     op = getattr(tf_qdq.raw_ops, name)
     args = {"QuantizeAndDequantize": [np.ones(3, F32)],
@@ -93,6 +86,39 @@ def test_raw_ops_run_with_tensorflow_keywords_and_match():
 
 
 # ----------------------------------------------------------------------------- inputs
+
+
+RANGES = [(-0.0, 0.0), (0.0, -0.0), (-1.3, 2.7), (-1, 2), (np.float32(-1.3), np.float64(2.7)),
+          (np.float16(-0.0), np.float16(0.5)), (-1e-45, 3.4e38), (0.1, 0.2)]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16, BFLOAT16],
+                         ids=["float32", "float64", "half", "bfloat16"])
+@pytest.mark.parametrize("api", ["quantize_and_dequantize", "quantize_and_dequantize_v2"])
+def test_eager_fast_path_equals_the_general_path(api, dtype):
+    """An eager call with Python/NumPy range values (converted once per dtype and value, then
+    reused) gives the bits of the same call in a tf.function and with explicit tensors, whatever
+    came before (0.0 and -0.0 are different values here)."""
+    fn = getattr(tf_qdq, api)
+    x = tf.constant(_data((4, 3)).astype(dtype))
+    for lo, hi in RANGES + RANGES[::-1]:
+        with np.errstate(over="ignore"):  # 3.4e38 is inf in half
+            eager = fn(x, lo, hi, range_given=True)
+            traced = tf.function(lambda t: fn(t, lo, hi, range_given=True), autograph=False)(x)
+            explicit = fn(x, tf.constant(np.asarray(lo, dtype)), tf.constant(np.asarray(hi, dtype)),
+                          range_given=True)
+        assert_same_bits(eager, traced, f"{lo!r}, {hi!r} eager vs tf.function")
+        assert_same_bits(eager, explicit, f"{lo!r}, {hi!r} eager vs tensors")
+
+
+def test_eager_range_conversion_keeps_the_sign_of_zero():
+    from tf_qdq import ops
+
+    enum = tf.float32.as_datatype_enum
+    for first, second in [(0.0, -0.0), (-0.0, 0.0), (np.float32(0), np.float32(-0.0))]:
+        a, b = ops._eager_range(first, enum, "input_min"), ops._eager_range(second, enum, "input_min")
+        assert np.signbit(a.numpy()) == np.signbit(first) and np.signbit(b.numpy()) == np.signbit(second)
+        assert a.device.endswith("CPU:0") and b.dtype == tf.float32
 
 
 def test_numpy_input_and_python_float_range():
@@ -363,6 +389,52 @@ def test_real_library_still_loads_after_failures(loader_run):
     assert loader_run["lines"]["REAL"] == "OK " + loader_run["real"]
 
 
+SECOND_COPY_SCRIPT = textwrap.dedent('''
+    import os, sys
+    import tensorflow as tf
+    copy, first = sys.argv[1:3]
+    if first in ("copy", "same"):
+        tf.load_op_library(copy)
+    try:
+        import tf_qdq
+    except ImportError as e:
+        print("IMPORTERROR " + str(e).replace("\\n", " "))
+    else:
+        x = tf.constant([0.25, -1.0, 3.0])
+        print("OK", tf_qdq.quantize_and_dequantize_v2(x, -1.0, 1.0, range_given=True).numpy().tolist())
+''')
+
+
+def _second_copy(tmp_path, first):
+    """Runs SECOND_COPY_SCRIPT in a fresh process: `first` is "copy" (load a copy of the library
+    from another path before importing tf_qdq), "same" (load the very file tf_qdq loads) or
+    "none"; returns its output line."""
+    real = tf_qdq.library_path()
+    copy = tmp_path / "elsewhere" / "_tf_qdq_ops.so"
+    copy.parent.mkdir()
+    copy.write_bytes(open(real, "rb").read())
+    r = subprocess.run([sys.executable, "-c", SECOND_COPY_SCRIPT, str(copy) if first == "copy" else real, first],
+                       env=_env(), cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return r.stdout.strip().splitlines()[-1], str(copy), real
+
+
+@pytest.mark.slow
+def test_second_copy_of_the_library_is_an_import_error_naming_both_files(tmp_path):
+    line, copy, real = _second_copy(tmp_path, "copy")
+    assert line.startswith("IMPORTERROR "), line
+    assert os.path.realpath(copy) in line and real in line
+    assert "another copy of the op library is already loaded" in line
+    assert "Load only one copy" in line and "TF_QDQ_LIBRARY" in line
+
+
+@pytest.mark.slow
+def test_library_loaded_first_from_the_same_file_is_reused(tmp_path):
+    line, _, _ = _second_copy(tmp_path, "same")
+    want = tf_qdq.quantize_and_dequantize_v2(tf.constant([0.25, -1.0, 3.0]), -1.0, 1.0, range_given=True)
+    assert line == f"OK {want.numpy().tolist()}", line
+
+
 @pytest.mark.slow
 def test_cli_self_check(tmp_path):
     r = subprocess.run([sys.executable, "-m", "tf_qdq"], env=_env(), cwd=tmp_path, capture_output=True,
@@ -379,170 +451,3 @@ def test_cli_self_check(tmp_path):
         assert {d.strip() for d in cpu.group(1).split(",")} == {"bfloat16", "float16", "float32", "float64"}
     assert "all bit-identical" in out
     assert "DIFFERS" not in out
-
-
-# ----------------------------------------------------------------------------- kernel validation messages
-
-
-def _core(msg):
-    """The message without TensorFlow's `{{function_node ...}}` prefix and the
-    ` [Op:...]` suffix that names the op."""
-    msg = re.sub(r"^\{\{function_node [^}]*\}\}\s*", "", msg)
-    return re.sub(r"\s*\[Op:[^\]]*\].*$", "", msg, flags=re.S)
-
-
-def _error(fn, **kw):
-    try:
-        fn(**kw)
-    except Exception as e:  # noqa: BLE001 - compared by type below
-        return e
-    raise AssertionError("no error raised")
-
-
-x1 = np.ones(3, F32)
-x2 = np.ones((3, 2), F32)
-z2, o2, o3 = np.zeros(2, F32), np.ones(2, F32), np.ones(3, F32)
-
-# (id, plugin op, built-in op, kwargs, expected message)
-VALIDATION = [
-    ("V2-num_bits-62-signed", "V2", "QuantizeAndDequantizeV2",
-     dict(input=x1, input_min=F32(0), input_max=F32(1), num_bits=62),
-     "num_bits is out of range: 62 with signed_input_ 1"),
-    ("V2-num_bits-63-unsigned", "V2", "QuantizeAndDequantizeV2",
-     dict(input=x1, input_min=F32(0), input_max=F32(1), num_bits=63, signed_input=False),
-     "num_bits is out of range: 63 with signed_input_ 0"),
-    ("V2-num_bits-2^30", "V2", "QuantizeAndDequantizeV2",
-     dict(input=x1, input_min=F32(0), input_max=F32(1), num_bits=2 ** 30),
-     "num_bits is out of range: 1073741824 with signed_input_ 1"),
-    ("V4-num_bits-0", "V4", "QuantizeAndDequantizeV4",
-     dict(input=x1, input_min=F32(0), input_max=F32(1), num_bits=0),
-     "num_bits is out of range: 0 with signed_input_ 1"),
-    ("V3-num_bits-62", "V3", "QuantizeAndDequantizeV3",
-     dict(input=x1, input_min=F32(0), input_max=F32(1), num_bits=62),
-     "num_bits is out of range: 62 with `signed_input_` 1"),
-    ("V3-num_bits-0-unsigned", "V3", "QuantizeAndDequantizeV3",
-     dict(input=x1, input_min=F32(0), input_max=F32(1), num_bits=0, signed_input=False),
-     "num_bits is out of range: 0 with `signed_input_` 0"),
-    ("V3-num_bits-negative", "V3", "QuantizeAndDequantizeV3",
-     dict(input=x1, input_min=F32(0), input_max=F32(1), num_bits=-1),
-     "num_bits is out of range: -1 with `signed_input_` 1"),
-    ("V2-invalid-range-%g", "V2", "QuantizeAndDequantizeV2",
-     dict(input=x1, input_min=F32(1.23456789e20), input_max=F32(1), range_given=True),
-     "Invalid range: input_min 1.23457e+20 > input_max 1"),
-    ("V4-invalid-range", "V4", "QuantizeAndDequantizeV4",
-     dict(input=x1, input_min=F32(2), input_max=F32(1), range_given=True),
-     "Invalid range: input_min 2 > input_max 1"),
-    ("V4-invalid-range-float64-tiny", "V4", "QuantizeAndDequantizeV4",
-     dict(input=np.ones(3), input_min=np.float64(3e-300), input_max=np.float64(1e-300), range_given=True),
-     "Invalid range: input_min 3e-300 > input_max 1e-300"),
-    ("V4-invalid-range-inf", "V4", "QuantizeAndDequantizeV4",
-     dict(input=x1, input_min=F32(np.inf), input_max=F32(-np.inf), range_given=True),
-     "Invalid range: input_min inf > input_max -inf"),
-    ("V2-invalid-range-nan", "V2", "QuantizeAndDequantizeV2",
-     dict(input=x1, input_min=F32(np.nan), input_max=F32(1), range_given=True),
-     "Invalid range: input_min nan > input_max 1"),
-    ("V3-invalid-range", "V3", "QuantizeAndDequantizeV3",
-     dict(input=x1, input_min=F32(2), input_max=F32(-0.5), num_bits=8),
-     "Invalid range: input_min 2 > input_max -0.5"),
-    ("V2-range-not-scalar", "V2", "QuantizeAndDequantizeV2",
-     dict(input=x1, input_min=z2, input_max=o2, range_given=True),
-     "input_min must be a scalar."),
-    ("V2-axis-minus-2", "V2", "QuantizeAndDequantizeV2",
-     dict(input=x2, input_min=z2, input_max=o2, axis=-2),
-     "Axis must be at least -1. Found -2"),
-    ("V4-axis-eq-rank", "V4", "QuantizeAndDequantizeV4",
-     dict(input=x2, input_min=z2, input_max=o2, axis=2),
-     "Shape must be at least rank 3 but is rank 2"),
-    ("V3-per-channel-wrong-size", "V3", "QuantizeAndDequantizeV3",
-     dict(input=x2, input_min=np.zeros(3, F32), input_max=o3, num_bits=8, axis=1),
-     "input_min_tensor has incorrect size, was 3 expected 2 to match dim 1 of the input [3]"),
-    ("V3-axis-too-large", "V3", "QuantizeAndDequantizeV3",
-     dict(input=x2, input_min=z2, input_max=o2, num_bits=8, axis=2),
-     "Axis requested is larger than input dimensions. Axis: 2 Input Dimensions: 2"),
-    ("V3-axis-below-minus-dims", "V3", "QuantizeAndDequantizeV3",
-     dict(input=x2, input_min=F32(0), input_max=F32(1), num_bits=8, axis=-3),
-     "Axis requested is larger than input dimensions. Axis: -3 Input Dimensions: 2"),
-    ("V3-num_bits-not-scalar", "V3", "QuantizeAndDequantizeV3",
-     dict(input=x2, input_min=F32(0), input_max=F32(1), num_bits=np.array([8, 8], np.int32)),
-     "Invalid shape. The `num_bits` tensor should be a scalar. Got dimensions: 1"),
-    ("V4Grad-size-mismatch", "V4Grad", "QuantizeAndDequantizeV4Grad",
-     dict(gradients=np.ones(4, F32), input=x1, input_min=F32(0), input_max=F32(1)),
-     "gradient and input must be the same size"),
-    ("V4Grad-axis-eq-rank", "V4Grad", "QuantizeAndDequantizeV4Grad",
-     dict(gradients=x2, input=x2, input_min=z2, input_max=o2, axis=2),
-     "Axis should be -1 or 0 or a positive value less than 2but given axis value was 2"),
-    ("V4Grad-axis-minus-2", "V4Grad", "QuantizeAndDequantizeV4Grad",
-     dict(gradients=x2, input=x2, input_min=z2, input_max=o2, axis=-2),
-     "Axis must be at least -1. Found -2"),
-    ("V4Grad-min-rank-2", "V4Grad", "QuantizeAndDequantizeV4Grad",
-     dict(gradients=x2, input=x2, input_min=np.zeros((1, 2), F32), input_max=np.ones((1, 2), F32), axis=1),
-     "Input min tensor must have dimension 0 or 1. Received 2."),
-    ("V4Grad-per-tensor-min-not-scalar", "V4Grad", "QuantizeAndDequantizeV4Grad",
-     dict(gradients=x2, input=x2, input_min=z2, input_max=o2),
-     "input_min must be a scalar if axis is unspecified"),
-    ("V4Grad-empty-min-scalar-max", "V4Grad", "QuantizeAndDequantizeV4Grad",
-     dict(gradients=x2, input=x2, input_min=np.zeros(0, F32), input_max=F32(1)),
-     "input_min must be a scalar if axis is unspecified"),
-    ("V4Grad-min-wrong-size", "V4Grad", "QuantizeAndDequantizeV4Grad",
-     dict(gradients=x2, input=x2, input_min=np.zeros(3, F32), input_max=o3, axis=1),
-     "min has incorrect size, expected 2 was 3"),
-    ("V4Grad-max-wrong-size", "V4Grad", "QuantizeAndDequantizeV4Grad",
-     dict(gradients=x2, input=x2, input_min=z2, input_max=o3, axis=1),
-     "max has incorrect size, expected 2 was 3"),
-]
-
-
-@pytest.mark.parametrize("case", VALIDATION, ids=[c[0] for c in VALIDATION])
-def test_kernel_validation_message_matches_tensorflow(case):
-    _, op, builtin, kw, expected = case
-    ours = _error(PLUGIN_OPS[op], **kw)
-    theirs = _error(getattr(tf.raw_ops, builtin), **kw)
-    assert isinstance(theirs, tf.errors.InvalidArgumentError), theirs  # the oracle
-    assert _core(str(theirs)) == expected  # pins the oracle's text
-    assert type(ours) is type(theirs), ours
-    assert _core(str(ours)) == _core(str(theirs))
-    assert f"[Op:TfQdq>{builtin}]" in str(ours)
-
-
-def test_v2_per_channel_wrong_size_message_is_v3s():
-    # TensorFlow's V2 rejects every per-channel given range (6.1); the plugin
-    # checks the sizes with the message of TensorFlow's V3.
-    kw = dict(input=x2, input_min=np.zeros(3, F32), input_max=o3, axis=1)
-    theirs = _error(tf.raw_ops.QuantizeAndDequantizeV3, num_bits=8, **kw)
-    for op in ("V2", "V4"):
-        ours = _error(PLUGIN_OPS[op], range_given=True, **kw)
-        assert isinstance(ours, tf.errors.InvalidArgumentError)
-        assert _core(str(ours)) == _core(str(theirs)) == \
-            "input_min_tensor has incorrect size, was 3 expected 2 to match dim 1 of the input [3]"
-
-
-@pytest.mark.parametrize("op", ["V2", "V3", "V4"])
-def test_per_channel_min_greater_than_max_is_invalid_argument(op):
-    # deliberate difference 6.8 (TensorFlow's V3 returns +-inf garbage)
-    kw = dict(input=x2, input_min=np.array([0.0, 2.0], F32), input_max=o2, axis=1)
-    kw.update(num_bits=8) if op == "V3" else kw.update(range_given=True)
-    e = _error(PLUGIN_OPS[op], **kw)
-    assert isinstance(e, tf.errors.InvalidArgumentError)
-    assert "Invalid range: input_min 2 > input_max 1" in str(e)
-
-
-@pytest.mark.parametrize("kw,expected", [
-    (dict(num_bits=0), "num_bits is out of range: 0 with signed_input_ 1"),
-    (dict(num_bits=62), "num_bits is out of range: 62 with signed_input_ 1"),
-    (dict(num_bits=63, signed_input=False), "num_bits is out of range: 63 with signed_input_ 0"),
-    (dict(range_given=True, input_min=2.0, input_max=1.0), "Invalid range: input_min 2 > input_max 1"),
-    (dict(range_given=True, input_min=1.23456789e20, input_max=1.0),
-     "Invalid range: input_min 1.23457e+20 > input_max 1"),
-])
-def test_v1_validation_messages(kw, expected):
-    # TensorFlow's V1 cannot run at all (removed at GraphDef version 22)
-    e = _error(R.QuantizeAndDequantize, input=x1, **kw)
-    assert isinstance(e, tf.errors.InvalidArgumentError)
-    assert _core(str(e)) == expected
-
-
-def test_v1_range_attrs_ignored_without_range_given():
-    out = R.QuantizeAndDequantize(input=np.array([-1.0, 0.5, 2.0], F32), input_min=2.0, input_max=1.0)
-    ref = tf.raw_ops.QuantizeAndDequantizeV2(input=np.array([-1.0, 0.5, 2.0], F32), input_min=F32(0),
-                                             input_max=F32(0))
-    assert_same_bits(out, ref, "V1 computed range")

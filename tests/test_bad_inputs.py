@@ -22,15 +22,12 @@ import sys
 import numpy as np
 import pytest
 
-from _subproc import child_env  # noqa: E402 (tests/ helper)
+from qdq_testing import RAW_NAMES, child_env  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 IAE, VE, TE, OK = "InvalidArgumentError", "ValueError", "TypeError", "ok"
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
-BUILTIN = {"V2": "QuantizeAndDequantizeV2", "V3": "QuantizeAndDequantizeV3",
-           "V4": "QuantizeAndDequantizeV4", "V4Grad": "QuantizeAndDequantizeV4Grad",
-           "V1": "QuantizeAndDequantize"}
 
 
 def f32(v):
@@ -72,7 +69,7 @@ def case(cid, item, op, kw, eager, graph=None, tf=(), unknown=True, ref=None):
     if unknown is True:
         unknown = eager
     CASES[cid] = dict(item=item, op=op, kw=kw, eager=eager, graph=graph, tf=tuple(tf),
-                      unknown=unknown if op in BUILTIN else False, ref=ref)
+                      unknown=unknown if op in RAW_NAMES else False, ref=ref)
 
 
 def lit(s):
@@ -452,7 +449,7 @@ def _plugin_fn(op):
     import tf_qdq
 
     return {"qdq": (tf_qdq.quantize_and_dequantize, True), "qdq_v2": (tf_qdq.quantize_and_dequantize_v2, True)}.get(
-        op, (getattr(tf_qdq.raw_ops, BUILTIN.get(op, "")), False) if op in BUILTIN else None)
+        op, (getattr(tf_qdq.raw_ops, RAW_NAMES.get(op, "")), False) if op in RAW_NAMES else None)
 
 
 def _compare(c, fn, wrapper, out, res):
@@ -503,7 +500,7 @@ def _child_tf(ids):
 
     for cid in ids:
         c = CASES[cid]
-        fn = getattr(tf.raw_ops, BUILTIN[c["op"]])
+        fn = getattr(tf.raw_ops, RAW_NAMES[c["op"]])
         for mode in c["tf"]:
             print(json.dumps({"start": cid, "mode": mode}), flush=True)
             inputs, attrs = _split(c["kw"])
@@ -639,3 +636,47 @@ def test_wrapper_rejects_range_tensor_of_another_dtype(api):
         getattr(tf_qdq, api)(x, tf.constant(0.0, tf.float64), 1.0)
     with pytest.raises(TypeError, match=r"input_max has dtype float16 but input has float32"):
         getattr(tf_qdq, api)(x, 0.0, tf.constant(1.0, tf.float16))
+
+
+# ---------------------------------------------------------------- the fuzzer's validity model against this checklist
+
+
+def _model_case(c):
+    """The checklist case as a fuzz Case, or None where it lies outside the fuzzer's model (huge
+    shapes made in the child, wrappers, non-float raw inputs, round modes other than the two)."""
+    from tf_qdq.tools.fuzz.model import FLOAT_DTYPES, Case
+
+    kw, op = c["kw"], c["op"]
+    if op not in RAW_NAMES or any(isinstance(v, dict) for v in kw.values()):
+        return None
+    inputs, attrs = _split(kw)
+    x = inputs["input"]
+    if x.dtype not in [np.dtype(d) for d in FLOAT_DTYPES]:
+        return None
+    if attrs.get("round_mode", "HALF_TO_EVEN") not in ("HALF_TO_EVEN", "HALF_UP"):
+        return None
+    if op == "V1":
+        attrs = {"input_min": 0.0, "input_max": 0.0, **attrs}  # the op's defaults
+    return Case(op=op, dtype=x.dtype.type, x=x, grads=inputs.get("gradients"), mn=inputs.get("input_min"),
+                mx=inputs.get("input_max"), num_bits_tensor=inputs.get("num_bits"), attrs=attrs)
+
+
+def test_fuzz_model_agrees_with_the_checklist():
+    """tf_qdq.tools.fuzz's independent model of the validation rules classifies every checklist
+    case it covers as this table does: the same exception (or none), eagerly and in graph mode."""
+    from tf_qdq.tools.fuzz.model import expected_errors
+
+    covered, disagree = 0, []
+    for cid, c in CASES.items():
+        case = _model_case(c)
+        if case is None:
+            continue
+        covered += 1
+        for mode in ("eager", "graph"):
+            case.graph = mode == "graph"
+            want = None if c[mode] == OK else c[mode][0]
+            got = expected_errors(case)
+            if (got and got[0]) != want:
+                disagree.append(f"{cid} [{mode}]: checklist {want}, model {got}")
+    assert covered >= 200, covered
+    assert not disagree, "\n".join(disagree)

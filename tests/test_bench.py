@@ -5,12 +5,15 @@ benchmark runs, verifies bits, and reports what it claims to report.
 """
 import json
 import os
+import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
+import tensorflow as tf
 
-from tf_qdq import bench
+from tf_qdq.tools import bench
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -81,3 +84,82 @@ def test_cli_json_and_errors():
     bad = subprocess.run(cmd[:-6] + ["--sizes", "3K"], env=env, capture_output=True, text=True,
                          timeout=300)
     assert bad.returncode != 0 and "3K" in bad.stderr
+
+
+# ---- call overhead of the wrappers
+
+def test_call_overhead_rows_and_table():
+    rows = bench.call_overhead(calls=3, rounds=1)
+    assert [(r["wrapper"], r["range"]) for r in rows] == [
+        (w, k) for w in ("quantize_and_dequantize", "quantize_and_dequantize_v2")
+        for k in ("Python floats", "NumPy scalars", "tensors")]
+    for r in rows:
+        assert r["builtin_us"] > 0 and r["plugin_us"] > 0
+        assert r["ratio"] == pytest.approx(r["plugin_us"] / r["builtin_us"])
+    table = bench.format_overhead(rows)
+    assert table.count("\n") == len(rows) + 1 and "Python floats" in table
+
+
+def test_call_overhead_target():
+    rows = [dict(wrapper="quantize_and_dequantize_v2", range="tensors", builtin_us=20.0, plugin_us=20.5, ratio=1.025),
+            dict(wrapper="quantize_and_dequantize", range="Python floats", builtin_us=18.0, plugin_us=21.6, ratio=1.2)]
+    t = {name: (text, ok) for name, text, ok in bench.check_targets([], rows)}
+    assert t["every wrapper call within 1.05x of the built-in wrapper's time (worst case)"] == (
+        "1.20x (quantize_and_dequantize, Python floats)", False)
+    t = {name: (text, ok) for name, text, ok in bench.check_targets([], rows[:1])}
+    assert t["every wrapper call within 1.05x of the built-in wrapper's time (worst case)"] == (
+        "1.02x (quantize_and_dequantize_v2, tensors)", True)
+
+
+# ---- the QAT training step (--model)
+
+def test_model_step_runs_three_ways_and_reports(capsys):
+    from tf_qdq.tools import qat_bench
+
+    assert bench.main(["--model", "--steps", "1", "--warmup", "1", "--batch", "4", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    for label in ("no QDQ", "built-in QDQ", "tf_qdq QDQ"):
+        assert re.search(rf"^\| {label} +\| +\d+\.\d\d \| +\d+\.\d\d \|", out, re.M), out
+    assert "tf_qdq QDQ overhead / built-in QDQ overhead: " in out
+    rows = qat_bench.run(steps=2, warmup=1, batch=4, progress=False)
+    assert [r["variant"] for r in rows] == ["none", "builtin", "tf_qdq"]
+    for r in rows:
+        assert r["error"] is None and r["steps"] == 2 and r["step_ms"] > 0 and np.isfinite(r["loss"])
+    s = qat_bench.summarize(rows)[False]
+    assert s["tf_qdq"]["overhead_ms"] == pytest.approx(rows[2]["best_ms"] - rows[0]["best_ms"])
+    assert s["builtin"]["share"] == pytest.approx(s["builtin"]["overhead_ms"] / rows[1]["best_ms"])
+    assert all(r["best_ms"] <= r["step_ms"] for r in rows)
+
+
+def test_model_step_variants_train_the_same_model():
+    """Same initial weights; tf_qdq and the built-in quantize the kernels alike (per channel, given
+    range), so their first-step losses agree (the activation ranges are computed the same way)."""
+    from tf_qdq.tools import qat_bench
+
+    rng = np.random.default_rng(3)
+    x = tf.constant(rng.standard_normal((4, 32, 32, 3)).astype(np.float32))
+    y = tf.constant(rng.integers(0, 10, 4).astype(np.int32))
+    losses = {v: float(qat_bench.make_step(v)(x, y)) for v in qat_bench.VARIANTS}
+    assert losses["builtin"] == losses["tf_qdq"]
+    assert losses["none"] != losses["tf_qdq"]
+
+
+def test_model_xla_row_that_fails_is_reported_as_na(monkeypatch):
+    from tf_qdq.tools import qat_bench
+
+    real = qat_bench.make_step
+
+    def no_xla(variant, jit_compile=False, **kw):
+        if jit_compile and variant == "tf_qdq":
+            raise RuntimeError("no XLA kernel for TfQdq>QuantizeAndDequantizeV4")
+        return real(variant, jit_compile=False, **kw)  # the other rows: as without XLA (fast)
+
+    monkeypatch.setattr(qat_bench, "make_step", no_xla)
+    rows = qat_bench.run(steps=1, warmup=1, batch=4, xla=True, progress=False)
+    assert [(r["variant"], r["jit_compile"]) for r in rows] == [
+        (v, j) for j in (False, True) for v in ("none", "builtin", "tf_qdq")]
+    bad = rows[-1]
+    assert bad["step_ms"] is None and "no XLA kernel" in bad["error"]
+    report = qat_bench.format_report(rows, qat_bench.summarize(rows))
+    assert re.search(r"^\| tf_qdq QDQ \(XLA\) +\| +n/a \| +n/a \|", report, re.M), report
+    assert "tf_qdq QDQ overhead / built-in QDQ overhead (XLA): n/a" in report

@@ -22,9 +22,8 @@ import tensorflow as tf
 import tf_qdq
 from tf_qdq import reference
 
-from _subproc import child_env  # noqa: E402 (tests/ helper)
+from qdq_testing import BFLOAT16, child_env  # noqa: E402
 
-BF16 = tf.bfloat16.as_numpy_dtype
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -34,7 +33,7 @@ def workloads(seed=0):
     that the CPU loops split them over the intra-op pool."""
     rng = np.random.default_rng(seed)
     out = []
-    for dt in (np.float32, np.float64, np.float16, BF16):
+    for dt in (np.float32, np.float64, np.float16, BFLOAT16):
         def c(v, dt=dt):  # (tf.constant turns 0-d bfloat16 arrays into float32)
             return tf.cast(tf.constant(np.asarray(v, np.float32)), tf.as_dtype(dt))
 

@@ -8,7 +8,7 @@ import tensorflow as tf
 import tf_qdq
 from tf_qdq import reference
 
-from conftest import BFLOAT16, PLUGIN_OPS, assert_same_bits
+from qdq_testing import BFLOAT16, PLUGIN_OPS, assert_same_bits
 
 ROUND_MODES = ["HALF_TO_EVEN", "HALF_UP"]
 

@@ -5,6 +5,8 @@ import sys
 
 import pytest
 
+from qdq_testing import child_env
+
 EXAMPLE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples",
                        "qat_to_onnx.py")
 
@@ -13,7 +15,7 @@ EXAMPLE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 def test_qat_to_onnx_example(tmp_path):
     pytest.importorskip("tf2onnx", reason="tf2onnx not installed (pip install tf_qdq[export])")
     pytest.importorskip("onnxruntime", reason="onnxruntime not installed (pip install tf_qdq[export])")
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    env = child_env()  # the same tf_qdq as this process (source tree or installed)
     proc = subprocess.run([sys.executable, EXAMPLE, "--out", str(tmp_path)], capture_output=True,
                           text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr[-4000:]

@@ -1,6 +1,6 @@
 """Property-based fuzzing, quick profile (the long one: `python -m tf_qdq fuzz
 --minutes N`). The strategies, the validity model and the references live in
-tf_qdq/fuzz.py; see its docstring.
+tf_qdq/tools/fuzz/; see its docstring.
 
 Every case: bit-identical with TensorFlow's built-in op (or the documented reference)
 where the result is defined, the expected clean exception otherwise, never a
@@ -14,11 +14,12 @@ import pytest
 hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import example, given  # noqa: E402
 
-from tf_qdq import fuzz  # noqa: E402
-from tf_qdq.fuzz import Case  # noqa: E402
+from tf_qdq.tools import fuzz  # noqa: E402
+from tf_qdq.tools.fuzz import Case  # noqa: E402
+
+from qdq_testing import BFLOAT16 as BF16  # noqa: E402
 
 f32 = np.float32
-BF16 = fuzz.BFLOAT16
 X = np.arange(6, dtype=f32).reshape(2, 3) - 2.5
 
 
@@ -56,7 +57,7 @@ PINNED = [
     Case(op="qdq", dtype=np.int32, x=np.arange(3, dtype=np.int32), mn=np.asarray(0, f32), mx=np.asarray(1, f32)),
     Case(op="qdq_v2", dtype=f32, x=X, mn=np.zeros(3, f32), mx=np.ones(3, f32), attrs=dict(axis=-1, range_given=True)),
     Case(op="qdq", dtype=f32, x=X, mn=np.zeros(3, f32), mx=np.ones(3, f32), attrs=dict(axis=2**70)),
-    # V1 with a range of signed zeros (found by the long profile: the oracle turned -0.0 into +0.0)
+    # V1 with a range of signed zeros (the oracle must keep -0.0, not turn it into +0.0)
     Case(op="V1", dtype=f32, x=np.array([0.0, -0.0, 1e-40, -1e-40, 0.5, -0.5, 2.0], f32),
          attrs=dict(signed_input=False, num_bits=1, range_given=True, input_min=0.0, input_max=-0.0)),
     # graph mode: the shape function rejects min/max shapes the kernel would ignore

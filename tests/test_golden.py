@@ -20,16 +20,10 @@ import tensorflow as tf
 import tf_qdq
 from tf_qdq import reference
 
-from conftest import PLUGIN_OPS, assert_same_bits
+from qdq_testing import BUILTIN_OPS as BUILTIN, PLUGIN_OPS, assert_same_bits
 
 nan, inf = float("nan"), float("inf")
 
-BUILTIN = {
-    "V2": tf.raw_ops.QuantizeAndDequantizeV2,
-    "V3": tf.raw_ops.QuantizeAndDequantizeV3,
-    "V4": tf.raw_ops.QuantizeAndDequantizeV4,
-    "V4Grad": tf.raw_ops.QuantizeAndDequantizeV4Grad,
-}
 
 
 def assert_golden(actual, expected, exact, dtype=np.float32, msg=""):
@@ -281,7 +275,7 @@ def test_v4grad_specials():
     assert_golden(dmax, 0.0, exact=True)
 
 
-# ---------------------------------------------------------------------------- the seed examples
+# ---------------------------------------------------------------------------- worked examples of a given range
 
 
 @pytest.mark.parametrize("op", ["V2", "V3", "V4"])
@@ -313,6 +307,8 @@ def test_seed_examples_through_python_api():
 
 
 # ============================================================================ table 2: TF kernel tests
+# TensorFlow's C++ kernel tests of this op family (quantize_and_dequantize_op_test.cc), one
+# test_tf_kernel_case_* per case, named after the original test.
 
 
 def _rand_r_sequence(n, seed=123):
@@ -370,7 +366,7 @@ def _f32_fractions(num, den):
 
 
 @pytest.mark.parametrize("op", ["V2", "V3"])
-def test_kt_convert_scalar_tensor(op):
+def test_tf_kernel_case_convert_scalar_tensor(op):
     min_t, max_t = tf.constant(0.0), tf.constant(0.0)
     kw = dict(input=tf.constant([-3.5]), input_min=min_t, input_max=max_t, signed_input=True,
               range_given=False)
@@ -382,35 +378,35 @@ def test_kt_convert_scalar_tensor(op):
 
 
 @pytest.mark.parametrize("axis", [-1, 1, 3])
-def test_kt_convert_4d_tensor_with_int8(axis):
+def test_tf_kernel_case_convert_4d_tensor_with_int8(axis):
     _kernel_test("V2", [2, 3, 4, 5], axis, [-1, -0.5, 0, 38 / 128, 102 / 128, 71 / 128, 0.5], exact=True)
 
 
 @pytest.mark.parametrize("axis", [-1, 1, 3])
-def test_kt_convert_4d_tensor_with_int8_round_half_up(axis):
+def test_tf_kernel_case_convert_4d_tensor_with_int8_round_half_up(axis):
     _kernel_test("V2", [5, 7, 11, 13], axis, [-1, -0.5, 0, 38 / 128, 102 / 128, 71 / 128, 65 / 128],
                  exact=True, round_mode="HALF_UP")
 
 
 @pytest.mark.parametrize("axis", [-1, 1, 3])
-def test_kt_convert_4d_tensor_with_int8_round_half_up_narrow_range(axis):
+def test_tf_kernel_case_convert_4d_tensor_with_int8_round_half_up_narrow_range(axis):
     _kernel_test("V2", [2, 3, 4, 5], axis, [-1] + _f32_fractions([-63, 0, 38, 102, 70, 64], 127),
                  exact=False, round_mode="HALF_UP", narrow_range=True)
 
 
-def test_kt_convert_1d_tensor_with_int8_v3():
+def test_tf_kernel_case_convert_1d_tensor_with_int8_v3():
     check_row("V3", [-1, -0.5, 0, 0.3, 0.8, 0.555], 0, 0,
               [-1, -0.5, 0, 38 / 128, 102 / 128, 71 / 128], exact=True, range_given=False)
 
 
 @pytest.mark.parametrize("axis", [-1, 1, 3])
-def test_kt_convert_4d_tensor_with_int8_narrow_range_v3(axis):
+def test_tf_kernel_case_convert_4d_tensor_with_int8_narrow_range_v3(axis):
     _kernel_test("V3", [2, 3, 4, 5], axis, [-1] + _f32_fractions([-64, 0, 38, 102, 70, 64], 127),
                  exact=False, narrow_range=True)
 
 
 @pytest.mark.parametrize("axis", [-1, 1, 3])
-def test_kt_gradient_v4_op(axis):
+def test_tf_kernel_case_gradient_v4_op(axis):
     dims = [2, 3, 4, 5]
     grads = scale_per_slice_along_axis(dims, axis, [1, -2, -3, 4, 5, 6, -7, -8, -9, -10, 11])
     x = scale_per_slice_along_axis(dims, axis, [-1, -0.5, 0, 0.3, 0.8, 0.55, 0.6])
@@ -434,30 +430,30 @@ def test_kt_gradient_v4_op(axis):
     assert_golden(dmax, np.zeros(hi.shape), exact=True)
 
 
-def test_kt_convert_1d_tensor_with_int4():
+def test_tf_kernel_case_convert_1d_tensor_with_int4():
     check_row("V2", [-1, -0.5, 0, 0.3125, 0.8, 0.555], 0, 0, [-1, -0.5, 0, 0.25, 0.75, 0.5], exact=True,
               num_bits=4, range_given=False)
 
 
-def test_kt_convert_1d_tensor_with_int4_round_half_up():
+def test_tf_kernel_case_convert_1d_tensor_with_int4_round_half_up():
     check_row("V2", [-1, -0.5, 0, 0.3125, 0.8, 0.555], 0, 0, [-1, -0.5, 0, 0.375, 0.75, 0.5], exact=True,
               num_bits=4, range_given=False, round_mode="HALF_UP")
 
 
-def test_kt_convert_1d_tensor_with_int4_v3():
+def test_tf_kernel_case_convert_1d_tensor_with_int4_v3():
     check_row("V3", [-1, -0.5, 0, 0.3, 0.8, 0.555], 0, 0, [-1, -0.5, 0, 0.25, 0.75, 0.5], exact=True,
               num_bits=4, range_given=False)
 
 
 @pytest.mark.parametrize("op", ["V2", "V3"])
-def test_kt_convert_2d_tensor_with_int8_range_given(op):
+def test_tf_kernel_case_convert_2d_tensor_with_int8_range_given(op):
     x = np.array([-0.8, -0.5, 0, 0.3, 0.8, 0.555, -2, 33], np.float32).reshape(2, 4)
     exp = np.array(_f32_fractions([-102, -64, 0, 38, 102, 70, -128], 127) + [1.0]).reshape(2, 4)
     (out,) = check_row(op, x, -1, 1, exp, exact=False, range_given=True)
     assert out.numpy()[1, 3] == 1.0  # exactly 1
 
 
-def test_kt_convert_2d_tensor_with_int8_range_given_round_half_up():
+def test_tf_kernel_case_convert_2d_tensor_with_int8_range_given_round_half_up():
     x = np.array([-0.8, -0.5, 0, 0.3, 0.8, 0.555, -2, 33], np.float32).reshape(2, 4)
     exp = np.array(_f32_fractions([-102, -63, 0, 38, 102, 70, -128], 127) + [1.0]).reshape(2, 4)
     (out,) = check_row("V2", x, -1, 1, exp, exact=False, range_given=True, round_mode="HALF_UP")
@@ -465,26 +461,26 @@ def test_kt_convert_2d_tensor_with_int8_range_given_round_half_up():
 
 
 @pytest.mark.parametrize("op", ["V2", "V3"])
-def test_kt_convert_4d_tensor_with_uint8_range_given(op):
+def test_tf_kernel_case_convert_4d_tensor_with_uint8_range_given(op):
     x = np.array([-0.5, 0, 0.3, 0.8], np.float32).reshape(2, 2, 1, 1)
     exp = np.array([0, 0] + _f32_fractions([76, 204], 255)).reshape(2, 2, 1, 1)
     check_row(op, x, 0, 1, exp, exact=False, range_given=True, signed_input=False)
 
 
-def test_kt_convert_4d_tensor_with_uint8_range_given_round_half_up():
+def test_tf_kernel_case_convert_4d_tensor_with_uint8_range_given_round_half_up():
     x = np.array([-0.5, 0, 0.3, 0.8], np.float32).reshape(2, 2, 1, 1)
     exp = np.array([0, 0] + _f32_fractions([77, 204], 255)).reshape(2, 2, 1, 1)
     check_row("V2", x, 0, 1, exp, exact=False, range_given=True, signed_input=False, round_mode="HALF_UP")
 
 
 @pytest.mark.parametrize("op", ["V2", "V3"])
-def test_kt_convert_tensor_with_all_0(op):
+def test_tf_kernel_case_convert_tensor_with_all_0(op):
     check_row(op, np.zeros((2, 2, 1, 1), np.float32), 0, 0, np.zeros((2, 2, 1, 1)), exact=True,
               range_given=False, signed_input=False)
 
 
 @pytest.mark.parametrize("op", ["V2", "V3", "V4"])
-def test_kt_invalid_range_given(op):
+def test_tf_kernel_case_invalid_range_given(op):
     x = np.array([-0.5, 0, 0.3, 0.8], np.float32).reshape(2, 2, 1, 1)
     msg = "Invalid range: input_min 1 > input_max 0"
     with pytest.raises(tf.errors.InvalidArgumentError) as plugin_err:
@@ -497,7 +493,7 @@ def test_kt_invalid_range_given(op):
     assert msg in str(builtin_err.value)
 
 
-def test_kt_invalid_axis_given_v3():
+def test_tf_kernel_case_invalid_axis_given_v3():
     x = np.array([-0.5, 0, 0.3, 0.8], np.float32).reshape(2, 2, 1, 1)
     kw = dict(input=tf.constant(x), input_min=tf.constant(1.0), input_max=tf.constant(0.0),
               num_bits=tf.constant(8), range_given=False, axis=-2147483648)

@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 import tf_qdq
-from conftest import BFLOAT16, PLUGIN_OPS, assert_same_bits
+from qdq_testing import BFLOAT16, PLUGIN_OPS, assert_same_bits
 
 R = tf_qdq.raw_ops
 
@@ -151,6 +151,39 @@ def test_v4_gradient_computed_range_passes_through(dtype, axis):
         # TensorFlow: the upstream gradient only where 0 <= x <= 0
         assert_same_bits(theirs[0], dy * _mask(x, lo, hi).astype(dtype), "TensorFlow's gradient")
         assert np.count_nonzero(theirs[0].numpy()) == 2
+
+
+@pytest.mark.parametrize("grad_api", ["tape", "tf.gradients"])
+@pytest.mark.parametrize("axis,shape", [(None, [6, 5]), (1, [6, 5]), (1, [None, 5]), (1, [6, None])],
+                         ids=["per-tensor", "per-channel", "unknown-batch", "unknown-depth"])
+def test_v4_gradient_computed_range_bounds_are_made_on_the_host(grad_api, axis, shape):
+    """V4Grad takes its bounds in host memory: the [-inf, +inf] bounds of range_given=False are
+    made on the CPU (not on the forward op's device), and their shape is the depth."""
+    depth = 5
+
+    def f(x):
+        lo = np.float32(0) if axis is None else np.zeros(depth, np.float32)
+        if grad_api == "tape":
+            with tf.GradientTape() as t:
+                t.watch(x)
+                y = tf_qdq.quantize_and_dequantize_v2(x, lo, lo, axis=axis)
+            return t.gradient(y, x)
+        return tf.gradients(tf_qdq.quantize_and_dequantize_v2(x, lo, lo, axis=axis), x)[0]
+
+    with tf.device("/device:GPU:0"):  # traced only: the placement is recorded, never run
+        graph = tf.function(f, autograph=False).get_concrete_function(tf.TensorSpec(shape, tf.float32)).graph
+    grads = [op for op in graph.get_operations() if op.type == "TfQdq>QuantizeAndDequantizeV4Grad"]
+    assert len(grads) == 1
+    bounds = grads[0].inputs[2:]
+    for b in bounds:
+        assert tf.DeviceSpec.from_string(b.op.device).device_type == "CPU", (b.op.type, b.op.device)
+        assert b.shape.as_list() == ([] if axis is None else [shape[1]])
+        assert "_class" not in b.op.node_def.attr  # not colocated with the forward op
+    if shape[1] is None:  # the depth comes from the data's shape, outside the CPU scope
+        shapes = [op for op in graph.get_operations() if op.type == "Shape"]
+        assert shapes and all("CPU" not in op.device for op in shapes)
+    x, dy = _data(np.float32)
+    assert_same_bits(tf.function(f, autograph=False)(tf.constant(x)), np.ones_like(x), "pass-through")
 
 
 # ----------------------------------------------------------------------------- V1 / V3: straight-through

@@ -20,7 +20,7 @@ import textwrap
 
 import pytest
 
-from _subproc import child_env  # noqa: E402 (tests/ helper)
+from qdq_testing import child_env  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 HUGE = os.environ.get("TF_QDQ_HUGE") == "1"

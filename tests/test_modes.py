@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 import tf_qdq
-from conftest import PLUGIN_OPS, assert_same_bits
+from qdq_testing import BUILTIN_OPS, INPUT_NAMES, PLUGIN_OPS, assert_same_bits
 
 F32 = np.float32
 HALF = np.float16
@@ -162,10 +162,7 @@ def test_api_wrappers_in_tf_function_and_session_match_eager():
 def _graph_op(op, shapes, attrs, dtype=tf.float32):
     """Builds the op on placeholders with the given shapes (None = unknown rank)
     in the current graph; returns the op's outputs as a list."""
-    names = {"V1": ["input"], "V2": ["input", "input_min", "input_max"],
-             "V3": ["input", "input_min", "input_max", "num_bits"],
-             "V4": ["input", "input_min", "input_max"],
-             "V4Grad": ["gradients", "input", "input_min", "input_max"]}[op]
+    names = INPUT_NAMES[op]
     phs = {}
     for n in names:
         dt = tf.int32 if n == "num_bits" else dtype
@@ -174,10 +171,8 @@ def _graph_op(op, shapes, attrs, dtype=tf.float32):
 
 
 def _builtin_graph_op(op, shapes, attrs):
-    fn = {"V2": tf.raw_ops.QuantizeAndDequantizeV2, "V3": tf.raw_ops.QuantizeAndDequantizeV3,
-          "V4": tf.raw_ops.QuantizeAndDequantizeV4, "V4Grad": tf.raw_ops.QuantizeAndDequantizeV4Grad}[op]
-    names = ["gradients", "input", "input_min", "input_max"] if op == "V4Grad" else \
-        ["input", "input_min", "input_max"] + (["num_bits"] if op == "V3" else [])
+    fn = BUILTIN_OPS[op]
+    names = INPUT_NAMES[op]
     phs = {n: tf.compat.v1.placeholder(tf.int32 if n == "num_bits" else tf.float32,
                                        shapes.get(n, [] if n == "num_bits" else None), name=n) for n in names}
     return _as_list_t(fn(**phs, **attrs))

@@ -21,7 +21,7 @@ import tensorflow as tf
 import tf_qdq
 from tf_qdq import reference
 
-from conftest import BFLOAT16, PLUGIN_OPS, assert_same_bits
+from qdq_testing import BFLOAT16, PLUGIN_OPS, assert_same_bits
 
 DTYPES = [np.float32, np.float64]
 NUM_BITS_SIGNED = [1, 2, 4, 8, 16, 23, 32, 61]

@@ -4,7 +4,10 @@ Bit-exact with the built-in ops where TensorFlow works, correct where it does no
 (half/bfloat16, per-channel given ranges, inputs that abort TensorFlow), faster,
 and exportable. See README.md and docs/semantics.md.
 """
+from typing import Optional
+
 from tf_qdq import _loader
+from tf_qdq._version import __version__
 
 _loader.load()
 
@@ -15,8 +18,6 @@ from tf_qdq import _install  # noqa: E402
 
 _install.hook_tf2onnx()  # tf2onnx lowers tf_qdq ops before folding them (docs/export.md)
 
-__version__ = "0.1.0"
-
 OP_NAMES = (
     "TfQdq>QuantizeAndDequantize",
     "TfQdq>QuantizeAndDequantizeV2",
@@ -26,10 +27,10 @@ OP_NAMES = (
 )
 
 
-def library_path():
+def library_path() -> Optional[str]:
     """Path of the loaded shared library."""
     return _loader.loaded_path()
 
 
-__all__ = ["quantize_and_dequantize", "quantize_and_dequantize_v2", "raw_ops", "library_path", "OP_NAMES",
-           "install", "uninstall", "installed"]
+__all__ = ["__version__", "quantize_and_dequantize", "quantize_and_dequantize_v2", "raw_ops", "library_path",
+           "OP_NAMES", "install", "uninstall", "installed"]

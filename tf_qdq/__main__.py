@@ -16,12 +16,13 @@ COMMANDS = {
     "raise": ("tf_qdq.export:raise_main", "copy a SavedModel with built-in QDQ ops replaced by plugin ops"),
     "tf2onnx": ("tf_qdq.export:tf2onnx_main", "tf2onnx.convert ARGS with the tf_qdq ops loaded and lowered"),
     "saved_model_cli": ("tf_qdq.export:saved_model_cli_main", "saved_model_cli ARGS with the tf_qdq ops loaded"),
-    "bench": ("tf_qdq.bench", "speed against the built-in ops (--quick, --json, --plot out.png)"),
-    "fuzz": ("tf_qdq.fuzz", "property-based fuzzing against the built-in ops, --minutes N (needs hypothesis)"),
+    "bench": ("tf_qdq.tools.bench",
+              "speed against the built-in ops (--quick, --json, --plot out.png, --model)"),
+    "fuzz": ("tf_qdq.tools.fuzz.cli", "property-based fuzzing against the built-in ops, --minutes N (needs hypothesis)"),
 }
 
 
-def main(argv=None):
+def main(argv: "list[str] | None" = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] in (["-h"], ["--help"]):
         argv[0] = "help"

@@ -2,12 +2,16 @@
 import os
 import re
 import threading
+import types
+from typing import List, Optional
 
 import tensorflow as tf
 
 _LIBRARY_NAME = "_tf_qdq_ops.so"
 _MARKER = re.compile(rb"TF_QDQ_BUILT_AGAINST_TF=([^;\x00]*);")
 _CUDA_MARKER = re.compile(rb"TF_QDQ_BUILT_WITH_CUDA=([^;\x00]*);")
+# An op of the library: registered in TensorFlow's op registry once any copy was loaded.
+_PROBE_OP = "TfQdq>QuantizeAndDequantizeV4"
 _lock = threading.Lock()
 _module = None
 _path = None
@@ -19,19 +23,19 @@ REBUILD_HINT = (
 )
 
 
-def library_path():
+def library_path() -> str:
     """The shared library to load: $TF_QDQ_LIBRARY, else the one in this package."""
     return os.environ.get("TF_QDQ_LIBRARY") or os.path.join(os.path.dirname(__file__), _LIBRARY_NAME)
 
 
-def built_against(path):
+def built_against(path: str) -> Optional[str]:
     """The TensorFlow version recorded in the library file, or None."""
     with open(path, "rb") as f:
         m = _MARKER.search(f.read())
     return m.group(1).decode("ascii", "replace") if m else None
 
 
-def built_with_cuda(path=None):
+def built_with_cuda(path: Optional[str] = None) -> Optional[str]:
     """"<CUDA version> <archs>" (e.g. "13.0 sm_75,sm_80,sm_90,compute_90") when
     the library file contains GPU kernels, else None (built without CUDA)."""
     with open(path or library_path(), "rb") as f:
@@ -43,7 +47,68 @@ def _minor(version):
     return tuple(version.split(".")[:2])
 
 
-def load():
+def _ops_registered():
+    """True when TensorFlow's op registry already holds the library's ops."""
+    from tensorflow.python.framework import op_def_registry
+
+    return op_def_registry.get(_PROBE_OP) is not None
+
+
+def _has_marker(path):
+    """True when the file is a tf_qdq op library (it carries the build marker)."""
+    try:
+        if os.path.getsize(path) > (512 << 20):
+            return False
+        with open(path, "rb") as f:
+            return b"TF_QDQ_BUILT_AGAINST_TF=" in f.read()
+    except OSError:
+        return False
+
+
+def loaded_copies() -> List[str]:
+    """Real paths of the tf_qdq op libraries mapped into this process (Linux: /proc/self/maps;
+    elsewhere an empty list)."""
+    try:
+        with open("/proc/self/maps") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return []
+    tf_dir = os.path.dirname(os.path.realpath(tf.__file__))
+    seen, out = set(), []
+    for line in lines:
+        parts = line.split(None, 5)
+        if len(parts) < 6 or not parts[5].startswith("/") or ".so" not in os.path.basename(parts[5]):
+            continue
+        path = os.path.realpath(parts[5].strip())
+        if path in seen or path.startswith(tf_dir + os.sep):
+            continue
+        seen.add(path)
+        if _has_marker(path):
+            out.append(path)
+    return out
+
+
+def _check_no_other_copy(path):
+    """Raises ImportError when another copy of the op library was loaded before this one: its
+    kernels are registered under the same op names, so loading ours would leave the module empty
+    (or register every kernel twice)."""
+    if not _ops_registered():
+        return
+    ours = os.path.realpath(path)
+    others = [p for p in loaded_copies() if p != ours]
+    if not others and ours in loaded_copies():
+        return  # this very file was loaded before (tf.load_op_library(path)): TensorFlow reuses it
+    other = others[0] if others else "an unknown file (not found among the process's mapped libraries)"
+    raise ImportError(
+        f"tf_qdq: another copy of the op library is already loaded in this process ({other}), "
+        f"so the ops of {path} cannot be registered: TensorFlow allows one library per op name. "
+        "Load only one copy: remove the other build (e.g. a Bazel output or a stale in-place build "
+        "on PYTHONPATH), or point TF_QDQ_LIBRARY at the file that is already loaded, "
+        "and import tf_qdq before any tf.load_op_library of it."
+    )
+
+
+def load() -> types.ModuleType:
     """Loads the library (once) and returns the generated op module."""
     global _module, _path
     with _lock:
@@ -62,6 +127,7 @@ def load():
                 f"{tf.__version__} is installed; the C++ ABI differs between TensorFlow "
                 "versions. " + REBUILD_HINT
             )
+        _check_no_other_copy(path)
         try:
             _module = tf.load_op_library(path)
         except tf.errors.NotFoundError as e:
@@ -73,5 +139,6 @@ def load():
         return _module
 
 
-def loaded_path():
+def loaded_path() -> Optional[str]:
+    """Path of the loaded library (None before `load()`)."""
     return _path

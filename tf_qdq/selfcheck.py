@@ -8,9 +8,7 @@ import tensorflow as tf
 import tf_qdq
 from tf_qdq import _loader, raw_ops, reference
 
-_OPS = {"V1": raw_ops.QuantizeAndDequantize, "V2": raw_ops.QuantizeAndDequantizeV2,
-        "V3": raw_ops.QuantizeAndDequantizeV3, "V4": raw_ops.QuantizeAndDequantizeV4,
-        "V4Grad": raw_ops.QuantizeAndDequantizeV4Grad}
+_OPS = raw_ops.BY_VERSION
 
 
 def registered_kernels():
@@ -116,7 +114,7 @@ def _print_table(rows):
         print(f"  {case:{w}s}  {dtype:8s} {n:9d} {same:9d} {bad:9d}{'  <-- DIFFERS' if bad else ''}")
 
 
-def main(argv=None):
+def main(argv: "list[str] | None" = None) -> int:
     print(f"tf_qdq {tf_qdq.__version__}")
     print(f"library:            {tf_qdq.library_path()}")
     print(f"built against:      TensorFlow {_loader.built_against(tf_qdq.library_path())}")

@@ -15,9 +15,15 @@ Where the built-in cannot run the case, the reference is named in the `built-in`
     element (above 1: the 16-bit path is faster per element).
 
     python -m tf_qdq bench                   full table (a few minutes on 2 cores)
-    python -m tf_qdq bench --quick           small subset (CI smoke)
+    python -m tf_qdq bench --quick           small subset (a smoke test)
     python -m tf_qdq bench --json            rows as JSON on stdout
     python -m tf_qdq bench --plot out.png    throughput vs size (needs matplotlib)
+    python -m tf_qdq bench --model [--quick] a QAT training step of a small CNN: no QDQ, built-in
+                                             QDQ, tf_qdq (see tf_qdq/tools/qat_bench.py)
+
+The "call overhead" section times the Python wrappers per eager call on a 4K float32 tensor
+(best of several runs of many calls), tf.quantization's against tf_qdq's, with the range given
+as Python floats, NumPy scalars and tensors: what a small eager call costs beyond the kernel.
 
 `run(...)` returns the rows (dicts) for use from Python. TF_QDQ_CPU_ISA=sse2|avx512 runs the
 plugin with another table of inner loops (default: AVX2 where the CPU has it).
@@ -243,6 +249,57 @@ def run(cases=None, dtypes=None, sizes=None, quick=False, min_time=None, min_rep
     return rows
 
 
+# ---- call overhead of the Python wrappers ---------------------------------------------------------------------
+
+OVERHEAD_WRAPPERS = ("quantize_and_dequantize", "quantize_and_dequantize_v2")
+OVERHEAD_RANGES = ("Python floats", "NumPy scalars", "tensors")
+
+
+def call_overhead(calls=2000, rounds=5, size=1 << 12, progress=False):
+    """Microseconds per eager call of each wrapper, built-in (tf.quantization) and tf_qdq, on a
+    float32 tensor of `size` elements with a computed range, the (ignored) range passed as Python
+    floats, NumPy scalars or scalar tensors. Each time is the best of `rounds` runs of `calls`
+    calls, the two sides alternating. Rows: wrapper, range, builtin_us, plugin_us, ratio
+    (plugin / built-in: at most 1.05 is the target)."""
+    rng = np.random.default_rng(0)
+    x = tf.constant((rng.standard_normal(size) * 2).astype(np.float32))
+    ranges = {"Python floats": (0.0, 0.0), "NumPy scalars": (np.float32(0), np.float32(0)),
+              "tensors": (tf.constant(0.0), tf.constant(0.0))}
+    rows = []
+    todo = [(w, k) for w in OVERHEAD_WRAPPERS for k in OVERHEAD_RANGES]
+    for n, (wrapper, kind) in enumerate(todo):
+        if progress:
+            print(f"\r[call overhead {n + 1}/{len(todo)}] {wrapper}, {kind}".ljust(70), end="",
+                  file=sys.stderr, flush=True)
+        lo, hi = ranges[kind]
+        theirs, ours = getattr(tf.quantization, wrapper), getattr(tf_qdq, wrapper)
+        fns = [lambda f=theirs: f(x, lo, hi), lambda f=ours: f(x, lo, hi)]
+        best = [float("inf")] * 2
+        for f in fns:  # warm-up (first-call caches, deprecation warnings)
+            f()
+        for r in range(rounds):
+            for i in ((0, 1) if r % 2 == 0 else (1, 0)):
+                f = fns[i]
+                t0 = time.perf_counter()
+                for _ in range(calls):
+                    f()
+                best[i] = min(best[i], (time.perf_counter() - t0) / calls)
+        rows.append(dict(wrapper=wrapper, range=kind, builtin_us=best[0] * 1e6, plugin_us=best[1] * 1e6,
+                         ratio=best[1] / best[0]))
+    if progress:
+        print("\r" + " " * 70 + "\r", end="", file=sys.stderr, flush=True)
+    return rows
+
+
+def format_overhead(rows):
+    lines = [f"| {'wrapper':26s} | {'range':13s} | built-in us | tf_qdq us | tf_qdq / built-in |",
+             f"|{'-' * 28}|{'-' * 15}|------------:|----------:|------------------:|"]
+    for r in rows:
+        lines.append(f"| {r['wrapper']:26s} | {r['range']:13s} | {r['builtin_us']:11.2f} | "
+                     f"{r['plugin_us']:9.2f} | {r['ratio']:16.2f}x |")
+    return "\n".join(lines)
+
+
 # ---- the project's performance goals ----------------------------------------------------------------------------
 
 def _find(rows, case, dtype="float32", size="16M"):
@@ -252,8 +309,9 @@ def _find(rows, case, dtype="float32", size="16M"):
     return None
 
 
-def check_targets(rows):
-    """[(target, value text, passed or None when not measured)]."""
+def check_targets(rows, overhead=None):
+    """[(target, value text, passed or None when not measured)]; `overhead`: the rows of
+    call_overhead()."""
     out = []
 
     def ratio(case, want, size="16M", label=None, reads=None):
@@ -285,6 +343,11 @@ def check_targets(rows):
         out.append((f"{dt} 16M: per element at least as fast as plugin float32 (worst case)",
                     f"{worst['vs_f32']:.2f}x ({worst['case']})" if worst else "not run",
                     (worst["vs_f32"] >= 1.0) if worst else None))
+    if overhead is not None:
+        worst = max(overhead, key=lambda r: r["ratio"]) if overhead else None
+        out.append(("every wrapper call within 1.05x of the built-in wrapper's time (worst case)",
+                    f"{worst['ratio']:.2f}x ({worst['wrapper']}, {worst['range']})" if worst else "not run",
+                    (worst["ratio"] <= 1.05) if worst else None))
     checked = [r for r in rows if r["identical"] is not None]
     out.append(("every output bit-identical to the reference",
                 f"{sum(r['identical'] for r in checked)}/{len(checked)}",
@@ -382,11 +445,16 @@ def _names(text, known, what):
     return out
 
 
-def main(argv=None):
+def main(argv: "list[str] | None" = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--model" in argv:
+        from tf_qdq.tools import qat_bench
+
+        return qat_bench.main([a for a in argv if a != "--model"])
     first, _, rest = __doc__.partition("\n\n")
     p = argparse.ArgumentParser(prog="python -m tf_qdq bench", description=first, epilog=rest,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--quick", action="store_true", help="small subset (CI smoke test)")
+    p.add_argument("--quick", action="store_true", help="small subset (a smoke test)")
     p.add_argument("--json", action="store_true", help="print the rows as JSON instead of the table")
     p.add_argument("--plot", metavar="OUT.png", help="draw throughput vs size (needs matplotlib)")
     p.add_argument("--cases", help="comma-separated case names (default: all): " + ", ".join(CASES))
@@ -396,17 +464,26 @@ def main(argv=None):
     p.add_argument("--min-reps", type=int, help="at least this many calls of each op (default 7)")
     p.add_argument("--no-verify", action="store_true", help="skip the bit-identity check")
     p.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
+    p.add_argument("--overhead", action="store_true",
+                   help="time the wrappers' call overhead also when --cases is given")
+    p.add_argument("--no-overhead", action="store_true", help="skip the call overhead section")
+    p.add_argument("--model", action="store_true",
+                   help="time a QAT training step instead (python -m tf_qdq bench --model -h)")
     a = p.parse_args(argv)
     load0 = _load()
     rows = run(cases=_names(a.cases, CASES, "case"), dtypes=_names(a.dtypes, DTYPES, "dtype"),
                sizes=_names(a.sizes, SIZES, "size"), quick=a.quick, min_time=a.min_time,
                min_reps=a.min_reps, verify=not a.no_verify, progress=not a.no_progress)
+    overhead = None
+    if not a.no_overhead and (a.overhead or a.cases is None):
+        overhead = call_overhead(calls=200 if a.quick else 2000, rounds=3 if a.quick else 5,
+                                 progress=not a.no_progress)
     load1 = _load()
     env = environment()
     env["loadavg_1min"] = [load0, load1]
-    targets = check_targets(rows)
+    targets = check_targets(rows, overhead)
     if a.json:
-        json.dump(dict(environment=env, rows=rows,
+        json.dump(dict(environment=env, rows=rows, call_overhead=overhead,
                        targets=[dict(target=t, value=v, passed=ok) for t, v, ok in targets]),
                   sys.stdout, indent=1)
         print()
@@ -422,6 +499,10 @@ def main(argv=None):
               "float rows, 1M and 16M); 'V2 f32' = built-in float32 on the data cast to float32 (no 16-bit "
               "built-in); per-channel given ranges run the built-in V3 (its V2 rejects them).\n")
         print(format_table(rows))
+        if overhead is not None:
+            print("\ncall overhead: microseconds per eager call of the wrapper on a 4K float32 tensor "
+                  "(computed range; best of runs of many calls), tf.quantization vs tf_qdq\n")
+            print(format_overhead(overhead))
         print("\ntargets:")
         for t, v, ok in targets:
             mark = "n/a " if ok is None else ("PASS" if ok else "MISS")

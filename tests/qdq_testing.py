@@ -1,0 +1,95 @@
+"""The tests' one table of truth: the op names, the dtypes, the plugin's and TensorFlow's ops by
+short name, bit-pattern checks and the environment of child processes.
+
+Test modules import it by name (`from qdq_testing import ...`: pytest puts tests/ on sys.path);
+conftest.py re-exports some of it for the modules that still import from there."""
+import os
+
+import numpy as np
+
+# Short name -> the raw op's name (the same for the plugin, as tf_qdq.raw_ops.NAME, and for
+# TensorFlow, as tf.raw_ops.NAME; the plugin's registered op type is "TfQdq>" + NAME).
+RAW_NAMES = {
+    "V1": "QuantizeAndDequantize",
+    "V2": "QuantizeAndDequantizeV2",
+    "V3": "QuantizeAndDequantizeV3",
+    "V4": "QuantizeAndDequantizeV4",
+    "V4Grad": "QuantizeAndDequantizeV4Grad",
+}
+# The tensor inputs of each op, in order (the rest are attrs).
+INPUT_NAMES = {
+    "V1": ["input"],
+    "V2": ["input", "input_min", "input_max"],
+    "V3": ["input", "input_min", "input_max", "num_bits"],
+    "V4": ["input", "input_min", "input_max"],
+    "V4Grad": ["gradients", "input", "input_min", "input_max"],
+}
+# The Python wrappers by short name, and the raw op each runs.
+WRAPPER_OPS = {"qdq": "V2", "qdq_v2": "V4"}
+WRAPPER_NAMES = {"qdq": "quantize_and_dequantize", "qdq_v2": "quantize_and_dequantize_v2"}
+
+
+def _tables():
+    """The tables that need TensorFlow and tf_qdq, built on first use (so that a child process that
+    only needs RAW_NAMES or child_env does not load them)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+    import tf_qdq
+
+    bf16 = tf.bfloat16.as_numpy_dtype
+    return {
+        "BFLOAT16": bf16,
+        "ALL_DTYPES": [np.float32, np.float64, np.float16, bf16],
+        "PLUGIN_OPS": {short: getattr(tf_qdq.raw_ops, name) for short, name in RAW_NAMES.items()},
+        "BUILTIN_OPS": {short: getattr(tf.raw_ops, name) for short, name in RAW_NAMES.items()},
+        "WRAPPERS": {short: getattr(tf_qdq, name) for short, name in WRAPPER_NAMES.items()},
+    }
+
+
+_LAZY = None
+
+
+def __getattr__(name):
+    """BFLOAT16 (NumPy's bfloat16 type), ALL_DTYPES (the four float types), PLUGIN_OPS and
+    BUILTIN_OPS (raw ops by short name), WRAPPERS (tf_qdq's wrappers by short name)."""
+    global _LAZY
+    if name in ("BFLOAT16", "ALL_DTYPES", "PLUGIN_OPS", "BUILTIN_OPS", "WRAPPERS"):
+        if _LAZY is None:
+            _LAZY = _tables()
+        return _LAZY[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+_UINT = {2: np.uint16, 4: np.uint32, 8: np.uint64}
+
+
+def bits(a):
+    """The bit patterns of a float array (uint16/32/64 view)."""
+    a = np.ascontiguousarray(a.numpy() if hasattr(a, "numpy") else np.asarray(a))
+    return a.view(_UINT[a.dtype.itemsize])
+
+
+def assert_same_bits(actual, expected, msg=""):
+    """Asserts identical shape, dtype and bit patterns (sign of zero counts)."""
+    a = actual.numpy() if hasattr(actual, "numpy") else np.asarray(actual)
+    e = expected.numpy() if hasattr(expected, "numpy") else np.asarray(expected)
+    assert a.shape == e.shape, f"{msg}: shape {a.shape} != {e.shape}"
+    assert a.dtype == e.dtype, f"{msg}: dtype {a.dtype} != {e.dtype}"
+    from tf_qdq import reference
+
+    if not reference.same_bits(a, e):
+        n = reference.count_differing(a, e)
+        idx = np.flatnonzero(bits(a) != bits(e))[:5]
+        detail = ", ".join(f"[{i}] {a.flat[i]!r} vs {e.flat[i]!r}" for i in idx)
+        raise AssertionError(f"{msg}: {n} of {a.size} elements differ in bits: {detail}")
+
+
+def child_env(*extra_paths):
+    """The parent's environment for a child process, with PYTHONPATH leading to the same tf_qdq
+    package the parent imported (source tree or installed) and to extra_paths. Sanitizer settings
+    (LD_PRELOAD, ASAN_OPTIONS, TF_QDQ_LIBRARY) are inherited."""
+    import tf_qdq
+
+    pkg_parent = os.path.dirname(os.path.dirname(os.path.abspath(tf_qdq.__file__)))
+    paths = [*extra_paths, pkg_parent, os.environ.get("PYTHONPATH", "")]
+    return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=os.pathsep.join(p for p in paths if p))

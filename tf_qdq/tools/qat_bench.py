@@ -1,0 +1,245 @@
+"""`python -m tf_qdq bench --model`: the cost of QDQ in a quantization-aware training step.
+
+A small CNN (4 conv layers, 32x32x3 inputs, batch 64, then global average pooling and a dense
+layer) is trained with `tf.function` steps (forward, loss, gradients, SGD update) three ways in
+one process, the steps interleaved round by round:
+
+  * no QDQ;
+  * built-in QDQ: `tf.quantization.quantize_and_dequantize_v2` per tensor on the input of every
+    conv layer (range computed from the data), and `tf.raw_ops.QuantizeAndDequantizeV3` per
+    output channel on every kernel with the range given (its min/max per channel; TensorFlow's
+    V4 rejects a given per-channel range);
+  * tf_qdq: the same with `tf_qdq.quantize_and_dequantize_v2` for both.
+
+It prints the median and the best step time of each, the QDQ overhead (best step minus the best
+no-QDQ step: other load on the machine only adds time), its share of the step, and tf_qdq's
+overhead over the built-in's (target: at most 0.5). The QDQ work is a small part of this step on
+a CPU (the convolutions dominate): compare runs on a quiet machine, with enough --steps.
+
+    python -m tf_qdq bench --model            20 timed steps per variant
+    python -m tf_qdq bench --model --quick    a few steps (a smoke test, well under a minute)
+    python -m tf_qdq bench --model --xla      also the three variants with jit_compile=True
+"""
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import tf_qdq  # noqa: E402
+
+VARIANTS = ("none", "builtin", "tf_qdq")
+LABELS = {"none": "no QDQ", "builtin": "built-in QDQ", "tf_qdq": "tf_qdq QDQ"}
+# (output channels, stride) of the four 3x3 conv layers.
+LAYERS = ((32, 1), (32, 2), (64, 1), (64, 2))
+CLASSES = 10
+
+
+def _quantizers(variant):
+    """(activation QDQ, kernel QDQ) of a variant; identities for "none"."""
+    if variant == "none":
+        return (lambda a: a), (lambda w: w)
+
+    def channel_range(w):  # per output channel (the last axis of a conv kernel)
+        return (tf.stop_gradient(tf.reduce_min(w, axis=[0, 1, 2])),
+                tf.stop_gradient(tf.reduce_max(w, axis=[0, 1, 2])))
+
+    if variant == "builtin":
+        def act(a):
+            return tf.quantization.quantize_and_dequantize_v2(a, 0.0, 0.0, range_given=False)
+
+        def kernel(w):
+            lo, hi = channel_range(w)
+            return tf.raw_ops.QuantizeAndDequantizeV3(input=w, input_min=lo, input_max=hi, num_bits=8,
+                                                      range_given=True, axis=3)
+        return act, kernel
+    if variant == "tf_qdq":
+        def act(a):
+            return tf_qdq.quantize_and_dequantize_v2(a, 0.0, 0.0, range_given=False)
+
+        def kernel(w):
+            lo, hi = channel_range(w)
+            return tf_qdq.quantize_and_dequantize_v2(w, lo, hi, range_given=True, axis=3)
+        return act, kernel
+    raise ValueError(f"unknown variant {variant!r}; known: {', '.join(VARIANTS)}")
+
+
+class _Model:
+    """The CNN's variables (same initial values for every variant) and its forward pass."""
+
+    def __init__(self, seed=0):
+        rng = np.random.default_rng(seed)
+        self.kernels, self.biases = [], []
+        cin = 3
+        for cout, _ in LAYERS:
+            std = np.sqrt(2.0 / (9 * cin))
+            self.kernels.append(tf.Variable((rng.standard_normal((3, 3, cin, cout)) * std).astype(np.float32)))
+            self.biases.append(tf.Variable(np.zeros(cout, np.float32)))
+            cin = cout
+        self.dense = tf.Variable((rng.standard_normal((cin, CLASSES)) * np.sqrt(1.0 / cin)).astype(np.float32))
+        self.variables = self.kernels + self.biases + [self.dense]
+
+    def logits(self, x, act, kernel):
+        h = x
+        for (_, stride), w, b in zip(LAYERS, self.kernels, self.biases):
+            h = tf.nn.relu(tf.nn.conv2d(act(h), kernel(w), strides=stride, padding="SAME") + b)
+        return tf.reduce_mean(h, axis=[1, 2]) @ self.dense
+
+
+def make_step(variant, jit_compile=False, lr=0.01, seed=0):
+    """A `tf.function` training step of a fresh model: step(x, y) -> loss."""
+    model = _Model(seed)
+    act, kernel = _quantizers(variant)
+
+    def step(x, y):
+        with tf.GradientTape() as tape:
+            logits = model.logits(x, act, kernel)
+            loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits))
+        grads = tape.gradient(loss, model.variables)
+        for v, g in zip(model.variables, grads):
+            v.assign_sub(lr * g)
+        return loss
+
+    return tf.function(step, jit_compile=jit_compile, autograph=False)
+
+
+def run(steps=20, warmup=3, batch=64, xla=False, progress=True):
+    """Times the training steps; returns one dict per variant: variant, jit_compile, label,
+    step_ms (median; None when the variant could not run), best_ms (the fastest step), steps,
+    loss (the last one), error."""
+    rng = np.random.default_rng(1)
+    x = tf.constant(rng.standard_normal((batch, 32, 32, 3)).astype(np.float32))
+    y = tf.constant(rng.integers(0, CLASSES, batch).astype(np.int32))
+    configs = [(v, False) for v in VARIANTS] + ([(v, True) for v in VARIANTS] if xla else [])
+    rows, fns = [], []
+    t_start = time.perf_counter()
+
+    def say(text):
+        if progress:
+            print(f"\r[model {time.perf_counter() - t_start:5.1f} s] {text}".ljust(78), end="",
+                  file=sys.stderr, flush=True)
+
+    for variant, jit in configs:
+        label = LABELS[variant] + (" (XLA)" if jit else "")
+        row = dict(variant=variant, jit_compile=jit, label=label, step_ms=None, best_ms=None, steps=0,
+                   loss=None, error=None)
+        rows.append(row)
+        say(f"tracing and warming up: {label}")
+        try:
+            fn = make_step(variant, jit_compile=jit)
+            for _ in range(warmup):
+                loss = fn(x, y)
+            row["loss"] = float(loss)
+        except Exception as e:  # noqa: BLE001 - e.g. no XLA kernel for an op: reported as n/a
+            text = str(e).strip()
+            row["error"] = f"{type(e).__name__}: {text.splitlines()[0][:200] if text else ''}"
+            fn = None
+        fns.append(fn)
+    times = [[] for _ in configs]
+    for k in range(steps):
+        say(f"step {k + 1}/{steps} of each variant")
+        order = list(range(len(configs)))
+        order = order[k % len(order):] + order[:k % len(order)]
+        for i in order:
+            if fns[i] is None:
+                continue
+            t0 = time.perf_counter()
+            loss = fns[i](x, y)
+            value = float(loss)  # waits for the step
+            times[i].append(time.perf_counter() - t0)
+            rows[i]["loss"] = value
+    for row, t in zip(rows, times):
+        if t:
+            row["step_ms"] = statistics.median(t) * 1e3
+            row["best_ms"] = min(t) * 1e3
+            row["steps"] = len(t)
+    if progress:
+        print(f"\r[model] {steps} timed steps per variant in {time.perf_counter() - t_start:.0f} s".ljust(78),
+              file=sys.stderr, flush=True)
+    return rows
+
+
+def summarize(rows):
+    """QDQ overhead (ms over the no-QDQ step of the same jit_compile, from the fastest steps: other
+    load on the machine only adds time), its share of the step, and tf_qdq's overhead / the
+    built-in's, per jit_compile setting: {jit: dict}."""
+    out = {}
+    for jit in sorted({r["jit_compile"] for r in rows}):
+        by = {r["variant"]: r for r in rows if r["jit_compile"] == jit}
+        base = by.get("none", {}).get("best_ms")
+        info = {}
+        for v in ("builtin", "tf_qdq"):
+            ms = by.get(v, {}).get("best_ms")
+            over = (ms - base) if ms is not None and base is not None else None
+            info[v] = dict(best_ms=ms, overhead_ms=over, share=(over / ms) if over is not None and ms else None)
+        b, t = info["builtin"]["overhead_ms"], info["tf_qdq"]["overhead_ms"]
+        info["overhead_ratio"] = (t / b) if b is not None and t is not None and b > 0 else None
+        info["speedup"] = (info["builtin"]["best_ms"] / info["tf_qdq"]["best_ms"]
+                           if info["builtin"]["best_ms"] and info["tf_qdq"]["best_ms"] else None)
+        out[jit] = info
+    return out
+
+
+def _ms(v):
+    return "n/a" if v is None else f"{v:.2f}"
+
+
+def format_report(rows, summary):
+    lines = [f"| {'variant':22s} | median step ms | best step ms | QDQ overhead ms | QDQ share of step | last loss |",
+             f"|{'-' * 24}|---------------:|-------------:|----------------:|------------------:|----------:|"]
+    for r in rows:
+        s = summary[r["jit_compile"]].get(r["variant"], {})
+        over = _ms(s.get("overhead_ms")) if r["variant"] != "none" else ""
+        share = "" if s.get("share") is None else f"{s['share'] * 100:.1f} %"
+        loss = "n/a" if r["loss"] is None else f"{r['loss']:.4f}"
+        lines.append(f"| {r['label']:22s} | {_ms(r['step_ms']):>14s} | {_ms(r['best_ms']):>12s} | {over:>15s} | "
+                     f"{share:>17s} | {loss:>9s} |")
+    for r in rows:
+        if r["error"]:
+            lines.append(f"  {r['label']}: n/a ({r['error']})")
+    for jit, info in summary.items():
+        tag = " (XLA)" if jit else ""
+        ratio, speed = info["overhead_ratio"], info["speedup"]
+        verdict = "n/a" if ratio is None else f"{ratio:.2f} (target <= 0.5: {'PASS' if ratio <= 0.5 else 'MISS'})"
+        lines.append(f"tf_qdq QDQ overhead / built-in QDQ overhead{tag}: {verdict}; step speed-up tf_qdq vs "
+                     f"built-in: {'n/a' if speed is None else f'{speed:.2f}x'}")
+    return "\n".join(lines)
+
+
+def main(argv: "list[str] | None" = None) -> int:
+    first, _, rest = __doc__.partition("\n\n")
+    p = argparse.ArgumentParser(prog="python -m tf_qdq bench --model", description=first, epilog=rest,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="a few steps per variant (smoke test)")
+    p.add_argument("--steps", type=int, help="timed steps per variant (default 20, --quick 3)")
+    p.add_argument("--warmup", type=int, help="untimed steps per variant after tracing (default 3, --quick 1)")
+    p.add_argument("--batch", type=int, default=64, help="batch size (default 64)")
+    p.add_argument("--xla", action="store_true", help="also time the variants with jit_compile=True")
+    p.add_argument("--json", action="store_true", help="print rows and summary as JSON")
+    p.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
+    a = p.parse_args(argv)
+    steps = a.steps if a.steps is not None else (3 if a.quick else 20)
+    warmup = a.warmup if a.warmup is not None else (1 if a.quick else 3)
+    rows = run(steps=steps, warmup=warmup, batch=a.batch, xla=a.xla, progress=not a.no_progress)
+    summary = summarize(rows)
+    if a.json:
+        json.dump(dict(rows=rows, summary={("xla" if k else "default"): v for k, v in summary.items()}),
+                  sys.stdout, indent=1)
+        print()
+    else:
+        print(f"QAT training step, CNN {len(LAYERS)} conv layers, 32x32x3 inputs, batch {a.batch}; TensorFlow "
+              f"{tf.__version__}, tf_qdq {tf_qdq.__version__}; {steps} interleaved steps per variant; the QDQ "
+              "overhead is the best step minus the best no-QDQ step\n")
+        print(format_report(rows, summary))
+    failed = [r for r in rows if r["error"] and not r["jit_compile"]]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
