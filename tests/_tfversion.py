@@ -41,3 +41,19 @@ def tf_number_text(value: float, dtype: type = np.float32) -> str:
         if dtype(float(text)) == v:
             return text
     return "%.17g" % v
+
+
+@functools.lru_cache(maxsize=None)
+def half_cast_keeps_nan_payload() -> bool:
+    """True when the installed TensorFlow's float32 -> float16 cast keeps a NaN's payload.
+
+    TensorFlow has no CPU kernel for half QuantizeAndDequantize, so the tests' half reference
+    is cast -> float32 built-in -> cast. TensorFlow 2.21's casts keep the payload's top bits
+    (float32 0x7fc12345 -> half 0x7e09, as an F16C conversion does) and the plugin does the
+    same; TensorFlow 2.16's write every NaN as 0x7e00 or 0xfe00 (sign kept). Where they do
+    not keep it, half NaN payloads have no oracle; NaN-ness and sign still do.
+    """
+    import tensorflow as tf
+
+    probe = np.array([0x7FC12345], np.uint32).view(np.float32)
+    return int(tf.cast(probe, tf.float16).numpy().view(np.uint16)[0]) == 0x7E09
