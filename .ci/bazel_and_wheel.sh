@@ -8,7 +8,7 @@
 #      that Bazel: offline, nothing is downloaded)
 #   4. ./build_pip_pkg.sh in a fresh copy of the tracked files (no ./configure.sh:
 #      the script runs it): a manylinux wheel from the Bazel output, checked with
-#      `auditwheel show`, installed into a fresh venv (which pulls the matching
+#      `auditwheel show` (.ci/check_wheel.py), installed into a fresh venv (which pulls the matching
 #      TensorFlow), then `python -m tf_qdq` run from outside the checkout
 #
 # The Python Bazel builds and tests against: $PYTHON_BIN_PATH, else .venv-ci
@@ -108,11 +108,8 @@ git ls-files -z | tar --null -T - --ignore-failed-read -cf - 2>/dev/null | tar -
 (cd "$work/src" && PYTHON_BIN_PATH="$python" BAZEL_BUILD_FLAGS="${bazel_flags[*]}" ./build_pip_pkg.sh "$work/dist")
 (cd "$work/src" && bazel shutdown >/dev/null 2>&1) || true
 wheel="$(ls "$work"/dist/tf_qdq-*.whl)"
-case "$(basename "$wheel")" in
-  *-manylinux_*_x86_64.whl | *.manylinux_*_x86_64.whl) ;;
-  *) echo "== the wheel is not manylinux-tagged: $wheel"; exit 1 ;;
-esac
-"$python" -m auditwheel show "$wheel" 2>&1 | grep -v "^INFO:"
+tf_minor="$("$python" -c 'import importlib.metadata as m; print(".".join(m.version("tensorflow").split(".")[:2]))')"
+"$python" .ci/check_wheel.py "$wheel" "$tf_minor"
 lap "build_pip_pkg.sh (fresh copy, wheel)"
 
 python3 -m venv "$work/venv"

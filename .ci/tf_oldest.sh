@@ -5,8 +5,8 @@
 #
 #   1. TF_VERSION=2.16 ./build_pip_pkg.sh: its own venv with TensorFlow 2.16, the
 #      library compiled by setup.py, a manylinux wheel (auditwheel repair)
-#   2. `auditwheel show`: the wheel's platform tag is manylinux_*, nothing grafted,
-#      and it requires tensorflow==2.16.*
+#   2. `auditwheel show` and .ci/check_wheel.py: the platform tag is the manylinux
+#      tag the symbols allow, nothing grafted, and it requires tensorflow==2.16.*
 #   3. the wheel installed into that venv; `python -m tf_qdq` from outside the checkout
 #   4. the differential, golden, bad-input, Keras and build tests against the
 #      installed wheel (the source tree's tf_qdq/ is not on sys.path)
@@ -67,24 +67,7 @@ wheel="$(ls "$work"/dist/tf_qdq-*.whl)"
 lap "TF_VERSION=$tf_version ./build_pip_pkg.sh"
 
 # --- 2. what a package index sees ---------------------------------------------------------
-name="$(basename "$wheel")"
-case "$name" in
-  *-manylinux_*_x86_64.whl | *.manylinux_*_x86_64.whl) ;;
-  *) echo "== tf $tf_version: the wheel is not manylinux-tagged: $name"; exit 1 ;;
-esac
-"$venv/bin/python" -m auditwheel show "$wheel" 2>&1 | grep -v "^INFO:"
-"$venv/bin/python" - "$wheel" "$tf_version" <<'EOF'
-import sys, zipfile
-wheel, tf_version = sys.argv[1], sys.argv[2]
-z = zipfile.ZipFile(wheel)
-names = z.namelist()
-assert not [n for n in names if ".libs/" in n], "libraries grafted into the wheel"
-assert "tf_qdq/_tf_qdq_ops.so" in names, names
-meta = z.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
-reqs = [l.split(":", 1)[1].strip() for l in meta.splitlines() if l.startswith("Requires-Dist: tensorflow")]
-assert reqs == [f"tensorflow=={tf_version}.*"], reqs
-print(f"== wheel: {wheel.rsplit('/', 1)[-1]}, requires {reqs[0]}, {len(names)} files")
-EOF
+"$venv/bin/python" .ci/check_wheel.py "$wheel" "$tf_version"
 lap "auditwheel show + wheel contents"
 
 # --- 3. install, self-check outside the checkout --------------------------------------------
