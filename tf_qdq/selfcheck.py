@@ -119,6 +119,7 @@ def main(argv: "list[str] | None" = None) -> int:
     print(f"library:            {tf_qdq.library_path()}")
     print(f"built against:      TensorFlow {_loader.built_against(tf_qdq.library_path())}")
     print(f"running on:         TensorFlow {tf.__version__}")
+    print(f"supported:          TensorFlow {_loader.SUPPORTED_TF[0]} to {_loader.SUPPORTED_TF[1]}")
     print("registered kernels:")
     for name, rows in registered_kernels().items():
         by_device = {}

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# CI for the oldest supported TensorFlow (default 2.16; the newest, 2.21, gets the
+# full suite in .ci/run). From a fresh copy of the repository's tracked files (no
+# ./configure.sh, no build outputs):
+#
+#   1. TF_VERSION=2.16 ./build_pip_pkg.sh: its own venv with TensorFlow 2.16, the
+#      library compiled by setup.py, a manylinux wheel (auditwheel repair)
+#   2. `auditwheel show` and .ci/check_wheel.py: the platform tag is the manylinux
+#      tag the symbols allow, nothing grafted, and it requires tensorflow==2.16.*
+#   3. the wheel installed into that venv; `python -m tf_qdq` from outside the checkout
+#   4. the differential, golden, bad-input, Keras and build tests against the
+#      installed wheel (the source tree's tf_qdq/ is not on sys.path)
+#
+#   .ci/tf_oldest.sh [TF_VERSION]      default 2.16
+#
+# Environment: PYTHON (the interpreter for the venv; default the first of
+# python3.11, python3.12, python3.10, python3.9, python3 that TensorFlow 2.16
+# supports), TF_QDQ_CUDA (default 0 here: CPU kernels only; the GPU build is
+# exercised by the 2.21 wheel in .ci/bazel_and_wheel.sh).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root="$PWD"
+tf_version="${1:-2.16}"
+t0=$(date +%s)
+t_step=$t0
+declare -a timings=()
+lap() {
+  local now
+  now=$(date +%s)
+  timings+=("$(printf '%-40s %4d s' "$1" $((now - t_step)))")
+  echo "== tf $tf_version: $1: $((now - t_step)) s"
+  t_step=$now
+}
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/tf_qdq_tf${tf_version}.XXXXXX")"
+trap 'rm -rf "$work"' EXIT
+
+# --- the Python for the venv: TensorFlow 2.16 has wheels for CPython 3.9 to 3.12 ---------
+python="${PYTHON:-}"
+if [[ -z "$python" ]]; then
+  for cand in python3.11 python3.12 python3.10 python3.9 python3; do
+    if command -v "$cand" >/dev/null 2>&1 \
+        && "$cand" -c 'import sys; sys.exit(not ((3, 9) <= sys.version_info[:2] <= (3, 12)))' 2>/dev/null; then
+      python="$(command -v "$cand")"
+      break
+    fi
+  done
+fi
+[[ -n "$python" ]] || { echo "== tf $tf_version: no Python 3.9-3.12 found (set PYTHON)"; exit 1; }
+if ! "$python" -c 'import venv, ensurepip' 2>/dev/null; then
+  echo "== tf $tf_version: $python cannot make venvs (Debian: apt-get install python3-venv)"; exit 1
+fi
+echo "== tf $tf_version: venv from $("$python" --version 2>&1) ($python)"
+
+# --- a fresh copy: the tracked files, as `git clone` gives them ----------------------------
+src="$work/src"
+mkdir -p "$src"
+git ls-files -z | tar --null -T - --ignore-failed-read -cf - 2>/dev/null | tar -xf - -C "$src"
+test ! -e "$src/.tf_configure.bazelrc" && ! ls "$src"/tf_qdq/*.so >/dev/null 2>&1
+lap "fresh copy of the tracked files"
+
+# --- 1. the wheel, from nothing but the script ---------------------------------------------
+(cd "$src" && TF_VERSION="$tf_version" PYTHON="$python" TF_QDQ_CUDA="${TF_QDQ_CUDA:-0}" \
+   ./build_pip_pkg.sh "$work/dist")
+venv="$src/build/venv-tf$tf_version"
+wheel="$(ls "$work"/dist/tf_qdq-*.whl)"
+lap "TF_VERSION=$tf_version ./build_pip_pkg.sh"
+
+# --- 2. what a package index sees ---------------------------------------------------------
+"$venv/bin/python" .ci/check_wheel.py "$wheel" "$tf_version"
+lap "auditwheel show + wheel contents"
+
+# --- 3. install, self-check outside the checkout --------------------------------------------
+"$venv/bin/pip" install -q "$wheel" pytest hypothesis
+cd "$work"
+"$venv/bin/python" -c 'import tf_qdq; p = tf_qdq.library_path(); assert "site-packages" in p, p; print("== installed library:", p)'
+TF_CPP_MIN_LOG_LEVEL=2 "$venv/bin/python" -m tf_qdq >"$work/selfcheck.txt" 2>&1 || { cat "$work/selfcheck.txt"; exit 1; }
+grep -E "^(built against|running on|supported):" "$work/selfcheck.txt"
+tail -n 1 "$work/selfcheck.txt"
+grep -q "all bit-identical" "$work/selfcheck.txt"
+lap "install wheel + python -m tf_qdq"
+
+# --- 4. the version-sensitive tests, against the installed wheel ---------------------------
+# Run from outside the source tree, so `import tf_qdq` is the installed package.
+tests=(test_parity.py test_differences.py test_golden.py test_bad_inputs.py test_keras.py test_build_smoke.py
+       test_api.py)
+"$venv/bin/python" -m pytest -q -p no:cacheprovider -c "$src/pyproject.toml" --rootdir "$src" \
+  "${tests[@]/#/$src/tests/}"
+lap "pytest ${#tests[@]} files"
+
+echo "== tf $tf_version timings"
+printf '   %s\n' "${timings[@]}"
+echo "   total                                    $(( $(date +%s) - t0 )) s"
