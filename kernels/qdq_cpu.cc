@@ -22,6 +22,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
@@ -247,10 +248,22 @@ class Scratch {
 
 // ---- Range from the data ------------------------------------------------------
 
+// Whether channel c of `in` holds a zero with the sign bit `negative`.
+template <typename C, typename T>
+bool ChannelHoldsZero(const Layout& l, const T* in, int64_t c, bool negative) {
+  for (int64_t o = 0; o < l.outer; ++o) {
+    const T* row = in + (o * l.depth + c) * l.inner;
+    for (int64_t e = 0; e < l.inner; ++e) {
+      const C v = static_cast<C>(row[e]);
+      if (v == C(0) && std::signbit(v) == negative) return true;
+    }
+  }
+  return false;
+}
+
 // Per-channel NaN-ignoring min and max of the data into mn[0..depth),
-// mx[0..depth). Where a channel's maximum is zero its sign is
-// implementation-defined in TensorFlow; ours is +0.0 when the channel holds a
-// +0.0, else -0.0 (it decides the sign of zero outputs).
+// mx[0..depth). The sign of a zero minimum or maximum is
+// implementation-defined in TensorFlow; ours is fixed (see the end).
 template <typename T, typename C>
 void DataRange(tensorflow::OpKernelContext* ctx, const Layout& l, const T* in,
                C* mn, C* mx) {
@@ -314,22 +327,22 @@ void DataRange(tensorflow::OpKernelContext* ctx, const Layout& l, const T* in,
     mn[c] = a;
     mx[c] = b;
   }
-  // Sign of a zero maximum: look for a +0.0 in that channel (rare; stops at
-  // the first one).
+  // Signs of zero extremes. The compare-and-select reductions keep whichever
+  // zero they meet first, so on their own the sign of a zero minimum or
+  // maximum would depend on element order, vector width and thread count.
+  // The rule instead follows the IEEE total order (-0.0 < +0.0), as the GPU's
+  // order keys do: a zero minimum is -0.0 when the channel holds a -0.0, else
+  // +0.0; a zero maximum is +0.0 when the channel holds a +0.0, else -0.0.
+  // (The sign decides the sign of zero outputs, e.g. when qmax / max
+  // overflows and the minimum sets the scale.) Only channels with a zero
+  // extreme are scanned again, each scan stopping at the first match.
   for (int64_t c = 0; c < l.depth; ++c) {
-    if (mx[c] != C(0)) continue;
-    bool pos_zero = false;
-    for (int64_t o = 0; o < l.outer && !pos_zero; ++o) {
-      const T* row = in + (o * l.depth + c) * l.inner;
-      for (int64_t e = 0; e < l.inner; ++e) {
-        const C v = static_cast<C>(row[e]);
-        if (v == C(0) && !std::signbit(v)) {
-          pos_zero = true;
-          break;
-        }
-      }
+    if (mn[c] == C(0)) {
+      mn[c] = ChannelHoldsZero<C>(l, in, c, /*negative=*/true) ? -C(0) : C(0);
     }
-    mx[c] = pos_zero ? C(0) : -C(0);
+    if (mx[c] == C(0)) {
+      mx[c] = ChannelHoldsZero<C>(l, in, c, /*negative=*/false) ? C(0) : -C(0);
+    }
   }
 }
 
