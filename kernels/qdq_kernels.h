@@ -28,7 +28,6 @@ struct ForwardArgs {
   bool half_up = false;  // round_mode == "HALF_UP"
 };
 
-
 // out = QDQ(in). min/max are host pointers with view.depth values each (only
 // read when range_given). `out` may alias `in`.
 template <typename Device, typename T>
@@ -54,6 +53,16 @@ struct ZeroFunctor {
   tensorflow::Status operator()(tensorflow::OpKernelContext* ctx, T* p,
                                 int64_t n);
 };
+
+#if defined(TF_QDQ_CUDA) && TF_QDQ_CUDA
+// Whether the GPU kernels can run in this process, asked once when they are
+// registered (qdq_kernels.cc). False, after logging a warning that names the
+// fix, when an NVIDIA driver is installed that is too old for the CUDA runtime
+// linked into the library (e.g. built with CUDA 13, driver for CUDA 12);
+// true without any driver (CPU-only machines: TensorFlow has no GPU device to
+// use the kernels on). Defined with the GPU functors (qdq_gpu.cc).
+bool GpuKernelsUsable();
+#endif
 
 }  // namespace tf_qdq
 
