@@ -68,6 +68,7 @@ struct Loops {
   static constexpr bool kDirect = sizeof(S) == sizeof(C);
   static constexpr bool kVectorConvert = Storage::kVectorConvert;
   static constexpr bool kStreamVectors = Storage::kStreamVectors;
+  static constexpr bool kPairs = Storage::kPairs;
 
   // The float vector at p (float, or half / bfloat16 converted in registers).
   static inline VF LoadV(const S* p) {
@@ -97,6 +98,13 @@ struct Loops {
   }
   static inline void StoreV(S* p, VF v) {
     if constexpr (kVectorConvert) Storage::Store(p, v);
+  }
+  // Two vectors with lanes permuted (kPairs: see qdq_cpu_storage.h).
+  static inline void LoadPairV(const S* p, VF* a, VF* b) {
+    if constexpr (kPairs) Storage::LoadPair(p, a, b);
+  }
+  static inline void StorePairV(S* p, VF a, VF b) {
+    if constexpr (kPairs) Storage::StorePair(p, a, b);
   }
   static inline void StreamV(S* p, VF v) {
     if constexpr (kStreamVectors) Storage::Stream(p, v);
@@ -164,9 +172,17 @@ struct Loops {
     b1 = b2 = b3 = b0;
     int64_t i = 0;
     for (; i + 4 * kWidth <= n; i += 4 * kWidth) {
-      const Vec v0 = load(x + i), v1 = load(x + i + kWidth);
-      const Vec v2 = load(x + i + 2 * kWidth);
-      const Vec v3 = load(x + i + 3 * kWidth);
+      Vec v0, v1, v2, v3;
+      if constexpr (kPairs && std::is_same_v<Elem, S>) {
+        // Lanes permuted: the minimum and maximum do not depend on order.
+        LoadPairV(x + i, &v0, &v1);
+        LoadPairV(x + i + 2 * kWidth, &v2, &v3);
+      } else {
+        v0 = load(x + i);
+        v1 = load(x + i + kWidth);
+        v2 = load(x + i + 2 * kWidth);
+        v3 = load(x + i + 3 * kWidth);
+      }
       a0 = (v0 < a0) ? v0 : a0;
       a1 = (v1 < a1) ? v1 : a1;
       a2 = (v2 < a2) ? v2 : a2;
@@ -398,6 +414,15 @@ struct Loops {
       const VF vs = Splat(scale), vi = Splat(inv), vl = Splat(lo),
                vh = Splat(hi);
       int64_t k = 0;
+      if constexpr (kPairs) {
+        for (; k + 2 * kFloatLanes <= n; k += 2 * kFloatLanes) {
+          VF a, b;
+          LoadPairV(x + k, &a, &b);
+          StorePairV(y + k,
+                     VQuantizeDequantize<kClamp, kHalfUp>(a, vl, vh, vs, vi),
+                     VQuantizeDequantize<kClamp, kHalfUp>(b, vl, vh, vs, vi));
+        }
+      }
       for (; k + kFloatLanes <= n; k += kFloatLanes) {
         StoreV(y + k,
                VQuantizeDequantize<kClamp, kHalfUp>(LoadV(x + k), vl, vh, vs,
@@ -522,6 +547,15 @@ struct Loops {
     if constexpr (kVectorConvert) {
       int64_t k = 0;
       const VF vl = Splat(*lo), vh = Splat(*hi), vone = Splat(one);
+      if constexpr (kPairs && !kCols) {
+        for (; k + 2 * kFloatLanes <= n; k += 2 * kFloatLanes) {
+          VF ga, gb, xa, xb;
+          LoadPairV(g + k, &ga, &gb);
+          LoadPairV(x + k, &xa, &xb);
+          StorePairV(y + k, VMaskedGradient(ga, xa, vl, vh, vone),
+                     VMaskedGradient(gb, xb, vl, vh, vone));
+        }
+      }
       for (; k + kFloatLanes <= n; k += kFloatLanes) {
         StoreV(y + k, VMaskedGradient(LoadV(g + k), LoadV(x + k),
                                       kCols ? LoadVF(lo + k) : vl,

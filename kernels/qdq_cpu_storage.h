@@ -11,6 +11,10 @@
 //                                   so large outputs stream straight from
 //                                   registers (float, half, bfloat16 with
 //                                   F16C); others stream through an L1 chunk
+//   kPairs                          LoadPair(p, &a, &b) / StorePair(p, a, b)
+//                                   convert two VF with their lanes permuted
+//                                   (cheaper; bfloat16 with F16C), for loops
+//                                   whose lanes are interchangeable
 #ifndef TF_QDQ_KERNELS_QDQ_CPU_STORAGE_H_
 #define TF_QDQ_KERNELS_QDQ_CPU_STORAGE_H_
 
@@ -36,6 +40,7 @@ struct StorageSame {
   using C = T;
   static constexpr bool kVectorConvert = false;
   static constexpr bool kStreamVectors = false;
+  static constexpr bool kPairs = false;
   static inline C ToCompute(S v) { return v; }
   static inline S ToStorage(C v) { return v; }
 };
@@ -56,6 +61,7 @@ struct StorageHalf {
   using C = float;
   static constexpr bool kVectorConvert = kF16c;
   static constexpr bool kStreamVectors = kF16c;
+  static constexpr bool kPairs = false;
   static inline C ToCompute(S v) { return HalfToFloat(v); }
   static inline S ToStorage(C v) { return FloatToHalf(v); }
 #if defined(__F16C__)
@@ -70,12 +76,17 @@ struct StorageBf16 {
   using C = float;
   static constexpr bool kVectorConvert = kF16c;
   static constexpr bool kStreamVectors = kF16c;
+  static constexpr bool kPairs = kF16c;
   static inline C ToCompute(S v) { return Bf16ToFloat(v); }
   static inline S ToStorage(C v) { return FloatToBf16(v); }
 #if defined(__F16C__)
   static inline VF Load(const S* p) { return LoadBf16V(p); }
   static inline void Store(S* p, VF v) { StoreBf16V(p, v); }
   static inline void Stream(S* p, VF v) { StoreBf16V<true>(p, v); }
+  static inline void LoadPair(const S* p, VF* a, VF* b) {
+    LoadBf16Pair(p, a, b);
+  }
+  static inline void StorePair(S* p, VF a, VF b) { StoreBf16Pair(p, a, b); }
 #endif
 };
 

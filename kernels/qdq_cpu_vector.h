@@ -214,6 +214,39 @@ inline void StoreBf16V(uint16_t* p, VF v) {
                                               _mm256_extracti128_si256(r, 1)));
 }
 #endif
+
+// Two float vectors from the 2 * kFloatLanes bfloat16 values at p, with the
+// lanes in an order that StoreBf16Pair restores: a widening unpack within
+// 128-bit lanes (one shuffle per vector instead of a zero-extension and a
+// shift), and a narrowing pack (one per two vectors instead of a pack and an
+// extract per vector). Only for loops where every lane of a vector gets the
+// same operations with the same parameters (per-tensor QDQ and gradient, the
+// min/max reduction); lane by lane the values are Bf16ToFloat's and the
+// stored bits FloatToBf16's.
+inline void LoadBf16Pair(const uint16_t* p, VF* first, VF* second) {
+#if TF_QDQ_VEC_BYTES == 64
+  const __m512i v = _mm512_loadu_si512(p);
+  const __m512i zero = _mm512_setzero_si512();
+  *first = (VF)_mm512_unpacklo_epi16(zero, v);
+  *second = (VF)_mm512_unpackhi_epi16(zero, v);
+#else
+  const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  const __m256i zero = _mm256_setzero_si256();
+  *first = (VF)_mm256_unpacklo_epi16(zero, v);
+  *second = (VF)_mm256_unpackhi_epi16(zero, v);
+#endif
+}
+inline void StoreBf16Pair(uint16_t* p, VF first, VF second) {
+  // Lanes <= 0xffff: the unsigned saturating pack is exact.
+#if TF_QDQ_VEC_BYTES == 64
+  _mm512_storeu_si512(p, _mm512_packus_epi32((__m512i)Bf16BitsV(first),
+                                             (__m512i)Bf16BitsV(second)));
+#else
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(p),
+                      _mm256_packus_epi32((__m256i)Bf16BitsV(first),
+                                          (__m256i)Bf16BitsV(second)));
+#endif
+}
 #endif  // __F16C__
 
 }  // namespace
