@@ -28,6 +28,7 @@ struct ElementwiseLoops : LoopsCommon<Storage> {
   using Base::StoreV;
   using Base::LoadPairV;
   using Base::StorePairV;
+  using Base::StorePairExactV;
   using Base::StreamV;
   using Base::Widen;
   using Base::Narrow;
@@ -255,8 +256,9 @@ struct ElementwiseLoops : LoopsCommon<Storage> {
           VF ga, gb, xa, xb;
           LoadPairV(g + k, &ga, &gb);
           LoadPairV(x + k, &xa, &xb);
-          StorePairV(y + k, VMaskedGradient(ga, xa, vl, vh, vone),
-                     VMaskedGradient(gb, xb, vl, vh, vone));
+          // g * 1 or g * 0 with g a bfloat16 value: exact (or NaN).
+          StorePairExactV(y + k, VMaskedGradient(ga, xa, vl, vh, vone),
+                          VMaskedGradient(gb, xb, vl, vh, vone));
         }
       }
       for (; k + kFloatLanes <= n; k += kFloatLanes) {

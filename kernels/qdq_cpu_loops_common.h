@@ -64,6 +64,9 @@ struct LoopsCommon {
   static inline void StorePairV(S* p, VF a, VF b) {
     if constexpr (kPairs) Storage::StorePair(p, a, b);
   }
+  static inline void StorePairExactV(S* p, VF a, VF b) {
+    if constexpr (kPairs) Storage::StorePairExact(p, a, b);
+  }
   static inline void StreamV(S* p, VF v) {
     if constexpr (kStreamVectors) Storage::Stream(p, v);
   }

@@ -14,7 +14,9 @@
 //   kPairs                          LoadPair(p, &a, &b) / StorePair(p, a, b)
 //                                   convert two VF with their lanes permuted
 //                                   (cheaper; bfloat16 with F16C), for loops
-//                                   whose lanes are interchangeable
+//                                   whose lanes are interchangeable;
+//                                   StorePairExact for values the type holds
+//                                   exactly (no rounding needed)
 #ifndef TF_QDQ_KERNELS_QDQ_CPU_STORAGE_H_
 #define TF_QDQ_KERNELS_QDQ_CPU_STORAGE_H_
 
@@ -87,6 +89,10 @@ struct StorageBf16 {
     LoadBf16Pair(p, a, b);
   }
   static inline void StorePair(S* p, VF a, VF b) { StoreBf16Pair(p, a, b); }
+  // StorePair for values the storage type holds exactly (or NaN).
+  static inline void StorePairExact(S* p, VF a, VF b) {
+    StoreBf16PairExact(p, a, b);
+  }
 #endif
 };
 

@@ -247,6 +247,25 @@ inline void StoreBf16Pair(uint16_t* p, VF first, VF second) {
                                           (__m256i)Bf16BitsV(second)));
 #endif
 }
+// As StoreBf16Pair, for values that bfloat16 holds exactly, or NaN (the
+// masked gradient: a bfloat16 value times 1 or 0, flushed or not): rounding
+// is then the identity, so FloatToBf16 is the upper 16 bits, except for NaN
+// (0x7fc0 with the sign).
+inline VU Bf16ExactBitsV(VF v) {
+  const VU u = (VU)v;
+  const VU nan = ((u >> 16) & 0x8000u) | 0x7fc0u;
+  return (VU)((v != v) ? (VI)nan : (VI)(u >> 16));
+}
+inline void StoreBf16PairExact(uint16_t* p, VF first, VF second) {
+#if TF_QDQ_VEC_BYTES == 64
+  _mm512_storeu_si512(p, _mm512_packus_epi32((__m512i)Bf16ExactBitsV(first),
+                                             (__m512i)Bf16ExactBitsV(second)));
+#else
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(p),
+                      _mm256_packus_epi32((__m256i)Bf16ExactBitsV(first),
+                                          (__m256i)Bf16ExactBitsV(second)));
+#endif
+}
 #endif  // __F16C__
 
 }  // namespace

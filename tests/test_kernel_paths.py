@@ -214,8 +214,8 @@ def test_all_16bit_patterns(dtype):
 
 def test_bfloat16_nan_bits():
     """bfloat16 NaN outputs are 0x7fc0 with the sign of the float32 result (Eigen's scalar
-    conversion) in vector bodies and tails alike; half NaN keeps its payload (as TensorFlow's
-    F16C cast)."""
+    conversion) in vector bodies and tails alike, for QDQ and V4Grad; half NaN keeps its payload
+    (as TensorFlow's F16C cast)."""
     for n in (5, 40, 1031):
         x = np.linspace(-1, 1, n).astype(BF16)
         u = x.view(np.uint16)
@@ -224,6 +224,12 @@ def test_bfloat16_nan_bits():
         out = OPS["V2"](input=x, input_min=BF16(-1), input_max=BF16(1), range_given=True)
         ob = out.numpy().view(np.uint16)
         assert np.all(ob[::3] == 0xffc0) and np.all(ob[1::3] == 0x7fc0), (n, ob[:6])
+        # V4Grad: NaN gradients inside and outside [min, max] (g * 1 and g * 0).
+        g = x.copy()
+        xr = np.linspace(-2, 2, n).astype(BF16)
+        grad = OPS["V4Grad"](gradients=g, input=xr, input_min=BF16(-1), input_max=BF16(1))[0]
+        gb = grad.numpy().view(np.uint16)
+        assert np.all(gb[::3] == 0xffc0) and np.all(gb[1::3] == 0x7fc0), (n, gb[:6])
         h = np.linspace(-1, 1, n).astype(np.float16)
         hu = h.view(np.uint16)
         hu[::3] = 0xfd23  # signaling NaN, payload 0x123: comes out quiet with its payload
