@@ -236,16 +236,39 @@ inline void LoadBf16Pair(const uint16_t* p, VF* first, VF* second) {
   *second = (VF)_mm256_unpackhi_epi16(zero, v);
 #endif
 }
-inline void StoreBf16Pair(uint16_t* p, VF first, VF second) {
-  // Lanes <= 0xffff: the unsigned saturating pack is exact.
+// Whether a lane of a or b is NaN (one unordered compare for both).
+inline bool AnyNaN(VF a, VF b) {
 #if TF_QDQ_VEC_BYTES == 64
-  _mm512_storeu_si512(p, _mm512_packus_epi32((__m512i)Bf16BitsV(first),
-                                             (__m512i)Bf16BitsV(second)));
+  return _mm512_cmp_ps_mask((__m512)a, (__m512)b, _CMP_UNORD_Q) != 0;
+#else
+  return _mm256_movemask_ps(_mm256_cmp_ps((__m256)a, (__m256)b,
+                                          _CMP_UNORD_Q)) != 0;
+#endif
+}
+// FloatToBf16 of each lane that is not NaN, in its low 16 bits.
+inline VU Bf16RoundedBitsV(VF v) {
+  const VU u = (VU)v;
+  return (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+}
+// Packs the low 16 bits of the lanes of two vectors (lanes <= 0xffff: the
+// unsigned saturating pack is exact) and stores them.
+inline void StorePacked(uint16_t* p, VU first, VU second) {
+#if TF_QDQ_VEC_BYTES == 64
+  _mm512_storeu_si512(p, _mm512_packus_epi32((__m512i)first,
+                                             (__m512i)second));
 #else
   _mm256_storeu_si256(reinterpret_cast<__m256i*>(p),
-                      _mm256_packus_epi32((__m256i)Bf16BitsV(first),
-                                          (__m256i)Bf16BitsV(second)));
+                      _mm256_packus_epi32((__m256i)first, (__m256i)second));
 #endif
+}
+// Vectors without NaN (the usual case, one test per pair) skip the NaN
+// selects; the bits are the same either way.
+inline void StoreBf16Pair(uint16_t* p, VF first, VF second) {
+  if (!AnyNaN(first, second)) {
+    StorePacked(p, Bf16RoundedBitsV(first), Bf16RoundedBitsV(second));
+  } else {
+    StorePacked(p, Bf16BitsV(first), Bf16BitsV(second));
+  }
 }
 // As StoreBf16Pair, for values that bfloat16 holds exactly, or NaN (the
 // masked gradient: a bfloat16 value times 1 or 0, flushed or not): rounding
@@ -257,14 +280,11 @@ inline VU Bf16ExactBitsV(VF v) {
   return (VU)((v != v) ? (VI)nan : (VI)(u >> 16));
 }
 inline void StoreBf16PairExact(uint16_t* p, VF first, VF second) {
-#if TF_QDQ_VEC_BYTES == 64
-  _mm512_storeu_si512(p, _mm512_packus_epi32((__m512i)Bf16ExactBitsV(first),
-                                             (__m512i)Bf16ExactBitsV(second)));
-#else
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(p),
-                      _mm256_packus_epi32((__m256i)Bf16ExactBitsV(first),
-                                          (__m256i)Bf16ExactBitsV(second)));
-#endif
+  if (!AnyNaN(first, second)) {
+    StorePacked(p, (VU)first >> 16, (VU)second >> 16);
+  } else {
+    StorePacked(p, Bf16ExactBitsV(first), Bf16ExactBitsV(second));
+  }
 }
 #endif  // __F16C__
 
