@@ -1,9 +1,11 @@
 """Differential tests aimed at the code paths of the CPU loops (kernels/qdq_cpu*.cc):
 vector bodies and scalar tails, the 1024-element conversion chunks of half and
-bfloat16, block boundaries of the thread-pool split (128K elements), the rows
+bfloat16 (SSE2 table), bfloat16's two-vector loops (AVX2 / AVX-512: 16 / 32
+elements), block boundaries of the thread-pool split (128K elements), the rows
 and cols layouts of per-channel (inner == 1, small inner, inner >= 32, many
-positions), the range pass split by positions or by blocks, the zero-maximum
-sign fix, in-place execution, the optional streaming stores, and every
+positions), the range pass split by positions or by blocks, the sign of a
+zero maximum (zero minima: test_zero_sign.py), in-place execution, the
+optional streaming stores, and every
 instruction-set table (TF_QDQ_CPU_ISA=sse2|avx512 in subprocesses; the default
 AVX2 in-process).
 
