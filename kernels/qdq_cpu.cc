@@ -12,7 +12,8 @@
 //    parameters, read from arrays with one entry per position (per-channel
 //    with a small inner, e.g. the last axis: inner == 1); its loops wrap
 //    around the period, so a block is one call.
-// Large outputs are written with non-temporal stores (see StreamBytes).
+// Large outputs are written with non-temporal stores (see StreamBytes
+// below and Loops::Write in qdq_cpu_loops.h).
 // Per-tensor calls allocate nothing on the heap.
 //
 // Environment (read once): TF_QDQ_CPU_ISA=sse2|avx2|avx512 picks the
@@ -22,6 +23,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
@@ -59,9 +61,8 @@ using CPUDevice = Eigen::ThreadPoolDevice;
 // The table for this CPU: AVX2 (with F16C) where supported, else SSE2.
 // TF_QDQ_CPU_ISA=sse2 forces the baseline; TF_QDQ_CPU_ISA=avx512 selects the
 // AVX-512 table where the CPU has AVX-512F/BW/VL/DQ. AVX-512 is not the
-// default: it was faster only on cache-resident tensors and measurably slower
-// on large (memory-bound) ones on the AMD Zen 4 this was tuned on. All tables
-// give identical bits.
+// default: it is faster only on cache-resident tensors and slower on large
+// (memory-bound) ones (docs/performance.md). All tables give identical bits.
 const cpu::LoopTable& ChooseLoops() {
   int level = 0;  // 0 sse2, 1 avx2, 2 avx512
   bool avx512 = false;
@@ -137,14 +138,11 @@ constexpr int64_t kColsMaxPositions = int64_t{1} << 20;
 constexpr int64_t kMinBlockElements = 128 * 1024;
 // Outputs of at least this many bytes are written with non-temporal stores
 // (no read-for-ownership of the output lines, no eviction of the input from
-// the cache). Measured on the 2-core AMD EPYC VM (32 MiB L3) this was tuned
-// on, float32 per tensor, streaming against plain stores: 16M elements
-// (64 MiB out) 1.15-1.2x faster with a given range and 1.2-1.4x with a range
-// from the data; 8M (32 MiB) 1.15-1.25x; 4M (16 MiB, where input and output
-// still fit in the L3) 0.8-0.9x through an L1 chunk, about 1.0x since the
-// AVX2/AVX-512 loops stream straight from registers. Hence the default of
-// 24 MiB. TF_QDQ_STREAM_BYTES=<bytes> sets another threshold (tests use 0:
-// every output).
+// the cache). Streaming pays off once input and output no longer fit in the
+// last-level cache together, and costs a little below that
+// (docs/performance.md), hence a default of 24 MiB.
+// TF_QDQ_STREAM_BYTES=<bytes> sets another threshold (tests use 0: every
+// output).
 constexpr int64_t kDefaultStreamBytes = int64_t{24} << 20;
 int64_t StreamBytes() {
   static const int64_t bytes = [] {
@@ -168,17 +166,17 @@ struct Layout {
   int64_t size() const { return outer * positions * run; }
 };
 
-Layout MakeLayout(const View& v) {
-  Layout l;
-  l.outer = v.outer;
-  l.depth = v.depth;
-  l.inner = v.inner;
-  l.cols = v.depth > 1 &&
-           (v.inner == 1 || (v.inner < kColsMaxInner &&
-                             v.depth * v.inner <= kColsMaxPositions));
-  l.positions = l.cols ? v.depth * v.inner : v.depth;
-  l.run = l.cols ? 1 : v.inner;
-  return l;
+Layout MakeLayout(const View& view) {
+  Layout layout;
+  layout.outer = view.outer;
+  layout.depth = view.depth;
+  layout.inner = view.inner;
+  layout.cols = view.depth > 1 &&
+           (view.inner == 1 || (view.inner < kColsMaxInner &&
+                             view.depth * view.inner <= kColsMaxPositions));
+  layout.positions = layout.cols ? view.depth * view.inner : view.depth;
+  layout.run = layout.cols ? 1 : view.inner;
+  return layout;
 }
 
 // Rows layout: calls fn(position, flat index, length) for the runs covering
@@ -186,18 +184,18 @@ Layout MakeLayout(const View& v) {
 // elements). (The cols layout needs no runs: its loops wrap around the
 // period themselves.)
 template <typename F>
-inline void ForEachRun(const Layout& l, int64_t begin, int64_t end,
+inline void ForEachRun(const Layout& layout, int64_t begin, int64_t end,
                        const F& fn) {
   int64_t i = begin;
-  const int64_t r = i / l.run;
-  int64_t p = r % l.positions;
-  int64_t off = i - r * l.run;
+  const int64_t r = i / layout.run;
+  int64_t p = r % layout.positions;
+  int64_t off = i - r * layout.run;
   while (i < end) {
-    const int64_t len = std::min(end - i, l.run - off);
+    const int64_t len = std::min(end - i, layout.run - off);
     fn(p, i, len);
     i += len;
     off = 0;
-    if (++p == l.positions) p = 0;
+    if (++p == layout.positions) p = 0;
   }
 }
 
@@ -245,100 +243,117 @@ class Scratch {
   C* p_ = inline_;
 };
 
-// ---- Range from the data ------------------------------------------------------
+// ---- Range from the data ---------------------------------------------------
+
+// Whether channel c of `in` holds a zero with the sign bit `negative`.
+template <typename C, typename T>
+bool ChannelHoldsZero(const Layout& layout, const T* in, int64_t c,
+                      bool negative) {
+  for (int64_t o = 0; o < layout.outer; ++o) {
+    const T* row = in + (o * layout.depth + c) * layout.inner;
+    for (int64_t e = 0; e < layout.inner; ++e) {
+      const C v = static_cast<C>(row[e]);
+      if (v == C(0) && std::signbit(v) == negative) return true;
+    }
+  }
+  return false;
+}
 
 // Per-channel NaN-ignoring min and max of the data into mn[0..depth),
-// mx[0..depth). Where a channel's maximum is zero its sign is
-// implementation-defined in TensorFlow; ours is +0.0 when the channel holds a
-// +0.0, else -0.0 (it decides the sign of zero outputs).
+// mx[0..depth). The sign of a zero minimum or maximum is
+// implementation-defined in TensorFlow; ours is fixed (see the end).
 template <typename T, typename C>
-void DataRange(tensorflow::OpKernelContext* ctx, const Layout& l, const T* in,
-               C* mn, C* mx) {
-  const auto& f = LoopsFor<T>::Get();
+void DataRange(tensorflow::OpKernelContext* ctx, const Layout& layout,
+               const T* in, C* mn, C* mx) {
+  const auto& loops = LoopsFor<T>::Get();
   const auto* x = Raw(in);
-  const int64_t n = l.size(), np = l.positions;
+  const int64_t n = layout.size(), positions = layout.positions;
   const C inf = std::numeric_limits<C>::infinity();
   const int64_t blocks = NumBlocks(ctx, n);
-  Scratch<C> pmn(np), pmx(np);  // per position
-  if (blocks == 1 || np >= kSplitPositions) {
+  Scratch<C> pos_mn(positions), pos_mx(positions);  // per position
+  if (blocks == 1 || positions >= kSplitPositions) {
     // Tasks own disjoint positions and walk every period: no merging.
-    const int64_t tasks = std::min(blocks, np);
-    RunBlocks(ctx, np, tasks, [&](int64_t, int64_t p0, int64_t p1) {
-      std::fill(pmn.data() + p0, pmn.data() + p1, inf);
-      std::fill(pmx.data() + p0, pmx.data() + p1, -inf);
-      for (int64_t o = 0; o < l.outer; ++o) {
-        if (l.cols) {
-          f.range_cols(x + o * np + p0, p1 - p0, pmn.data(), pmx.data(), np,
-                       p0);
+    const int64_t tasks = std::min(blocks, positions);
+    RunBlocks(ctx, positions, tasks, [&](int64_t, int64_t p0, int64_t p1) {
+      std::fill(pos_mn.data() + p0, pos_mn.data() + p1, inf);
+      std::fill(pos_mx.data() + p0, pos_mx.data() + p1, -inf);
+      for (int64_t o = 0; o < layout.outer; ++o) {
+        if (layout.cols) {
+          loops.range_cols(x + o * positions + p0, p1 - p0, pos_mn.data(),
+                           pos_mx.data(), positions, p0);
         } else {
           for (int64_t p = p0; p < p1; ++p) {
-            f.range(x + (o * np + p) * l.run, l.run, &pmn[p], &pmx[p]);
+            loops.range(x + (o * positions + p) * layout.run, layout.run,
+                        &pos_mn[p], &pos_mx[p]);
           }
         }
       }
     });
   } else {
     // Tasks own flat blocks with their own accumulators, merged after.
-    Scratch<C> bmn(blocks * np), bmx(blocks * np);
-    std::fill(bmn.data(), bmn.data() + blocks * np, inf);
-    std::fill(bmx.data(), bmx.data() + blocks * np, -inf);
+    Scratch<C> block_mn(blocks * positions), block_mx(blocks * positions);
+    std::fill(block_mn.data(), block_mn.data() + blocks * positions, inf);
+    std::fill(block_mx.data(), block_mx.data() + blocks * positions, -inf);
     RunBlocks(ctx, n, blocks, [&](int64_t b, int64_t begin, int64_t end) {
-      C* lmn = bmn.data() + b * np;
-      C* lmx = bmx.data() + b * np;
-      if (l.cols) {  // one call: the loop wraps around the period
-        f.range_cols(x + begin, end - begin, lmn, lmx, np, begin % np);
+      C* own_mn = block_mn.data() + b * positions;
+      C* own_mx = block_mx.data() + b * positions;
+      if (layout.cols) {  // one call: the loop wraps around the period
+        loops.range_cols(x + begin, end - begin, own_mn, own_mx, positions,
+                         begin % positions);
         return;
       }
-      ForEachRun(l, begin, end, [&](int64_t p, int64_t i, int64_t len) {
-        f.range(x + i, len, lmn + p, lmx + p);
+      ForEachRun(layout, begin, end, [&](int64_t p, int64_t i, int64_t len) {
+        loops.range(x + i, len, own_mn + p, own_mx + p);
       });
     });
-    for (int64_t p = 0; p < np; ++p) {
-      C a = bmn[p], c = bmx[p];
+    for (int64_t p = 0; p < positions; ++p) {
+      C a = block_mn[p], c = block_mx[p];
       for (int64_t b = 1; b < blocks; ++b) {
-        a = MinIgnoringNaN(a, bmn[b * np + p]);
-        c = MaxIgnoringNaN(c, bmx[b * np + p]);
+        a = MinIgnoringNaN(a, block_mn[b * positions + p]);
+        c = MaxIgnoringNaN(c, block_mx[b * positions + p]);
       }
-      pmn[p] = a;
-      pmx[p] = c;
+      pos_mn[p] = a;
+      pos_mx[p] = c;
     }
   }
   // Positions -> channels.
-  const int64_t per = l.cols ? l.inner : 1;
-  for (int64_t c = 0; c < l.depth; ++c) {
+  const int64_t per = layout.cols ? layout.inner : 1;
+  for (int64_t c = 0; c < layout.depth; ++c) {
     C a = inf, b = -inf;
     for (int64_t j = 0; j < per; ++j) {
-      a = MinIgnoringNaN(a, pmn[c * per + j]);
-      b = MaxIgnoringNaN(b, pmx[c * per + j]);
+      a = MinIgnoringNaN(a, pos_mn[c * per + j]);
+      b = MaxIgnoringNaN(b, pos_mx[c * per + j]);
     }
     mn[c] = a;
     mx[c] = b;
   }
-  // Sign of a zero maximum: look for a +0.0 in that channel (rare; stops at
-  // the first one).
-  for (int64_t c = 0; c < l.depth; ++c) {
-    if (mx[c] != C(0)) continue;
-    bool pos_zero = false;
-    for (int64_t o = 0; o < l.outer && !pos_zero; ++o) {
-      const T* row = in + (o * l.depth + c) * l.inner;
-      for (int64_t e = 0; e < l.inner; ++e) {
-        const C v = static_cast<C>(row[e]);
-        if (v == C(0) && !std::signbit(v)) {
-          pos_zero = true;
-          break;
-        }
-      }
+  // Signs of zero extremes. The compare-and-select reductions keep whichever
+  // zero they meet first, so on their own the sign of a zero minimum or
+  // maximum would depend on element order, vector width and thread count.
+  // The rule instead follows the IEEE total order (-0.0 < +0.0), as the GPU's
+  // order keys do: a zero minimum is -0.0 when the channel holds a -0.0, else
+  // +0.0; a zero maximum is +0.0 when the channel holds a +0.0, else -0.0.
+  // (The sign decides the sign of zero outputs, e.g. when qmax / max
+  // overflows and the minimum sets the scale.) Only channels with a zero
+  // extreme are scanned again, each scan stopping at the first match.
+  for (int64_t c = 0; c < layout.depth; ++c) {
+    if (mn[c] == C(0)) {
+      mn[c] = ChannelHoldsZero<C>(layout, in, c, /*negative=*/true) ? -C(0)
+                                                                     : C(0);
     }
-    mx[c] = pos_zero ? C(0) : -C(0);
+    if (mx[c] == C(0)) {
+      mx[c] = ChannelHoldsZero<C>(layout, in, c, /*negative=*/false) ? C(0)
+                                                                      : -C(0);
+    }
   }
 }
 
 // Copies per-channel values into per-position arrays (cols layout).
 template <typename C>
-void Expand(const Layout& l, const C* per_channel, C* per_position) {
-  for (int64_t c = 0; c < l.depth; ++c) {
-    std::fill(per_position + c * l.inner, per_position + (c + 1) * l.inner,
-              per_channel[c]);
+void Expand(const Layout& layout, const C* per_channel, C* per_position) {
+  for (int64_t c = 0; c < layout.depth; ++c) {
+    std::fill(per_position + c * layout.inner,
+              per_position + (c + 1) * layout.inner, per_channel[c]);
   }
 }
 
@@ -347,28 +362,28 @@ void Expand(const Layout& l, const C* per_channel, C* per_position) {
 template <typename T>
 struct ForwardFunctor<CPUDevice, T> {
   tensorflow::Status operator()(tensorflow::OpKernelContext* ctx,
-                                const ForwardArgs& a, const T* in,
+                                const ForwardArgs& args, const T* in,
                                 const T* min_host, const T* max_host, T* out) {
     using C = typename ComputeType<T>::type;
-    const Layout l = MakeLayout(a.view);
-    const int64_t n = l.size(), depth = l.depth;
+    const Layout layout = MakeLayout(args.view);
+    const int64_t n = layout.size(), depth = layout.depth;
     if (n == 0) return tensorflow::Status();
     Scratch<C> mn(depth), mx(depth);
-    if (a.range_given) {
+    if (args.range_given) {
       for (int64_t c = 0; c < depth; ++c) {
         mn[c] = static_cast<C>(min_host[c]);
         mx[c] = static_cast<C>(max_host[c]);
       }
     } else {
-      DataRange(ctx, l, in, mn.data(), mx.data());
+      DataRange(ctx, layout, in, mn.data(), mx.data());
     }
     // Parameters per channel, then per position for the cols layout.
-    Scratch<C> pc(4 * depth);
-    C* scale = pc.data();
+    Scratch<C> params(4 * depth);
+    C* scale = params.data();
     C* inv = scale + depth;
     C* lo = inv + depth;
     C* hi = lo + depth;
-    const C qmin = static_cast<C>(a.qmin), qmax = static_cast<C>(a.qmax);
+    const C qmin = static_cast<C>(args.qmin), qmax = static_cast<C>(args.qmax);
     for (int64_t c = 0; c < depth; ++c) {
       const Params<C> p = ComputeParams(mn[c], mx[c], qmin, qmax);
       scale[c] = p.scale;
@@ -376,31 +391,33 @@ struct ForwardFunctor<CPUDevice, T> {
       lo[c] = p.lo;
       hi[c] = p.hi;
     }
-    const int64_t np = l.positions;
-    Scratch<C> pp(l.cols && l.inner > 1 ? 4 * np : 0);
-    if (l.cols && l.inner > 1) {
+    const int64_t positions = layout.positions;
+    const bool expand = layout.cols && layout.inner > 1;
+    Scratch<C> position_params(expand ? 4 * positions : 0);
+    if (expand) {
       C* arrays[4] = {scale, inv, lo, hi};
       for (int k = 0; k < 4; ++k) {
-        Expand(l, arrays[k], pp.data() + k * np);
-        arrays[k] = pp.data() + k * np;
+        Expand(layout, arrays[k], position_params.data() + k * positions);
+        arrays[k] = position_params.data() + k * positions;
       }
       scale = arrays[0];
       inv = arrays[1];
       lo = arrays[2];
       hi = arrays[3];
     }
-    const auto& f = LoopsFor<T>::Get();
-    const int clamp = a.range_given ? 1 : 0, half_up = a.half_up ? 1 : 0;
-    const auto qdq = f.qdq[clamp][half_up];
-    const auto qdq_cols = f.qdq_cols[clamp][half_up];
+    const auto& loops = LoopsFor<T>::Get();
+    const int clamp = args.range_given ? 1 : 0, half_up = args.half_up ? 1 : 0;
+    const auto qdq = loops.qdq[clamp][half_up];
+    const auto qdq_cols = loops.qdq_cols[clamp][half_up];
     const auto* x = Raw(in);
     auto* y = Raw(out);
     const bool stream = n * static_cast<int64_t>(sizeof(T)) >= StreamBytes();
     RunBlocks(ctx, n, NumBlocks(ctx, n), [&](int64_t, int64_t b, int64_t e) {
-      if (l.cols) {  // one call: the loop wraps around the period
-        qdq_cols(x + b, y + b, e - b, scale, inv, lo, hi, np, b % np, stream);
+      if (layout.cols) {  // one call: the loop wraps around the period
+        qdq_cols(x + b, y + b, e - b, scale, inv, lo, hi, positions,
+                 b % positions, stream);
       } else {
-        ForEachRun(l, b, e, [&](int64_t p, int64_t i, int64_t len) {
+        ForEachRun(layout, b, e, [&](int64_t p, int64_t i, int64_t len) {
           qdq(x + i, y + i, len, scale[p], inv[p], lo[p], hi[p], stream);
         });
       }
@@ -413,32 +430,36 @@ struct ForwardFunctor<CPUDevice, T> {
 template <typename T>
 struct GradFunctor<CPUDevice, T> {
   tensorflow::Status operator()(tensorflow::OpKernelContext* ctx,
-                                const View& v, const T* gradients, const T* x,
-                                const T* min_host, const T* max_host, T* out) {
+                                const View& view, const T* gradients,
+                                const T* x, const T* min_host,
+                                const T* max_host, T* out) {
     using C = typename ComputeType<T>::type;
-    const Layout l = MakeLayout(v);
-    const int64_t n = l.size(), depth = l.depth, np = l.positions;
+    const Layout layout = MakeLayout(view);
+    const int64_t n = layout.size(), depth = layout.depth;
+    const int64_t positions = layout.positions;
     if (n == 0) return tensorflow::Status();
-    Scratch<C> bounds(2 * np);
+    Scratch<C> bounds(2 * positions);
     C* lo = bounds.data();
-    C* hi = lo + np;
-    const int64_t per = l.cols ? l.inner : 1;
+    C* hi = lo + positions;
+    const int64_t per = layout.cols ? layout.inner : 1;
     for (int64_t c = 0; c < depth; ++c) {
-      const C cl = static_cast<C>(min_host[c]), ch = static_cast<C>(max_host[c]);
+      const C cl = static_cast<C>(min_host[c]);
+      const C ch = static_cast<C>(max_host[c]);
       std::fill(lo + c * per, lo + (c + 1) * per, cl);
       std::fill(hi + c * per, hi + (c + 1) * per, ch);
     }
-    const auto& f = LoopsFor<T>::Get();
+    const auto& loops = LoopsFor<T>::Get();
     const auto* g = Raw(gradients);
     const auto* xs = Raw(x);
     auto* y = Raw(out);
     const bool stream = n * static_cast<int64_t>(sizeof(T)) >= StreamBytes();
     RunBlocks(ctx, n, NumBlocks(ctx, n), [&](int64_t, int64_t b, int64_t e) {
-      if (l.cols) {  // one call: the loop wraps around the period
-        f.grad_cols(g + b, xs + b, y + b, e - b, lo, hi, np, b % np, stream);
+      if (layout.cols) {  // one call: the loop wraps around the period
+        loops.grad_cols(g + b, xs + b, y + b, e - b, lo, hi, positions,
+                        b % positions, stream);
       } else {
-        ForEachRun(l, b, e, [&](int64_t p, int64_t i, int64_t len) {
-          f.grad(g + i, xs + i, y + i, len, lo[p], hi[p], stream);
+        ForEachRun(layout, b, e, [&](int64_t p, int64_t i, int64_t len) {
+          loops.grad(g + i, xs + i, y + i, len, lo[p], hi[p], stream);
         });
       }
       if (stream) cpu::StoreFence();

@@ -1,6 +1,6 @@
-// The CPU inner loops compiled for AVX512 (flags in setup.py); see
+// The CPU inner loops compiled for AVX-512 (flags in setup.py); see
 // qdq_cpu_loops.h.
-#define TFQDQ_ISA_NAME "avx512"
-#define TFQDQ_VEC_BYTES 64
-#define TFQDQ_TABLE_FN LoopsAvx512
+#define TF_QDQ_ISA_NAME "avx512"
+#define TF_QDQ_VEC_BYTES 64
+#define TF_QDQ_TABLE_FN LoopsAvx512
 #include "kernels/qdq_cpu_loops.h"

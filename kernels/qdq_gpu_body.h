@@ -1,6 +1,6 @@
 // Per-thread bodies of the CUDA kernels (qdq_gpu.cu.cc): index arithmetic,
 // the NaN-ignoring per-channel range scan and the elementwise loops, written
-// as TFQDQ_HD functions over (first, stride) so that a host program can run
+// as TF_QDQ_HD functions over (first, stride) so that a host program can run
 // them thread by thread (tests/gpu_emulation.cc) without a GPU. The
 // arithmetic itself is qdq_math.h; nothing here computes a value differently.
 //
@@ -28,7 +28,7 @@ struct Dims {
   int64_t inner;
 };
 
-TFQDQ_HD inline int64_t Size(const Dims& d) {
+TF_QDQ_HD inline int64_t Size(const Dims& d) {
   return d.outer * d.depth * d.inner;
 }
 
@@ -44,7 +44,7 @@ struct FastDiv32 {
   uint32_t s;
 };
 
-TFQDQ_HD inline FastDiv32 MakeFastDiv32(uint32_t d) {
+TF_QDQ_HD inline FastDiv32 MakeFastDiv32(uint32_t d) {
   if (d == 0) d = 1;  // an empty view: never divided by
   uint32_t s = 0;
   while ((uint64_t{1} << s) < d) ++s;
@@ -52,7 +52,7 @@ TFQDQ_HD inline FastDiv32 MakeFastDiv32(uint32_t d) {
   return FastDiv32{d, static_cast<uint32_t>(m), s};
 }
 
-TFQDQ_HD inline uint32_t MulHi(uint32_t a, uint32_t b) {
+TF_QDQ_HD inline uint32_t MulHi(uint32_t a, uint32_t b) {
 #if defined(__CUDA_ARCH__)
   return __umulhi(a, b);
 #else
@@ -66,21 +66,21 @@ struct Divider;
 template <>
 struct Divider<uint32_t> {
   FastDiv32 f;
-  TFQDQ_HD explicit Divider(int64_t d = 1)
+  TF_QDQ_HD explicit Divider(int64_t d = 1)
       : f(MakeFastDiv32(static_cast<uint32_t>(d))) {}
-  TFQDQ_HD uint32_t Div(uint32_t n) const {
+  TF_QDQ_HD uint32_t Div(uint32_t n) const {
     return (MulHi(n, f.m) + n) >> f.s;
   }
 };
 template <>
 struct Divider<int64_t> {
   int64_t d;
-  TFQDQ_HD explicit Divider(int64_t dv = 1) : d(dv < 1 ? 1 : dv) {}
-  TFQDQ_HD int64_t Div(int64_t n) const { return n / d; }
+  TF_QDQ_HD explicit Divider(int64_t dv = 1) : d(dv < 1 ? 1 : dv) {}
+  TF_QDQ_HD int64_t Div(int64_t n) const { return n / d; }
 };
 
 // True when every flat index of the view fits the 32-bit index path.
-TFQDQ_HD inline bool Use32BitIndex(const Dims& d) {
+TF_QDQ_HD inline bool Use32BitIndex(const Dims& d) {
   return Size(d) < (int64_t{1} << 31);
 }
 
@@ -93,17 +93,17 @@ struct ChannelMap {
   I inner;
   Divider<I> by_inner;
   Divider<I> by_depth;
-  TFQDQ_HD explicit ChannelMap(const Dims& d)
+  TF_QDQ_HD explicit ChannelMap(const Dims& d)
       : depth(static_cast<I>(d.depth)),
         inner(static_cast<I>(d.inner)),
         by_inner(d.inner),
         by_depth(d.depth) {}
-  TFQDQ_HD void Locate(I i, I* c, I* r) const {
+  TF_QDQ_HD void Locate(I i, I* c, I* r) const {
     const I q = by_inner.Div(i);
     *r = i - q * inner;
     *c = q - by_depth.Div(q) * depth;
   }
-  TFQDQ_HD void Next(I* c, I* r) const {
+  TF_QDQ_HD void Next(I* c, I* r) const {
     if (++*r == inner) {
       *r = 0;
       if (++*c == depth) *c = 0;
@@ -140,7 +140,7 @@ struct Key<double> {
 };
 
 template <typename C>
-TFQDQ_HD inline typename Key<C>::type ToKey(C v) {
+TF_QDQ_HD inline typename Key<C>::type ToKey(C v) {
   using K = typename Key<C>::type;
   static_assert(sizeof(K) == sizeof(C), "key and value sizes differ");
   K u;
@@ -149,7 +149,7 @@ TFQDQ_HD inline typename Key<C>::type ToKey(C v) {
 }
 
 template <typename C>
-TFQDQ_HD inline C FromKey(typename Key<C>::type k) {
+TF_QDQ_HD inline C FromKey(typename Key<C>::type k) {
   using K = typename Key<C>::type;
   const K u = (k & Key<C>::kSign) ? (k & ~Key<C>::kSign) : ~k;
   C v;
@@ -167,7 +167,7 @@ struct Window {
   int64_t nc;
 };
 
-TFQDQ_HD inline int64_t WindowPositions(const Dims& d, const Window& w) {
+TF_QDQ_HD inline int64_t WindowPositions(const Dims& d, const Window& w) {
   return d.outer * w.nc * d.inner;
 }
 
@@ -182,7 +182,7 @@ constexpr int64_t kFixedChannelRun = 64;
 
 // Threads of a block that take part in the scan of a window with runs of
 // `run` positions.
-TFQDQ_HD inline int64_t ScanThreads(int64_t run, int64_t threads) {
+TF_QDQ_HD inline int64_t ScanThreads(int64_t run, int64_t threads) {
   if (run >= 1 && run <= kFixedChannelRun && run <= threads) return (threads / run) * run;
   return threads;
 }
@@ -197,7 +197,7 @@ TFQDQ_HD inline int64_t ScanThreads(int64_t run, int64_t threads) {
 // (flat index into the whole input, of type I) in C. I: the index type (every
 // flat index of the input must fit).
 template <typename C, typename I, typename Load, typename Flush>
-TFQDQ_HD inline void ScanWindow(const Dims& d, const Window& w, I block,
+TF_QDQ_HD inline void ScanWindow(const Dims& d, const Window& w, I block,
                                 I blocks, I thread, I threads, I items,
                                 const Load& load, const Flush& flush) {
   using K = typename Key<C>::type;
@@ -242,7 +242,7 @@ TFQDQ_HD inline void ScanWindow(const Dims& d, const Window& w, I block,
 // Parameters of channel c from its reduced keys (same ComputeParams as the
 // CPU, on the same values).
 template <typename C>
-TFQDQ_HD inline Params<C> ParamsFromKeys(typename Key<C>::type kmin,
+TF_QDQ_HD inline Params<C> ParamsFromKeys(typename Key<C>::type kmin,
                                          typename Key<C>::type kmax, C qmin,
                                          C qmax) {
   return ComputeParams(FromKey<C>(kmin), FromKey<C>(kmax), qmin, qmax);
@@ -273,7 +273,7 @@ struct Split {
 // an address is not a multiple of the element size): then every element is
 // accessed one by one.
 template <int V, typename I>
-TFQDQ_HD inline Split<I> MakeSplit(I n, int misalign) {
+TF_QDQ_HD inline Split<I> MakeSplit(I n, int misalign) {
   Split<I> s{n, n, I(0)};
   if (V == 1 || misalign < 0 || misalign >= V) return s;
   const I head = static_cast<I>((V - misalign) % V);
@@ -286,7 +286,7 @@ TFQDQ_HD inline Split<I> MakeSplit(I n, int misalign) {
 // Threads' work items of a split: a grid of this many threads covers it in
 // one pass.
 template <int V, typename I>
-TFQDQ_HD inline int64_t SplitItems(const Split<I>& s) {
+TF_QDQ_HD inline int64_t SplitItems(const Split<I>& s) {
   const int64_t singles = static_cast<int64_t>(s.n) - static_cast<int64_t>(s.vectors) * V;
   return singles > static_cast<int64_t>(s.vectors) ? singles : static_cast<int64_t>(s.vectors);
 }
@@ -301,7 +301,7 @@ struct Count {
 // aligned groups (elements i .. i + V - 1, i at a 16-byte boundary), then
 // body(i, Count<1>()) for its single elements of the head and tail.
 template <int V, typename I, typename Body>
-TFQDQ_HD inline void SplitLoop(const Split<I>& s, I first, I stride,
+TF_QDQ_HD inline void SplitLoop(const Split<I>& s, I first, I stride,
                                const Body& body) {
   for (I j = first; j < s.vectors; j += stride) {
     body(s.head + j * static_cast<I>(V), Count<V>());
@@ -319,7 +319,7 @@ TFQDQ_HD inline void SplitLoop(const Split<I>& s, I first, I stride,
 // `in`).
 template <typename C, bool kClamp, bool kHalfUp, int V, typename I,
           typename Load, typename Store>
-TFQDQ_HD inline void QdqLoop(const Dims& d, const ParamsArg<C>& pa,
+TF_QDQ_HD inline void QdqLoop(const Dims& d, const ParamsArg<C>& pa,
                              const Split<I>& s, I first, I stride,
                              const Load& load, const Store& store) {
   if (pa.per_channel == nullptr || d.depth == 1) {
@@ -358,7 +358,7 @@ TFQDQ_HD inline void QdqLoop(const Dims& d, const ParamsArg<C>& pa,
 // in QdqLoop.
 template <typename C, int V, typename I, typename LoadG, typename LoadX,
           typename Store>
-TFQDQ_HD inline void GradLoop(const Dims& d, const ParamsArg<C>& pa,
+TF_QDQ_HD inline void GradLoop(const Dims& d, const ParamsArg<C>& pa,
                               const Split<I>& s, I first, I stride,
                               const LoadG& load_g, const LoadX& load_x,
                               const Store& store) {

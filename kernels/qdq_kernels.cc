@@ -68,8 +68,9 @@ bool NumBitsOk(int64_t num_bits, bool signed_input) {
   return num_bits > 0 && num_bits < (signed_input ? 62 : 63);
 }
 
-// Checks a given per-tensor (axis == -1) or per-channel range and returns
-// host pointers to its values.
+// Checks a given per-tensor (axis == -1) or per-channel range: its shape, and
+// input_min <= input_max for every channel. The caller then reads the values
+// (host memory on every device).
 template <typename T>
 tensorflow::Status CheckGivenRange(const Tensor& mn, const Tensor& mx,
                                    int64_t axis, int64_t depth,
@@ -119,8 +120,8 @@ tensorflow::Status CheckGivenRange(const Tensor& mn, const Tensor& mx,
   return tensorflow::Status();
 }
 
-// Runs a device functor. Its scratch buffers (per-channel ranges and
-// parameters) are std::vectors: a failed allocation must become an error
+// Runs a device functor. Functors allocate scratch buffers (per-channel
+// ranges and parameters) on the heap: a failed allocation must become an error
 // status, never an exception unwinding into TensorFlow, which kills the
 // process (eager: pybind11's exception translator segfaults without the GIL;
 // graph executor threads: std::terminate).
@@ -427,12 +428,10 @@ TF_QDQ_REGISTER_CPU(double)
 // host without waiting for the GPU. V4Grad's min/max backprops are device
 // outputs.
 //
-// They are registered when the library is loaded, unless an NVIDIA driver is
-// installed that is too old for the CUDA runtime linked into the library
-// (e.g. built with CUDA 13, driver for CUDA 12): TensorFlow would still place
-// the ops on the GPU, and every launch would fail. Without them the ops run on
-// the CPU kernels. Without any driver (CPU-only machines) they are registered;
-// TensorFlow has no GPU device to use them on.
+// They are registered when the library is loaded, unless GpuKernelsCanRegister()
+// (qdq_kernels.h) says the installed NVIDIA driver cannot run them:
+// TensorFlow would still place the ops on the GPU, and every launch would
+// fail. Without them the ops run on the CPU kernels.
 using ::tensorflow::DEVICE_GPU;
 using GPUDevice = Eigen::GpuDevice;
 

@@ -28,7 +28,6 @@ struct ForwardArgs {
   bool half_up = false;  // round_mode == "HALF_UP"
 };
 
-
 // out = QDQ(in). min/max are host pointers with view.depth values each (only
 // read when range_given). `out` may alias `in`.
 template <typename Device, typename T>

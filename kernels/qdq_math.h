@@ -1,7 +1,7 @@
 // Per-element arithmetic of the QuantizeAndDequantize family (docs/semantics.md#arithmetic).
 //
 // This header is the single source of truth for the math: the CPU loops
-// (qdq_cpu.cc) and the CUDA kernels include it unchanged. It uses no
+// (qdq_cpu.cc, qdq_cpu_loops.h) and the CUDA kernels include it unchanged. It uses no
 // TensorFlow or Eigen types; everything is templated on the compute type C
 // (float for bfloat16/half/float, double for double).
 //
@@ -14,9 +14,9 @@
 #include <cstdint>
 
 #if defined(__CUDACC__)
-#define TFQDQ_HD __host__ __device__
+#define TF_QDQ_HD __host__ __device__
 #else
-#define TFQDQ_HD
+#define TF_QDQ_HD
 #include <cmath>
 #endif
 
@@ -27,14 +27,14 @@ struct Limits;
 template <>
 struct Limits<float> {
   // Largest finite value (std::numeric_limits<float>::max()).
-  static TFQDQ_HD constexpr float Max() { return 3.40282346638528859812e+38f; }
+  static TF_QDQ_HD constexpr float Max() { return 3.40282346638528859812e+38f; }
   // 2^23: adding and subtracting it rounds |v| < 2^23 to an integer.
-  static TFQDQ_HD constexpr float RoundMagic() { return 8388608.0f; }
+  static TF_QDQ_HD constexpr float RoundMagic() { return 8388608.0f; }
 };
 template <>
 struct Limits<double> {
-  static TFQDQ_HD constexpr double Max() { return 1.79769313486231570815e+308; }
-  static TFQDQ_HD constexpr double RoundMagic() { return 4503599627370496.0; }
+  static TF_QDQ_HD constexpr double Max() { return 1.79769313486231570815e+308; }
+  static TF_QDQ_HD constexpr double RoundMagic() { return 4503599627370496.0; }
 };
 
 // Compute type of the arithmetic for a storage type: float for bfloat16, half
@@ -50,7 +50,7 @@ struct ComputeType<double> {
 };
 
 template <typename C>
-TFQDQ_HD inline C Abs(C v) {
+TF_QDQ_HD inline C Abs(C v) {
 #if defined(__CUDA_ARCH__)
   return fabs(v);
 #else
@@ -59,7 +59,7 @@ TFQDQ_HD inline C Abs(C v) {
 }
 
 template <typename C>
-TFQDQ_HD inline C CopySign(C mag, C sign) {
+TF_QDQ_HD inline C CopySign(C mag, C sign) {
 #if defined(__CUDA_ARCH__)
   return copysign(mag, sign);
 #else
@@ -69,7 +69,7 @@ TFQDQ_HD inline C CopySign(C mag, C sign) {
 
 // The integer range of docs/semantics.md#arithmetic, step 1, in int64. num_bits must already be validated
 // (1..61 signed, 1..62 unsigned).
-TFQDQ_HD inline void IntegerRange(int num_bits, bool signed_input,
+TF_QDQ_HD inline void IntegerRange(int num_bits, bool signed_input,
                                   bool narrow_range, int64_t* qmin,
                                   int64_t* qmax) {
   if (signed_input) {
@@ -90,7 +90,7 @@ TFQDQ_HD inline void IntegerRange(int num_bits, bool signed_input,
 // integral (or NaN) and pass through, the sign of a zero result is v's, and v
 // is always a product, so a NaN is already quiet.
 template <typename C>
-TFQDQ_HD inline C RoundHalfToEven(C v) {
+TF_QDQ_HD inline C RoundHalfToEven(C v) {
 #if !defined(__CUDACC__) && defined(__SSE4_1__)
   return std::rint(v);
 #else
@@ -104,7 +104,7 @@ TFQDQ_HD inline C RoundHalfToEven(C v) {
 // floor(v + 0.5), TensorFlow's HALF_UP: 0.49999997f rounds to 1 (the sum is
 // rounded first) and results in [-0.5, 0) become +0.0.
 template <typename C>
-TFQDQ_HD inline C RoundHalfUp(C v) {
+TF_QDQ_HD inline C RoundHalfUp(C v) {
   const C w = v + C(0.5);
   const C r = RoundHalfToEven(w);
   return (r > w) ? r - C(1) : r;
@@ -122,7 +122,7 @@ struct Params {
 // docs/semantics.md#arithmetic, step 3: from the range [mn, mx] and the integer range [qmin, qmax] (both
 // already in C) to scale, inverse scale and adjusted bounds.
 template <typename C>
-TFQDQ_HD inline Params<C> ComputeParams(C mn, C mx, C qmin, C qmax) {
+TF_QDQ_HD inline Params<C> ComputeParams(C mn, C mx, C qmin, C qmax) {
   const C s_min = (qmin * mn > C(0)) ? qmin / mn : Limits<C>::Max();
   const C s_max = (qmax * mx > C(0)) ? qmax / mx : Limits<C>::Max();
   Params<C> p;
@@ -143,7 +143,7 @@ TFQDQ_HD inline Params<C> ComputeParams(C mn, C mx, C qmin, C qmax) {
 // docs/semantics.md#arithmetic, steps 4-6 for one element. kClamp: the range was given. kHalfUp: the
 // HALF_UP rounding mode (else HALF_TO_EVEN).
 template <typename C, bool kClamp, bool kHalfUp>
-TFQDQ_HD inline C QuantizeDequantize(C x, C lo, C hi, C scale, C inv) {
+TF_QDQ_HD inline C QuantizeDequantize(C x, C lo, C hi, C scale, C inv) {
   C y = x;
   if (kClamp) {
     y = (hi < y) ? hi : y;  // a NaN input stays NaN, a NaN bound is ignored
@@ -157,17 +157,17 @@ TFQDQ_HD inline C QuantizeDequantize(C x, C lo, C hi, C scale, C inv) {
 // V4Grad: the gradient passes where lo <= x <= hi (raw bounds, inclusive). A
 // product, as in TensorFlow: inf or NaN gradients at masked positions give NaN.
 template <typename C>
-TFQDQ_HD inline C MaskedGradient(C g, C x, C lo, C hi) {
+TF_QDQ_HD inline C MaskedGradient(C g, C x, C lo, C hi) {
   return g * C((x >= lo) && (x <= hi));
 }
 
 // Running min/max that ignore NaN (docs/semantics.md#differences-from-tensorflow, item 4). Start from +inf / -inf.
 template <typename C>
-TFQDQ_HD inline C MinIgnoringNaN(C acc, C x) {
+TF_QDQ_HD inline C MinIgnoringNaN(C acc, C x) {
   return (x < acc) ? x : acc;
 }
 template <typename C>
-TFQDQ_HD inline C MaxIgnoringNaN(C acc, C x) {
+TF_QDQ_HD inline C MaxIgnoringNaN(C acc, C x) {
   return (acc < x) ? x : acc;
 }
 

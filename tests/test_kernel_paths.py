@@ -1,15 +1,17 @@
 """Differential tests aimed at the code paths of the CPU loops (kernels/qdq_cpu*.cc):
 vector bodies and scalar tails, the 1024-element conversion chunks of half and
-bfloat16, block boundaries of the thread-pool split (128K elements), the rows
+bfloat16 (SSE2 table), bfloat16's two-vector loops (AVX2 / AVX-512: 16 / 32
+elements), block boundaries of the thread-pool split (128K elements), the rows
 and cols layouts of per-channel (inner == 1, small inner, inner >= 32, many
-positions), the range pass split by positions or by blocks, the zero-maximum
-sign fix, in-place execution, the optional streaming stores, and every
+positions), the range pass split by positions or by blocks, the sign of a
+zero maximum (zero minima: test_zero_sign.py), in-place execution, the
+optional streaming stores, and every
 instruction-set table (TF_QDQ_CPU_ISA=sse2|avx512 in subprocesses; the default
 AVX2 in-process).
 
 Outputs must equal tf_qdq.reference.builtin(...) bit for bit (NumPy reference
-where no built-in defines the result: NaN data with a computed range, SPEC
-6.4). bfloat16 NaN outputs are compared as NaN only: TensorFlow's own
+where no built-in defines the result: NaN data with a computed range,
+docs/semantics.md#differences-from-tensorflow, item 4). bfloat16 NaN outputs are compared as NaN only: TensorFlow's own
 float32 -> bfloat16 cast gives -NaN as 0x7fc0 or 0xffc0 depending on the
 element's position, so the reference has no single bit pattern.
 
@@ -219,8 +221,8 @@ def test_all_16bit_patterns(dtype):
 
 def test_bfloat16_nan_bits():
     """bfloat16 NaN outputs are 0x7fc0 with the sign of the float32 result (Eigen's scalar
-    conversion) in vector bodies and tails alike; half NaN keeps its payload (as TensorFlow's
-    F16C cast)."""
+    conversion) in vector bodies and tails alike, for QDQ and V4Grad; half NaN keeps its payload
+    (as TensorFlow's F16C cast)."""
     for n in (5, 40, 1031):
         x = np.linspace(-1, 1, n).astype(BF16)
         u = x.view(np.uint16)
@@ -229,6 +231,12 @@ def test_bfloat16_nan_bits():
         out = OPS["V2"](input=x, input_min=BF16(-1), input_max=BF16(1), range_given=True)
         ob = out.numpy().view(np.uint16)
         assert np.all(ob[::3] == 0xffc0) and np.all(ob[1::3] == 0x7fc0), (n, ob[:6])
+        # V4Grad: NaN gradients inside and outside [min, max] (g * 1 and g * 0).
+        g = x.copy()
+        xr = np.linspace(-2, 2, n).astype(BF16)
+        grad = OPS["V4Grad"](gradients=g, input=xr, input_min=BF16(-1), input_max=BF16(1))[0]
+        gb = grad.numpy().view(np.uint16)
+        assert np.all(gb[::3] == 0xffc0) and np.all(gb[1::3] == 0x7fc0), (n, gb[:6])
         h = np.linspace(-1, 1, n).astype(np.float16)
         hu = h.view(np.uint16)
         hu[::3] = 0xfd23  # signaling NaN, payload 0x123: comes out quiet with its payload

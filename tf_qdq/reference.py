@@ -99,6 +99,8 @@ def numpy_qdq(x, input_min=0.0, input_max=0.0, signed_input=True, num_bits=8, ra
             d = d[~np.isnan(d)]
             mn[ch] = d.min() if d.size else c(np.inf)
             mx[ch] = d.max() if d.size else c(-np.inf)
+            if mn[ch] == 0:  # sign of a zero minimum: -0.0 if the channel holds one
+                mn[ch] = c(-0.0) if np.any((d == 0) & np.signbit(d)) else c(0.0)
             if mx[ch] == 0:  # sign of a zero maximum: +0.0 if the channel holds one
                 mx[ch] = c(0.0) if np.any((d == 0) & ~np.signbit(d)) else c(-0.0)
     out = np.empty_like(v)

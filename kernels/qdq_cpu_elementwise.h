@@ -1,0 +1,333 @@
+// The elementwise loops of the CPU (qdq_cpu_loops.h, included once per
+// instruction set): QDQ with one set of parameters or one per position, the
+// V4Grad mask, and how their outputs are written (plain or non-temporal
+// stores).
+#ifndef TF_QDQ_KERNELS_QDQ_CPU_ELEMENTWISE_H_
+#define TF_QDQ_KERNELS_QDQ_CPU_ELEMENTWISE_H_
+
+#include <cstdint>
+
+#include "kernels/qdq_cpu_loops_common.h"
+
+namespace tf_qdq {
+namespace cpu {
+namespace {
+
+template <typename Storage>
+struct ElementwiseLoops : LoopsCommon<Storage> {
+  using Base = LoopsCommon<Storage>;
+  using S = typename Base::S;
+  using C = typename Base::C;
+  using Base::kDirect;
+  using Base::kVectorConvert;
+  using Base::kStreamVectors;
+  using Base::kPairs;
+  using Base::LoadV;
+  using Base::ParamV;
+  using Base::SplatC;
+  using Base::StoreV;
+  using Base::LoadPairV;
+  using Base::StorePairV;
+  using Base::StorePairExactV;
+  using Base::StreamV;
+  using Base::Widen;
+  using Base::Narrow;
+  using Base::Periods;
+
+  // ---- Writing outputs ---------------------------------------------------
+
+  // Writes y[0..n), piece by piece. segments(i, len, piece) splits elements
+  // [i, i + len) into pieces piece(j, p, m): elements [j, j + m) at
+  // positions [p, p + m) (OnePiece for the rows loops, PeriodPieces for the
+  // cols loops). scalar(j, p, m, dst) computes a piece into dst[0..m) with
+  // ordinary stores; vec(j, p) returns the compute values of elements
+  // [j, j + kFloatLanes) (only called for types with kStreamVectors).
+  //
+  // Without streaming dst is y itself (which may alias the input: every loop
+  // reads element k before writing it). With streaming the output goes out
+  // with non-temporal stores (large outputs: no read-for-ownership of the
+  // output lines, no eviction of useful cache contents): straight from
+  // registers for types with kStreamVectors (a scalar head up to the first
+  // output vector aligned to its size, aligned vectors, a scalar tail), for
+  // other types through an L1 chunk (StreamBytes). Every element gets the
+  // same operations either way, so the same bits.
+  template <typename Segments, typename VecFn, typename ScalarFn>
+  static inline void Write(S* y, int64_t n, bool stream,
+                           const Segments& segments, const VecFn& vec,
+                           const ScalarFn& scalar) {
+    if (!stream) {
+      segments(0, n, [&](int64_t j, int64_t p, int64_t m) {
+        scalar(j, p, m, y + j);
+      });
+      return;
+    }
+    if constexpr (kStreamVectors) {
+      constexpr uintptr_t kBytes = sizeof(S) * kFloatLanes;  // one vector
+      segments(0, n, [&](int64_t j, int64_t p, int64_t m) {
+        const uintptr_t mis = reinterpret_cast<uintptr_t>(y + j) % kBytes;
+        int64_t head =
+            static_cast<int64_t>((kBytes - mis) % kBytes / sizeof(S));
+        if (head > m) head = m;
+        if (head > 0) scalar(j, p, head, y + j);
+        int64_t k = head;
+        for (; k + kFloatLanes <= m; k += kFloatLanes) {
+          StreamV(y + j + k, vec(j + k, p + k));
+        }
+        if (k < m) scalar(j + k, p + k, m - k, y + j + k);
+      });
+    } else {
+      alignas(64) S buf[kChunk];
+      for (int64_t i = 0; i < n; i += kChunk) {
+        const int64_t len = n - i < kChunk ? n - i : kChunk;
+        segments(i, len, [&](int64_t j, int64_t p, int64_t m) {
+          scalar(j, p, m, buf + (j - i));
+        });
+        StreamBytes(y + i, buf, len * sizeof(S));
+      }
+    }
+  }
+
+  // Segments of the rows loops: one piece (positions unused).
+  struct OnePiece {
+    template <typename PieceFn>
+    void operator()(int64_t i, int64_t len, const PieceFn& piece) const {
+      piece(i, 0, len);
+    }
+  };
+  // Segments of the cols loops: element k at position (p0 + k) % period.
+  struct PeriodPieces {
+    int64_t period;
+    int64_t p0;
+    template <typename PieceFn>
+    void operator()(int64_t i, int64_t len, const PieceFn& piece) const {
+      Periods(len, period, (p0 + i) % period,
+              [&](int64_t j, int64_t p, int64_t m) { piece(i + j, p, m); });
+    }
+  };
+
+  // ---- QDQ ---------------------------------------------------------------
+
+  // y[0..n) = QDQ(x[0..n)) with one set of parameters. Types with vector
+  // conversions work on vectors in registers; float and double convert
+  // nothing; half and bfloat16 without F16C go through an L1 buffer of
+  // floats in chunks.
+  template <bool kClamp, bool kHalfUp>
+  static inline void QdqS(const S* x, S* y, int64_t n, C scale, C inv, C lo,
+                          C hi) {
+    if constexpr (kVectorConvert) {
+      const VF vs = Splat(scale), vi = Splat(inv), vl = Splat(lo),
+               vh = Splat(hi);
+      int64_t k = 0;
+      if constexpr (kPairs) {
+        for (; k + 2 * kFloatLanes <= n; k += 2 * kFloatLanes) {
+          VF a, b;
+          LoadPairV(x + k, &a, &b);
+          StorePairV(y + k,
+                     VQuantizeDequantize<kClamp, kHalfUp>(a, vl, vh, vs, vi),
+                     VQuantizeDequantize<kClamp, kHalfUp>(b, vl, vh, vs, vi));
+        }
+      }
+      for (; k + kFloatLanes <= n; k += kFloatLanes) {
+        StoreV(y + k,
+               VQuantizeDequantize<kClamp, kHalfUp>(LoadV(x + k), vl, vh, vs,
+                                                    vi));
+      }
+      for (; k < n; ++k) {
+        y[k] = Storage::ToStorage(QuantizeDequantize<C, kClamp, kHalfUp>(
+            Storage::ToCompute(x[k]), lo, hi, scale, inv));
+      }
+    } else if constexpr (!kDirect) {
+      alignas(64) C buf[kChunk];
+      for (int64_t i = 0; i < n; i += kChunk) {
+        const int64_t len = n - i < kChunk ? n - i : kChunk;
+        Widen(x + i, buf, len);
+        for (int64_t k = 0; k < len; ++k) {
+          buf[k] = QuantizeDequantize<C, kClamp, kHalfUp>(buf[k], lo, hi,
+                                                          scale, inv);
+        }
+        Narrow(buf, y + i, len);
+      }
+    } else {
+#pragma GCC ivdep
+      for (int64_t k = 0; k < n; ++k) {
+        y[k] = QuantizeDequantize<C, kClamp, kHalfUp>(x[k], lo, hi, scale,
+                                                      inv);
+      }
+    }
+  }
+
+  template <bool kClamp, bool kHalfUp>
+  static void Qdq(const S* x, S* y, int64_t n, C scale, C inv, C lo, C hi,
+                  bool stream) {
+    const VF vs = SplatC(scale), vi = SplatC(inv), vl = SplatC(lo),
+             vh = SplatC(hi);
+    Write(
+        y, n, stream, OnePiece(),
+        [&](int64_t j, int64_t) {
+          return VQuantizeDequantize<kClamp, kHalfUp>(LoadV(x + j), vl, vh,
+                                                      vs, vi);
+        },
+        [&](int64_t j, int64_t, int64_t m, S* dst) {
+          QdqS<kClamp, kHalfUp>(x + j, dst, m, scale, inv, lo, hi);
+        });
+  }
+
+  // As QdqS with parameters per element: scale[k], inv[k], lo[k], hi[k].
+  template <bool kClamp, bool kHalfUp>
+  static inline void QdqColsS(const S* x, S* y, int64_t n,
+                              const C* __restrict scale,
+                              const C* __restrict inv, const C* __restrict lo,
+                              const C* __restrict hi) {
+    if constexpr (kVectorConvert) {
+      int64_t k = 0;
+      for (; k + kFloatLanes <= n; k += kFloatLanes) {
+        StoreV(y + k, VQuantizeDequantize<kClamp, kHalfUp>(
+                          LoadV(x + k), LoadVF(lo + k), LoadVF(hi + k),
+                          LoadVF(scale + k), LoadVF(inv + k)));
+      }
+      for (; k < n; ++k) {
+        y[k] = Storage::ToStorage(QuantizeDequantize<C, kClamp, kHalfUp>(
+            Storage::ToCompute(x[k]), lo[k], hi[k], scale[k], inv[k]));
+      }
+    } else if constexpr (!kDirect) {
+      alignas(64) C buf[kChunk];
+      for (int64_t i = 0; i < n; i += kChunk) {
+        const int64_t len = n - i < kChunk ? n - i : kChunk;
+        Widen(x + i, buf, len);
+        for (int64_t k = 0; k < len; ++k) {
+          buf[k] = QuantizeDequantize<C, kClamp, kHalfUp>(
+              buf[k], lo[i + k], hi[i + k], scale[i + k], inv[i + k]);
+        }
+        Narrow(buf, y + i, len);
+      }
+    } else {
+#pragma GCC ivdep
+      for (int64_t k = 0; k < n; ++k) {
+        y[k] = QuantizeDequantize<C, kClamp, kHalfUp>(x[k], lo[k], hi[k],
+                                                      scale[k], inv[k]);
+      }
+    }
+  }
+
+  template <bool kClamp, bool kHalfUp>
+  static void QdqCols(const S* x, S* y, int64_t n, const C* scale,
+                      const C* inv, const C* lo, const C* hi, int64_t period,
+                      int64_t p0, bool stream) {
+    Write(
+        y, n, stream, PeriodPieces{period, p0},
+        [&](int64_t j, int64_t p) {
+          return VQuantizeDequantize<kClamp, kHalfUp>(
+              LoadV(x + j), ParamV(lo + p), ParamV(hi + p), ParamV(scale + p),
+              ParamV(inv + p));
+        },
+        [&](int64_t j, int64_t p, int64_t m, S* dst) {
+          QdqColsS<kClamp, kHalfUp>(x + j, dst, m, scale + p, inv + p, lo + p,
+                                    hi + p);
+        });
+  }
+
+  // ---- Gradient ----------------------------------------------------------
+
+  // MaskedGradient of qdq_math.h, with the mask as a select (the same value:
+  // g * 1 or g * 0) so that it vectorizes. `one` must be a real multiply:
+  // TensorFlow runs kernels with denormals-are-zero, so g * 1 flushes a
+  // subnormal g to 0, but the compiler folds a literal `g * 1.0` to `g`.
+  // OpaqueOne hides the constant from the optimizer.
+  static inline C OpaqueOne() {
+    static volatile C one = C(1);
+    return one;
+  }
+  static inline C Masked(C g, C x, C lo, C hi, C one) {
+    const bool in = (x >= lo) & (x <= hi);
+    return g * (in ? one : C(0));
+  }
+
+  // y[k] = Masked(g[k], x[k], lo, hi) with lo/hi fixed (kCols false) or
+  // per element (kCols: lo[k], hi[k]). Conversions as in QdqS.
+  template <bool kCols>
+  static inline void GradS(const S* g, const S* x, S* y, int64_t n,
+                           const C* __restrict lo, const C* __restrict hi) {
+    const C one = OpaqueOne();
+    if constexpr (kVectorConvert) {
+      int64_t k = 0;
+      const VF vl = Splat(*lo), vh = Splat(*hi), vone = Splat(one);
+      if constexpr (kPairs && !kCols) {
+        for (; k + 2 * kFloatLanes <= n; k += 2 * kFloatLanes) {
+          VF ga, gb, xa, xb;
+          LoadPairV(g + k, &ga, &gb);
+          LoadPairV(x + k, &xa, &xb);
+          // g * 1 or g * 0 with g a bfloat16 value: exact (or NaN).
+          StorePairExactV(y + k, VMaskedGradient(ga, xa, vl, vh, vone),
+                          VMaskedGradient(gb, xb, vl, vh, vone));
+        }
+      }
+      for (; k + kFloatLanes <= n; k += kFloatLanes) {
+        StoreV(y + k, VMaskedGradient(LoadV(g + k), LoadV(x + k),
+                                      kCols ? LoadVF(lo + k) : vl,
+                                      kCols ? LoadVF(hi + k) : vh, vone));
+      }
+      for (; k < n; ++k) {
+        y[k] = Storage::ToStorage(Masked(Storage::ToCompute(g[k]),
+                                         Storage::ToCompute(x[k]),
+                                         kCols ? lo[k] : *lo,
+                                         kCols ? hi[k] : *hi, one));
+      }
+    } else if constexpr (!kDirect) {
+      alignas(64) C gb[kChunk], xb[kChunk];
+      for (int64_t i = 0; i < n; i += kChunk) {
+        const int64_t len = n - i < kChunk ? n - i : kChunk;
+        Widen(g + i, gb, len);
+        Widen(x + i, xb, len);
+        for (int64_t k = 0; k < len; ++k) {
+          gb[k] = kCols ? Masked(gb[k], xb[k], lo[i + k], hi[i + k], one)
+                        : Masked(gb[k], xb[k], *lo, *hi, one);
+        }
+        Narrow(gb, y + i, len);
+      }
+    } else if constexpr (kCols) {
+#pragma GCC ivdep
+      for (int64_t k = 0; k < n; ++k) {
+        y[k] = Masked(g[k], x[k], lo[k], hi[k], one);
+      }
+    } else {
+      const C l = *lo, h = *hi;
+#pragma GCC ivdep
+      for (int64_t k = 0; k < n; ++k) {
+        y[k] = Masked(g[k], x[k], l, h, one);
+      }
+    }
+  }
+
+  static void Grad(const S* g, const S* x, S* y, int64_t n, C lo, C hi,
+                   bool stream) {
+    const VF vl = SplatC(lo), vh = SplatC(hi), vone = SplatC(OpaqueOne());
+    Write(
+        y, n, stream, OnePiece(),
+        [&](int64_t j, int64_t) {
+          return VMaskedGradient(LoadV(g + j), LoadV(x + j), vl, vh, vone);
+        },
+        [&](int64_t j, int64_t, int64_t m, S* dst) {
+          GradS<false>(g + j, x + j, dst, m, &lo, &hi);
+        });
+  }
+
+  static void GradCols(const S* g, const S* x, S* y, int64_t n, const C* lo,
+                       const C* hi, int64_t period, int64_t p0, bool stream) {
+    const VF vone = SplatC(OpaqueOne());
+    Write(
+        y, n, stream, PeriodPieces{period, p0},
+        [&](int64_t j, int64_t p) {
+          return VMaskedGradient(LoadV(g + j), LoadV(x + j), ParamV(lo + p),
+                                 ParamV(hi + p), vone);
+        },
+        [&](int64_t j, int64_t p, int64_t m, S* dst) {
+          GradS<true>(g + j, x + j, dst, m, lo + p, hi + p);
+        });
+  }
+};
+
+}  // namespace
+}  // namespace cpu
+}  // namespace tf_qdq
+
+#endif  // TF_QDQ_KERNELS_QDQ_CPU_ELEMENTWISE_H_

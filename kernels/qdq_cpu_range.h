@@ -1,0 +1,213 @@
+// The NaN-ignoring min/max loops of the CPU (qdq_cpu_loops.h, included once
+// per instruction set): per tensor or per channel row (Range) and per
+// position of a period (RangeCols). The sign of a zero result is left to the
+// caller (qdq_cpu.cc settles it).
+#ifndef TF_QDQ_KERNELS_QDQ_CPU_RANGE_H_
+#define TF_QDQ_KERNELS_QDQ_CPU_RANGE_H_
+
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+
+#include "kernels/qdq_cpu_loops_common.h"
+
+namespace tf_qdq {
+namespace cpu {
+namespace {
+
+template <typename Storage>
+struct RangeLoops : LoopsCommon<Storage> {
+  using Base = LoopsCommon<Storage>;
+  using S = typename Base::S;
+  using C = typename Base::C;
+  using Base::kDirect;
+  using Base::kVectorConvert;
+  using Base::kPairs;
+  using Base::LoadV;
+  using Base::LoadPairV;
+  using Base::AsCompute;
+  using Base::Periods;
+
+  // GCC/Clang vector type of the compute type, one vector register wide.
+  typedef C Vec __attribute__((vector_size(TF_QDQ_VEC_BYTES)));
+  static constexpr int kWidth = TF_QDQ_VEC_BYTES / sizeof(C);
+
+  static inline Vec LoadVec(const C* p) {
+    Vec v;
+    std::memcpy(&v, p, sizeof(v));
+    return v;
+  }
+
+  // The reduction is written with explicit vectors: compilers do not
+  // vectorize a NaN-ignoring min/max reduction on their own. Four
+  // independent accumulators of each; lane by lane the same compare-and-
+  // select as MinIgnoringNaN / MaxIgnoringNaN.
+  static inline void RangeC(const C* x, int64_t n, C* mn, C* mx) {
+    RangeAny(
+        x, n, mn, mx, [](const C* p) { return LoadVec(p); },
+        [](C v) { return v; });
+  }
+
+  // load(p): the vector of compute values at p; in(v): one value.
+  template <typename Elem, typename LoadFn, typename InFn>
+  static inline void RangeAny(const Elem* x, int64_t n, C* mn, C* mx,
+                              const LoadFn& load, const InFn& in) {
+    Vec a0, a1, a2, a3, b0, b1, b2, b3;
+    for (int j = 0; j < kWidth; ++j) {
+      a0[j] = *mn;
+      b0[j] = *mx;
+    }
+    a1 = a2 = a3 = a0;
+    b1 = b2 = b3 = b0;
+    int64_t i = 0;
+    for (; i + 4 * kWidth <= n; i += 4 * kWidth) {
+      Vec v0, v1, v2, v3;
+      if constexpr (kPairs && std::is_same_v<Elem, S>) {
+        // Lanes permuted: the minimum and maximum do not depend on order.
+        LoadPairV(x + i, &v0, &v1);
+        LoadPairV(x + i + 2 * kWidth, &v2, &v3);
+      } else {
+        v0 = load(x + i);
+        v1 = load(x + i + kWidth);
+        v2 = load(x + i + 2 * kWidth);
+        v3 = load(x + i + 3 * kWidth);
+      }
+      a0 = (v0 < a0) ? v0 : a0;
+      a1 = (v1 < a1) ? v1 : a1;
+      a2 = (v2 < a2) ? v2 : a2;
+      a3 = (v3 < a3) ? v3 : a3;
+      b0 = (b0 < v0) ? v0 : b0;
+      b1 = (b1 < v1) ? v1 : b1;
+      b2 = (b2 < v2) ? v2 : b2;
+      b3 = (b3 < v3) ? v3 : b3;
+    }
+    // Fold the four accumulators, then single vectors, then lanes, then the
+    // scalar tail (min/max of non-NaN values: any order gives the same value,
+    // up to the sign of a zero, which the caller settles).
+    a0 = (a1 < a0) ? a1 : a0;
+    a2 = (a3 < a2) ? a3 : a2;
+    a0 = (a2 < a0) ? a2 : a0;
+    b0 = (b0 < b1) ? b1 : b0;
+    b2 = (b2 < b3) ? b3 : b2;
+    b0 = (b0 < b2) ? b2 : b0;
+    for (; i + kWidth <= n; i += kWidth) {
+      const Vec v = load(x + i);
+      a0 = (v < a0) ? v : a0;
+      b0 = (b0 < v) ? v : b0;
+    }
+    C a = *mn, b = *mx;
+    for (int j = 0; j < kWidth; ++j) {
+      a = MinIgnoringNaN(a, a0[j]);
+      b = MaxIgnoringNaN(b, b0[j]);
+    }
+    for (; i < n; ++i) {
+      a = MinIgnoringNaN(a, in(x[i]));
+      b = MaxIgnoringNaN(b, in(x[i]));
+    }
+    *mn = a;
+    *mx = b;
+  }
+
+  static void Range(const S* x, int64_t n, C* mn, C* mx) {
+    if constexpr (kVectorConvert) {
+      RangeAny(
+          x, n, mn, mx, [](const S* p) { return LoadV(p); },
+          [](S v) { return Storage::ToCompute(v); });
+      return;
+    }
+    AsCompute(x, n, [&](const C* c, int64_t, int64_t len) {
+      RangeC(c, len, mn, mx);
+    });
+  }
+
+  static inline void RangeColsC(const C* __restrict x, int64_t n,
+                                C* __restrict mn, C* __restrict mx) {
+    for (int64_t k = 0; k < n; ++k) {
+      mn[k] = MinIgnoringNaN(mn[k], x[k]);
+      mx[k] = MaxIgnoringNaN(mx[k], x[k]);
+    }
+  }
+
+  static void RangeCols(const S* x, int64_t n, C* mn, C* mx, int64_t period,
+                        int64_t p0) {
+    int64_t i = 0;
+    if (p0 != 0) {  // up to the first period boundary
+      i = n < period - p0 ? n : period - p0;
+      RangeColsSeg(x, i, mn + p0, mx + p0);
+    }
+    if constexpr (kDirect || kVectorConvert) {
+      // Whole periods, kRows at a time: each accumulator vector is loaded
+      // and stored once per kRows rows instead of once per row. Only for
+      // data that fits in L2: streamed from memory, kRows interleaved
+      // streams are slower than one sequential stream.
+      constexpr int64_t kRows = 8;
+      if (n * static_cast<int64_t>(sizeof(S)) <= (int64_t{1} << 20)) {
+        for (; n - i >= kRows * period; i += kRows * period) {
+          RangeColsRows<kRows>(x + i, period, mn, mx);
+        }
+      }
+    }
+    Periods(n - i, period, 0, [&](int64_t j, int64_t p, int64_t len) {
+      RangeColsSeg(x + i + j, len, mn + p, mx + p);
+    });
+  }
+
+  // Loads the vector of compute values at p.
+  static inline Vec LoadAny(const S* p) {
+    if constexpr (kVectorConvert) {
+      return LoadV(p);
+    } else if constexpr (kDirect) {
+      return LoadVec(reinterpret_cast<const C*>(p));
+    } else {
+      return Vec{};  // not used
+    }
+  }
+
+  // mn/mx over kRows consecutive whole periods of x.
+  template <int64_t kRows>
+  static inline void RangeColsRows(const S* x, int64_t period, C* mn, C* mx) {
+    int64_t k = 0;
+    for (; k + kWidth <= period; k += kWidth) {
+      Vec a = LoadVec(mn + k), b = LoadVec(mx + k);
+      for (int64_t r = 0; r < kRows; ++r) {
+        const Vec v = LoadAny(x + r * period + k);
+        a = (v < a) ? v : a;
+        b = (b < v) ? v : b;
+      }
+      std::memcpy(mn + k, &a, sizeof(a));
+      std::memcpy(mx + k, &b, sizeof(b));
+    }
+    for (; k < period; ++k) {
+      for (int64_t r = 0; r < kRows; ++r) {
+        mn[k] = MinIgnoringNaN(mn[k], Storage::ToCompute(x[r * period + k]));
+        mx[k] = MaxIgnoringNaN(mx[k], Storage::ToCompute(x[r * period + k]));
+      }
+    }
+  }
+
+  static inline void RangeColsSeg(const S* x, int64_t n, C* mn, C* mx) {
+    if constexpr (kVectorConvert) {
+      int64_t k = 0;
+      for (; k + kFloatLanes <= n; k += kFloatLanes) {
+        const VF v = LoadV(x + k), a = LoadVF(mn + k), b = LoadVF(mx + k);
+        const VF a2 = (v < a) ? v : a, b2 = (b < v) ? v : b;
+        std::memcpy(mn + k, &a2, sizeof(a2));
+        std::memcpy(mx + k, &b2, sizeof(b2));
+      }
+      for (; k < n; ++k) {
+        mn[k] = MinIgnoringNaN(mn[k], Storage::ToCompute(x[k]));
+        mx[k] = MaxIgnoringNaN(mx[k], Storage::ToCompute(x[k]));
+      }
+      return;
+    }
+    AsCompute(x, n, [&](const C* c, int64_t i, int64_t len) {
+      RangeColsC(c, len, mn + i, mx + i);
+    });
+  }
+};
+
+}  // namespace
+}  // namespace cpu
+}  // namespace tf_qdq
+
+#endif  // TF_QDQ_KERNELS_QDQ_CPU_RANGE_H_
