@@ -11,7 +11,8 @@
 //   keys), so the reduction is an exact integer max/min in any order;
 // - the clamp, scale selection and HALF_UP rounding are the same IEEE
 //   operations in the same order; the product y*scale is kept out of reach of
-//   multiply-add contraction (see NoContract below).
+//   multiply-add contraction (see HalfUp below);
+// - on XLA_CPU, subnormals are flushed as TensorFlow's CPU threads do.
 //
 // Validation runs at compile time, with the kernels' messages: attributes,
 // shapes, and the values of a given range when it is a compile-time constant
@@ -87,9 +88,12 @@ std::string Print(double v, DataType dt) {
 // The quantization graph of one op instance, built around the input's shape.
 class Builder {
  public:
-  Builder(XlaOpKernelContext* ctx, int64_t axis, DataType dt)
+  // flush: emulate the flushing of subnormals (denormals-are-zero on inputs,
+  // flush-to-zero on results) under which TensorFlow runs the CPU kernels:
+  // its threads set both, while XLA's CPU code keeps subnormals.
+  Builder(XlaOpKernelContext* ctx, int64_t axis, DataType dt, bool flush)
       : ctx_(ctx), b_(ctx->builder()), axis_(axis), dt_(dt),
-        c_(ComputeXlaType(dt)) {
+        c_(ComputeXlaType(dt)), flush_(flush) {
     const TensorShape shape = ctx->InputShape(0);
     for (int d = 0; d < shape.dims(); ++d) dims_.push_back(shape.dim_size(d));
   }
@@ -106,6 +110,32 @@ class Builder {
                ? x
                : xla::ConvertElementType(
                      x, ctx_->input_xla_type(0));
+  }
+
+  // qmin and qmax as divisors, 1 and 0 of the compute type, kept from XLA's
+  // algebraic simplifier by an optimization barrier (which XLA removes after
+  // simplification): it rewrites a division by a constant into a
+  // multiplication by its reciprocal (m / 127 != m * (1 / 127)), and a
+  // product with a converted predicate into a select (which drops the NaN of
+  // inf * 0 and the sign of -g * 0 that the kernels' product has).
+  struct Opaque {
+    xla::XlaOp qmin, qmax, one, zero;
+  };
+  Opaque Opaques(double qmin, double qmax) {
+    xla::XlaOp t = xla::OptimizationBarrier(xla::Tuple(
+        b_, {Scalar(qmin), Scalar(qmax), Scalar(1.0), Scalar(0.0)}));
+    return {xla::GetTupleElement(t, 0), xla::GetTupleElement(t, 1),
+            xla::GetTupleElement(t, 2), xla::GetTupleElement(t, 3)};
+  }
+
+  // A subnormal compute value becomes a zero of its sign (when flushing).
+  xla::XlaOp Flush(xla::XlaOp v) {
+    if (!flush_) return v;
+    const double min_normal = c_ == xla::F64
+                                  ? std::numeric_limits<double>::min()
+                                  : std::numeric_limits<float>::min();
+    return xla::Select(xla::Lt(xla::Abs(v), Scalar(min_normal)),
+                       xla::Mul(v, Scalar(0.0)), v);
   }
 
   // A per-tensor scalar or per-channel vector, broadcast to the input shape.
@@ -173,29 +203,31 @@ class Builder {
   // QuantizeDequantize) on compute values.
   xla::XlaOp Quantize(xla::XlaOp x, xla::XlaOp mn, xla::XlaOp mx, int64_t qmin_i,
                       int64_t qmax_i, bool clamp, bool half_up) {
-    // The integer range converted in C++ (int64 -> compute type, nearest).
-    xla::XlaOp qmin, qmax;
-    if (c_ == xla::F64) {
-      qmin = Scalar(static_cast<double>(qmin_i));
-      qmax = Scalar(static_cast<double>(qmax_i));
-    } else {
-      qmin = Scalar(static_cast<float>(qmin_i));
-      qmax = Scalar(static_cast<float>(qmax_i));
-    }
+    // The integer range converted in C++ (int64 -> compute type, nearest;
+    // a float value is exact in double).
+    const double qmin_c = c_ == xla::F64 ? static_cast<double>(qmin_i)
+                                         : static_cast<float>(qmin_i);
+    const double qmax_c = c_ == xla::F64 ? static_cast<double>(qmax_i)
+                                         : static_cast<float>(qmax_i);
+    xla::XlaOp qmin = Scalar(qmin_c), qmax = Scalar(qmax_c);
     const double max_value = c_ == xla::F64
                                  ? std::numeric_limits<double>::max()
                                  : std::numeric_limits<float>::max();
+    const Opaque opaque = Opaques(qmin_c, qmax_c);
     xla::XlaOp zero = xla::ZerosLike(mn);
     xla::XlaOp big = xla::Add(zero, Scalar(max_value));
     xla::XlaOp s_min = xla::Select(xla::Gt(xla::Mul(qmin, mn), zero),
                                    xla::Div(qmin, mn), big);
     xla::XlaOp s_max = xla::Select(xla::Gt(xla::Mul(qmax, mx), zero),
                                    xla::Div(qmax, mx), big);
+    s_min = Flush(s_min);
+    s_max = Flush(s_max);
     xla::XlaOp use_min = xla::Lt(s_min, s_max);
     xla::XlaOp scale = xla::Select(use_min, s_min, s_max);
-    xla::XlaOp inv = xla::Select(use_min, xla::Div(mn, qmin), xla::Div(mx, qmax));
-    xla::XlaOp lo = xla::Select(use_min, mn, xla::Mul(qmin, inv));
-    xla::XlaOp hi = xla::Select(use_min, xla::Mul(qmax, inv), mx);
+    xla::XlaOp inv = xla::Select(use_min, Flush(xla::Div(mn, opaque.qmin)),
+                                 Flush(xla::Div(mx, opaque.qmax)));
+    xla::XlaOp lo = xla::Select(use_min, mn, Flush(xla::Mul(qmin, inv)));
+    xla::XlaOp hi = xla::Select(use_min, Flush(xla::Mul(qmax, inv)), mx);
 
     xla::XlaOp y = x;
     if (clamp) {
@@ -206,20 +238,24 @@ class Builder {
     xla::XlaOp v = xla::Mul(y, Expand(scale));
     xla::XlaOp r;
     if (half_up) {
-      r = xla::Floor(xla::Add(NoContract(v), Expand1(Scalar(0.5))));
+      r = HalfUp(v);
     } else {
       r = xla::RoundNearestEven(v);
     }
-    return xla::Mul(r, Expand(inv));
+    return Flush(xla::Mul(r, Expand(inv)));
   }
 
-  // The product v, with a second use that LLVM cannot remove: the backend
-  // contracts a multiply feeding an add into one fused multiply-add only when
-  // the product has a single use (XLA CPU allows contraction globally). The
-  // select returns v either way (v for v == v; v itself for NaN, whose bits
-  // pass through unchanged).
-  xla::XlaOp NoContract(xla::XlaOp v) {
-    return xla::Select(xla::Ne(v, v), v, v);
+  // floor(v + 0.5) with the sum rounded, the product v out of reach of
+  // multiply-add contraction: XLA CPU lets LLVM fuse a multiply feeding an add
+  // into one FMA (which skips the rounding of v), and LLVM's x86 backend does
+  // so only for a product with a single use. Here v has three: the select
+  // keeps floor(v + 0.5) where |v| < 2^24 (2^53 for double) and v itself
+  // above, where both are equal (v is an even integer and v + 0.5 rounds to
+  // v; inf and NaN pass through either way).
+  xla::XlaOp HalfUp(xla::XlaOp v) {
+    const double big = c_ == xla::F64 ? 9007199254740992.0 : 16777216.0;
+    xla::XlaOp rounded = xla::Floor(xla::Add(v, Expand1(Scalar(0.5))));
+    return xla::Select(xla::Lt(v, Expand1(Scalar(big))), rounded, v);
   }
 
   const std::vector<int64_t>& dims() const { return dims_; }
@@ -230,6 +266,7 @@ class Builder {
   int64_t axis_;
   DataType dt_;
   xla::PrimitiveType c_;
+  bool flush_;
   std::vector<int64_t> dims_;
 };
 
@@ -289,20 +326,28 @@ tensorflow::Status CheckGivenRange(XlaOpKernelContext* ctx, int min_index,
   return tensorflow::Status();
 }
 
+// True on XLA_CPU_JIT: the CPU kernels run on TensorFlow's threads, which
+// flush subnormals; the plugin's CUDA kernels keep them.
+bool FlushesSubnormals(OpKernelConstruction* ctx) {
+  return ctx->device_type() ==
+         tensorflow::DeviceType(tensorflow::DEVICE_CPU_XLA_JIT);
+}
+
 // Builds the forward graph of V1-V4 once validation has passed.
-void EmitForward(XlaOpKernelContext* ctx, int64_t axis, int64_t num_bits,
-                 bool signed_input, bool narrow_range, bool range_given,
-                 bool half_up, xla::XlaOp mn_in, xla::XlaOp mx_in) {
+void EmitForward(XlaOpKernelContext* ctx, bool flush, int64_t axis,
+                 int64_t num_bits, bool signed_input, bool narrow_range,
+                 bool range_given, bool half_up, xla::XlaOp mn_in,
+                 xla::XlaOp mx_in) {
   const DataType dt = ctx->input_type(0);
-  Builder b(ctx, axis, dt);
+  Builder b(ctx, axis, dt, flush);
   int64_t qmin, qmax;
   IntegerRange(static_cast<int>(num_bits), signed_input, narrow_range, &qmin,
                &qmax);
-  xla::XlaOp x = b.ToCompute(ctx->Input(0));
+  xla::XlaOp x = b.Flush(b.ToCompute(ctx->Input(0)));
   xla::XlaOp mn, mx;
   if (range_given) {
-    mn = b.ToCompute(mn_in);
-    mx = b.ToCompute(mx_in);
+    mn = b.Flush(b.ToCompute(mn_in));
+    mx = b.Flush(b.ToCompute(mx_in));
   } else {
     b.DataRange(x, &mn, &mx);
   }
@@ -313,7 +358,8 @@ void EmitForward(XlaOpKernelContext* ctx, int64_t axis, int64_t num_bits,
 // V1: the range comes from float attrs, rounding is HALF_TO_EVEN.
 class QdqV1XlaOp : public XlaOpKernel {
  public:
-  explicit QdqV1XlaOp(OpKernelConstruction* ctx) : XlaOpKernel(ctx) {
+  explicit QdqV1XlaOp(OpKernelConstruction* ctx)
+      : XlaOpKernel(ctx), flush_(FlushesSubnormals(ctx)) {
     OP_REQUIRES_OK(ctx, ctx->GetAttr("signed_input", &signed_input_));
     OP_REQUIRES_OK(ctx, ctx->GetAttr("num_bits", &num_bits_));
     OP_REQUIRES_OK(ctx, ctx->GetAttr("range_given", &range_given_));
@@ -336,11 +382,12 @@ class QdqV1XlaOp : public XlaOpKernel {
     xla::XlaBuilder* b = ctx->builder();
     xla::XlaOp mn = xla::ConvertElementType(xla::ConstantR0<float>(b, input_min_), t);
     xla::XlaOp mx = xla::ConvertElementType(xla::ConstantR0<float>(b, input_max_), t);
-    EmitForward(ctx, -1, num_bits_, signed_input_, /*narrow_range=*/false,
+    EmitForward(ctx, flush_, -1, num_bits_, signed_input_, /*narrow_range=*/false,
                 range_given_, /*half_up=*/false, mn, mx);
   }
 
  private:
+  bool flush_;
   bool signed_input_;
   int num_bits_;
   bool range_given_;
@@ -351,7 +398,8 @@ class QdqV1XlaOp : public XlaOpKernel {
 // V2 and V4 (same forward).
 class QdqV2XlaOp : public XlaOpKernel {
  public:
-  explicit QdqV2XlaOp(OpKernelConstruction* ctx) : XlaOpKernel(ctx) {
+  explicit QdqV2XlaOp(OpKernelConstruction* ctx)
+      : XlaOpKernel(ctx), flush_(FlushesSubnormals(ctx)) {
     OP_REQUIRES_OK(ctx, ctx->GetAttr("signed_input", &signed_input_));
     OP_REQUIRES_OK(ctx, ctx->GetAttr("num_bits", &num_bits_));
     OP_REQUIRES_OK(ctx, ctx->GetAttr("range_given", &range_given_));
@@ -381,11 +429,12 @@ class QdqV2XlaOp : public XlaOpKernel {
     if (range_given_) {
       OP_REQUIRES_OK(ctx, CheckGivenRange(ctx, 1, 2, axis, depth, shape));
     }
-    EmitForward(ctx, axis, num_bits_, signed_input_, narrow_range_,
+    EmitForward(ctx, flush_, axis, num_bits_, signed_input_, narrow_range_,
                 range_given_, half_up_, ctx->Input(1), ctx->Input(2));
   }
 
  private:
+  bool flush_;
   bool signed_input_;
   int num_bits_;
   bool range_given_;
@@ -397,7 +446,8 @@ class QdqV2XlaOp : public XlaOpKernel {
 // V3: num_bits is a compile-time constant int32 input, rounding HALF_TO_EVEN.
 class QdqV3XlaOp : public XlaOpKernel {
  public:
-  explicit QdqV3XlaOp(OpKernelConstruction* ctx) : XlaOpKernel(ctx) {
+  explicit QdqV3XlaOp(OpKernelConstruction* ctx)
+      : XlaOpKernel(ctx), flush_(FlushesSubnormals(ctx)) {
     OP_REQUIRES_OK(ctx, ctx->GetAttr("signed_input", &signed_input_));
     OP_REQUIRES_OK(ctx, ctx->GetAttr("range_given", &range_given_));
     OP_REQUIRES_OK(ctx, ctx->GetAttr("narrow_range", &narrow_range_));
@@ -430,11 +480,12 @@ class QdqV3XlaOp : public XlaOpKernel {
     if (range_given_) {
       OP_REQUIRES_OK(ctx, CheckGivenRange(ctx, 1, 2, axis, depth, shape));
     }
-    EmitForward(ctx, axis, num_bits, signed_input_, narrow_range_,
+    EmitForward(ctx, flush_, axis, num_bits, signed_input_, narrow_range_,
                 range_given_, /*half_up=*/false, ctx->Input(1), ctx->Input(2));
   }
 
  private:
+  bool flush_;
   bool signed_input_;
   bool range_given_;
   bool narrow_range_;
@@ -443,7 +494,8 @@ class QdqV3XlaOp : public XlaOpKernel {
 
 class QdqV4GradXlaOp : public XlaOpKernel {
  public:
-  explicit QdqV4GradXlaOp(OpKernelConstruction* ctx) : XlaOpKernel(ctx) {
+  explicit QdqV4GradXlaOp(OpKernelConstruction* ctx)
+      : XlaOpKernel(ctx), flush_(FlushesSubnormals(ctx)) {
     OP_REQUIRES_OK(ctx, ctx->GetAttr("axis", &axis_));
   }
 
@@ -496,25 +548,29 @@ class QdqV4GradXlaOp : public XlaOpKernel {
                                   " was ", mx.dim_size(0)));
     }
     const DataType dt = ctx->input_type(0);
-    Builder b(ctx, axis, dt);
-    xla::XlaOp g = b.ToCompute(ctx->Input(0));
-    xla::XlaOp x = b.ToCompute(ctx->Input(1));
-    xla::XlaOp lo = b.Expand(b.ToCompute(ctx->Input(2)));
-    xla::XlaOp hi = b.Expand(b.ToCompute(ctx->Input(3)));
+    Builder b(ctx, axis, dt, flush_);
+    xla::XlaOp g = b.Flush(b.ToCompute(ctx->Input(0)));
+    xla::XlaOp x = b.Flush(b.ToCompute(ctx->Input(1)));
+    xla::XlaOp lo = b.Expand(b.Flush(b.ToCompute(ctx->Input(2))));
+    xla::XlaOp hi = b.Expand(b.Flush(b.ToCompute(ctx->Input(3))));
     xla::XlaOp inside = xla::And(xla::Ge(x, lo), xla::Le(x, hi));
     // A product, as the kernels: inf or NaN gradients at masked positions
     // give NaN.
-    xla::XlaOp mask = xla::ConvertElementType(inside, ComputeXlaType(dt));
+    const Builder::Opaque opaque = b.Opaques(0.0, 0.0);
+    xla::XlaOp mask = xla::Select(inside, b.Expand1(opaque.one), b.Expand1(opaque.zero));
     ctx->SetOutput(0, b.ToStorage(xla::Mul(g, mask)));
     const xla::PrimitiveType t = ctx->input_xla_type(0);
     xla::XlaBuilder* xb = ctx->builder();
-    std::vector<int64_t> mn_dims(mn.dim_sizes().begin(), mn.dim_sizes().end());
-    std::vector<int64_t> mx_dims(mx.dim_sizes().begin(), mx.dim_sizes().end());
+    const auto mn_sizes = mn.dim_sizes();
+    const auto mx_sizes = mx.dim_sizes();
+    const std::vector<int64_t> mn_dims(mn_sizes.begin(), mn_sizes.end());
+    const std::vector<int64_t> mx_dims(mx_sizes.begin(), mx_sizes.end());
     ctx->SetOutput(1, xla::Broadcast(xla::Zero(xb, t), mn_dims));
     ctx->SetOutput(2, xla::Broadcast(xla::Zero(xb, t), mx_dims));
   }
 
  private:
+  bool flush_;
   int axis_;
 };
 
