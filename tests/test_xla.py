@@ -402,3 +402,15 @@ def test_import_after_xla_compiled_something():
     r = subprocess.run([sys.executable, "-c", IMPORT_ORDER], env=child_env(), capture_output=True, text=True,
                        timeout=300)
     assert r.returncode == 0 and r.stdout.strip().endswith("OK"), r.stdout + r.stderr
+
+
+def test_benchmark_rows_smoke():
+    from tf_qdq.tools import bench_xla
+
+    rows = bench_xla.xla_rows(size=1 << 12, reps=1)
+    assert [r["row"] for r in rows] == list(bench_xla.ROWS)
+    assert all(r["plugin_ms"] > 0 and r["builtin_ms"] > 0 for r in rows)
+    fused = rows[-1]
+    # The scale-shift and our QDQ are one loop feeding the dot, as with the built-in op.
+    assert fused["plugin_fusions"] == fused["builtin_fusions"] == 1
+    assert "fusions: plugin 1" in bench_xla.format_rows(rows)
