@@ -242,7 +242,9 @@ class Builder {
     } else {
       r = xla::RoundNearestEven(v);
     }
-    return Flush(xla::Mul(r, Expand(inv)));
+    // No flush needed on the output: r is an integer and inv is zero or at
+    // least the smallest normal (flushed above), so r * inv is never subnormal.
+    return xla::Mul(r, Expand(inv));
   }
 
   // floor(v + 0.5) with the sum rounded, the product v out of reach of
