@@ -414,3 +414,24 @@ def test_benchmark_rows_smoke():
     # The scale-shift and our QDQ are one loop feeding the dot, as with the built-in op.
     assert fused["plugin_fusions"] == fused["builtin_fusions"] == 1
     assert "fusions: plugin 1" in bench_xla.format_rows(rows)
+
+
+@pytest.mark.parametrize("dtype", ALL_DTYPES, ids=lambda d: np.dtype(d).name)
+def test_scalar_input_and_extreme_bit_widths(dtype):
+    x = _data(dtype, seed=4)
+    s = np.asarray(-0.3, dtype)
+
+    def fn(x, s):
+        out = [raw.QuantizeAndDequantizeV4(input=s, input_min=s, input_max=s)]
+        for bits, signed, narrow in ((61, True, False), (62, False, False), (1, True, True), (1, True, False),
+                                     (2, False, False)):
+            for given in (True, False):
+                out.append(raw.QuantizeAndDequantizeV2(input=x, input_min=np.asarray(-1.5, dtype),
+                                                       input_max=np.asarray(0.25, dtype), num_bits=bits,
+                                                       signed_input=signed, narrow_range=narrow, range_given=given))
+        return out
+
+    got = tf.function(fn, jit_compile=True)(x, s)
+    want = fn(tf.constant(x), tf.constant(s))
+    for i, (a, b) in enumerate(zip(got, want)):
+        assert_same_bits(a, b, f"{np.dtype(dtype).name} case {i}")
