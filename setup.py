@@ -28,7 +28,29 @@ from setuptools.command.build_ext import build_ext
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CPU_SOURCES = ["kernels/qdq_ops.cc", "kernels/qdq_kernels.cc", "kernels/qdq_cpu.cc",
-               "kernels/qdq_cpu_sse2.cc", "kernels/qdq_cpu_avx2.cc", "kernels/qdq_cpu_avx512.cc"]
+               "kernels/qdq_cpu_sse2.cc", "kernels/qdq_cpu_avx2.cc", "kernels/qdq_cpu_avx512.cc",
+               "kernels/qdq_xla.cc"]
+# The XLA kernels (kernels/qdq_xla.cc) use the tf2xla and XLA-builder symbols
+# that TensorFlow's libtensorflow_cc.so.2 exports (beside tf.sysconfig's
+# libtensorflow_framework.so.2).
+XLA_LINK_FLAGS = ["-l:libtensorflow_cc.so.2"]
+XLA_SOURCE = "kernels/qdq_xla.cc"
+# Header directories (under tf.sysconfig.get_include()) that the XLA headers
+# need beside TensorFlow's own include directory.
+XLA_INCLUDE_SUBDIRS = ["external/highwayhash", "external/farmhash_archive/src"]
+
+
+def xla_include_flags(tf_include):
+    """-I flags for qdq_xla.cc; exits with a message when the wheel lacks the XLA headers."""
+    needed = [os.path.join(tf_include, "tensorflow", "compiler", "tf2xla", "xla_op_kernel.h"),
+              os.path.join(tf_include, "xla", "hlo", "builder", "xla_builder.h")]
+    dirs = [os.path.join(tf_include, d) for d in XLA_INCLUDE_SUBDIRS]
+    missing = [p for p in needed + dirs if not os.path.exists(p)]
+    if missing:
+        sys.exit("tf_qdq: the installed TensorFlow lacks the XLA headers that kernels/qdq_xla.cc needs "
+                 f"({', '.join(missing)}). Install a TensorFlow wheel that ships them (TensorFlow 2.16 "
+                 "and later do), or build from a TensorFlow source tree.")
+    return ["-I" + d for d in dirs]
 CXXFLAGS = ["-O3", "-fPIC", "-ffp-contract=off", "-DNDEBUG", "-Wno-deprecated-declarations"]
 # The vectorized inner loops (kernels/qdq_cpu_loops.h), one object per instruction set, picked at
 # run time. -fno-trapping-math only lets the vectorizer if-convert (no result changes); the -m flags
@@ -252,10 +274,13 @@ class BuildTfQdq(build_ext):
             link_cuda = ["-L" + cuda["lib_dir"], "-l:libcudart_static.a", "-ldl", "-lrt", "-lpthread",
                          "-Wl,--exclude-libs,libcudart_static.a"]
             print(f"tf_qdq: building GPU kernels with CUDA {cuda['description']} ({cuda['nvcc']})", flush=True)
+        import tensorflow as tf
+
+        xla_flags = xla_include_flags(tf.sysconfig.get_include())
         for src in sources:
             obj = os.path.join(tmp, os.path.basename(src) + ".o")
             jobs.append(([cxx, "-c", src, "-o", obj, "-I", HERE] + CXXFLAGS + PER_FILE_FLAGS.get(src, [])
-                         + defines + cflags + extra, obj))
+                         + defines + cflags + (xla_flags if src == XLA_SOURCE else []) + extra, obj))
         print(f"tf_qdq: compiling {len(jobs)} sources against TensorFlow {tf_version}", flush=True)
 
         def compile_one(job):
@@ -269,7 +294,7 @@ class BuildTfQdq(build_ext):
         # The static CUDA runtime before TensorFlow's library: that library
         # exports cudart entry points of its own (forwarding to the CUDA 12
         # runtime TensorFlow was built with), which must not satisfy ours.
-        cmd = [cxx, "-shared", "-o", out] + objects + link_cuda + lflags + extra
+        cmd = [cxx, "-shared", "-o", out] + objects + link_cuda + lflags + XLA_LINK_FLAGS + extra
         subprocess.run(cmd, check=True, cwd=HERE)
         print(f"tf_qdq: built {out}" + (" (CPU and GPU kernels)" if cuda else " (CPU kernels only)"), flush=True)
         # Also place the library in the source tree, so that `python -m tf_qdq`

@@ -1,0 +1,669 @@
+// XLA kernels of the TfQdq>QuantizeAndDequantize* family (docs/xla.md): the
+// same arithmetic as qdq_math.h, written as XLA HLO so that the ops compile
+// under tf.function(jit_compile=True) and Keras jit_compile, and fuse with
+// their neighbours. Registered for XLA_CPU_JIT and XLA_GPU_JIT.
+//
+// Bit-exactness with the CPU kernels (docs/xla.md#what-is-bit-exact):
+// - half and bfloat16 are widened to float (exact), computed in float and
+//   rounded once at the end; double computes in double;
+// - the data range ignores NaN and follows the kernels' sign-of-zero rule by
+//   reducing order-preserving integer keys of the values (-0.0 < +0.0 as
+//   keys), so the reduction is an exact integer max/min in any order;
+// - the clamp, scale selection and HALF_UP rounding are the same IEEE
+//   operations in the same order; the product y*scale is kept out of reach of
+//   multiply-add contraction (see HalfUp below);
+// - on XLA_CPU, subnormals are flushed as TensorFlow's CPU threads do.
+//
+// Validation runs at compile time, with the kernels' messages: attributes,
+// shapes, and the values of a given range when it is a compile-time constant
+// (a range that is only known at run time is not checked, see docs/xla.md).
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "kernels/qdq_math.h"
+#include "tensorflow/compiler/tf2xla/xla_op_kernel.h"
+#include "tensorflow/compiler/tf2xla/xla_op_registry.h"
+#include "tensorflow/core/framework/kernel_def_builder.h"
+#include "tensorflow/core/framework/node_def_builder.h"
+#include "tensorflow/core/framework/op_kernel.h"
+#include "tensorflow/core/framework/tensor.h"
+#include "tensorflow/core/framework/tensor_shape.h"
+#include "tensorflow/core/framework/types.h"
+#include "xla/hlo/builder/lib/arithmetic.h"
+#include "xla/hlo/builder/lib/constants.h"
+#include "xla/hlo/builder/lib/math.h"
+#include "xla/hlo/builder/xla_builder.h"
+#include "xla/hlo/builder/xla_computation.h"
+
+namespace tf_qdq {
+namespace {
+
+using ::tensorflow::DataType;
+using ::tensorflow::OpKernelConstruction;
+using ::tensorflow::Tensor;
+using ::tensorflow::TensorShape;
+using ::tensorflow::TensorShapeUtils;
+using ::tensorflow::XlaOpKernel;
+using ::tensorflow::XlaOpKernelContext;
+using ::tensorflow::errors::InvalidArgument;
+
+bool NumBitsOk(int64_t num_bits, bool signed_input) {
+  return num_bits > 0 && num_bits < (signed_input ? 62 : 63);
+}
+
+// Compute type of a storage type: F64 for double, F32 otherwise.
+xla::PrimitiveType ComputeXlaType(DataType dt) {
+  return dt == tensorflow::DT_DOUBLE ? xla::F64 : xla::F32;
+}
+
+// Host value of element i of a constant tensor, as its compute type (double
+// holds float exactly, so messages print as the CPU kernels' do).
+template <typename T>
+double HostValue(const Tensor& t, int64_t i) {
+  return static_cast<double>(
+      static_cast<typename ComputeType<T>::type>(t.flat<T>()(i)));
+}
+
+double HostValueOf(const Tensor& t, int64_t i) {
+  switch (t.dtype()) {
+    case tensorflow::DT_BFLOAT16:
+      return HostValue<Eigen::bfloat16>(t, i);
+    case tensorflow::DT_HALF:
+      return HostValue<Eigen::half>(t, i);
+    case tensorflow::DT_FLOAT:
+      return HostValue<float>(t, i);
+    default:
+      return HostValue<double>(t, i);
+  }
+}
+
+// A number as the CPU kernels print it: float for bfloat16/half/float.
+std::string Print(double v, DataType dt) {
+  if (dt == tensorflow::DT_DOUBLE) return absl::StrCat(v);
+  return absl::StrCat(static_cast<float>(v));
+}
+
+// The quantization graph of one op instance, built around the input's shape.
+class Builder {
+ public:
+  // flush: emulate the flushing of subnormals (denormals-are-zero on inputs,
+  // flush-to-zero on results) under which TensorFlow runs the CPU kernels:
+  // its threads set both, while XLA's CPU code keeps subnormals.
+  Builder(XlaOpKernelContext* ctx, int64_t axis, DataType dt, bool flush)
+      : ctx_(ctx), b_(ctx->builder()), axis_(axis), dt_(dt),
+        c_(ComputeXlaType(dt)), flush_(flush) {
+    const TensorShape shape = ctx->InputShape(0);
+    for (int d = 0; d < shape.dims(); ++d) dims_.push_back(shape.dim_size(d));
+  }
+
+  xla::XlaOp Scalar(double v) { return xla::ConstantR0WithType(b_, c_, v); }
+
+  xla::XlaOp ToCompute(xla::XlaOp x) {
+    return dt_ == tensorflow::DT_FLOAT || dt_ == tensorflow::DT_DOUBLE
+               ? x
+               : xla::ConvertElementType(x, c_);
+  }
+  xla::XlaOp ToStorage(xla::XlaOp x) {
+    return dt_ == tensorflow::DT_FLOAT || dt_ == tensorflow::DT_DOUBLE
+               ? x
+               : xla::ConvertElementType(
+                     x, ctx_->input_xla_type(0));
+  }
+
+  // qmin and qmax as divisors, 1 and 0 of the compute type, kept from XLA's
+  // algebraic simplifier by an optimization barrier (which XLA removes after
+  // simplification): it rewrites a division by a constant into a
+  // multiplication by its reciprocal (m / 127 != m * (1 / 127)), and a
+  // product with a converted predicate into a select (which drops the NaN of
+  // inf * 0 and the sign of -g * 0 that the kernels' product has).
+  struct Opaque {
+    xla::XlaOp qmin, qmax, one, zero;
+  };
+  Opaque Opaques(double qmin, double qmax) {
+    xla::XlaOp t = xla::OptimizationBarrier(xla::Tuple(
+        b_, {Scalar(qmin), Scalar(qmax), Scalar(1.0), Scalar(0.0)}));
+    return {xla::GetTupleElement(t, 0), xla::GetTupleElement(t, 1),
+            xla::GetTupleElement(t, 2), xla::GetTupleElement(t, 3)};
+  }
+
+  // A subnormal compute value becomes a zero of its sign (when flushing).
+  xla::XlaOp Flush(xla::XlaOp v) {
+    if (!flush_) return v;
+    const double min_normal = c_ == xla::F64
+                                  ? std::numeric_limits<double>::min()
+                                  : std::numeric_limits<float>::min();
+    return xla::Select(xla::Lt(xla::Abs(v), Scalar(min_normal)),
+                       xla::Mul(v, Scalar(0.0)), v);
+  }
+
+  // A per-tensor scalar or per-channel vector, broadcast to the input shape.
+  xla::XlaOp Expand(xla::XlaOp p) {
+    if (axis_ == -1) return xla::Broadcast(p, dims_);
+    return xla::BroadcastInDim(p, dims_, {axis_});
+  }
+
+  // Dimensions reduced to get a per-tensor / per-channel value.
+  std::vector<int64_t> ReducedDims() const {
+    std::vector<int64_t> r;
+    for (int64_t d = 0; d < static_cast<int64_t>(dims_.size()); ++d) {
+      if (d != axis_) r.push_back(d);
+    }
+    return r;
+  }
+
+  // Order-preserving integer key of a compute value and its inverse (the
+  // same map: an involution). Negative values have their magnitude bits
+  // flipped, so keys order as the values, with -0.0 (key -1) just below
+  // +0.0 (key 0).
+  xla::PrimitiveType KeyType() const { return c_ == xla::F64 ? xla::S64 : xla::S32; }
+  int KeyBits() const { return c_ == xla::F64 ? 64 : 32; }
+  xla::XlaOp FlipNegative(xla::XlaOp k) {
+    const int bits = KeyBits();
+    xla::XlaOp sign = xla::ShiftRightArithmetic(
+        k, xla::ConstantR0WithType(b_, KeyType(), bits - 1));
+    xla::XlaOp magnitude_mask = xla::ConstantR0WithType(
+        b_, KeyType(),
+        bits == 64 ? std::numeric_limits<int64_t>::max()
+                   : std::numeric_limits<int32_t>::max());
+    return xla::Xor(k, xla::And(sign, magnitude_mask));
+  }
+  xla::XlaOp ToKey(xla::XlaOp v) {
+    return FlipNegative(xla::BitcastConvertType(v, KeyType()));
+  }
+  xla::XlaOp FromKey(xla::XlaOp k) {
+    return xla::BitcastConvertType(FlipNegative(k), c_);
+  }
+
+  // NaN-ignoring data range (docs/semantics.md#differences-from-tensorflow,
+  // item 4) with the kernels' zero signs: max is +0.0 where the channel holds
+  // a +0.0, else -0.0; min is -0.0 where it holds a -0.0, else +0.0. An
+  // all-NaN channel gives min = +inf, max = -inf, as the kernels'
+  // accumulators.
+  void DataRange(xla::XlaOp x, xla::XlaOp* mn, xla::XlaOp* mx) {
+    const double inf = std::numeric_limits<double>::infinity();
+    xla::XlaOp is_nan = xla::Ne(x, x);
+    xla::XlaOp for_min = xla::Select(is_nan, Expand1(Scalar(inf)), x);
+    xla::XlaOp for_max = xla::Select(is_nan, Expand1(Scalar(-inf)), x);
+    const xla::PrimitiveType kt = KeyType();
+    xla::XlaOp init_min = ToKey(Scalar(inf));
+    xla::XlaOp init_max = ToKey(Scalar(-inf));
+    const std::vector<int64_t> reduced = ReducedDims();
+    *mn = FromKey(xla::Reduce(ToKey(for_min), init_min,
+                              xla::CreateScalarMinComputation(kt, b_), reduced));
+    *mx = FromKey(xla::Reduce(ToKey(for_max), init_max,
+                              xla::CreateScalarMaxComputation(kt, b_), reduced));
+  }
+
+  // A scalar broadcast to the full input shape.
+  xla::XlaOp Expand1(xla::XlaOp s) { return xla::Broadcast(s, dims_); }
+
+  // docs/semantics.md#arithmetic, steps 3-6 (qdq_math.h: ComputeParams,
+  // QuantizeDequantize) on compute values.
+  xla::XlaOp Quantize(xla::XlaOp x, xla::XlaOp mn, xla::XlaOp mx, int64_t qmin_i,
+                      int64_t qmax_i, bool clamp, bool half_up) {
+    // The integer range converted in C++ (int64 -> compute type, nearest;
+    // a float value is exact in double).
+    const double qmin_c = c_ == xla::F64 ? static_cast<double>(qmin_i)
+                                         : static_cast<float>(qmin_i);
+    const double qmax_c = c_ == xla::F64 ? static_cast<double>(qmax_i)
+                                         : static_cast<float>(qmax_i);
+    xla::XlaOp qmin = Scalar(qmin_c), qmax = Scalar(qmax_c);
+    const double max_value = c_ == xla::F64
+                                 ? std::numeric_limits<double>::max()
+                                 : std::numeric_limits<float>::max();
+    const Opaque opaque = Opaques(qmin_c, qmax_c);
+    xla::XlaOp zero = xla::ZerosLike(mn);
+    xla::XlaOp big = xla::Add(zero, Scalar(max_value));
+    xla::XlaOp s_min = xla::Select(xla::Gt(xla::Mul(qmin, mn), zero),
+                                   xla::Div(qmin, mn), big);
+    xla::XlaOp s_max = xla::Select(xla::Gt(xla::Mul(qmax, mx), zero),
+                                   xla::Div(qmax, mx), big);
+    s_min = Flush(s_min);
+    s_max = Flush(s_max);
+    xla::XlaOp use_min = xla::Lt(s_min, s_max);
+    xla::XlaOp scale = xla::Select(use_min, s_min, s_max);
+    xla::XlaOp inv = xla::Select(use_min, Flush(xla::Div(mn, opaque.qmin)),
+                                 Flush(xla::Div(mx, opaque.qmax)));
+    xla::XlaOp lo = xla::Select(use_min, mn, Flush(xla::Mul(qmin, inv)));
+    xla::XlaOp hi = xla::Select(use_min, Flush(xla::Mul(qmax, inv)), mx);
+
+    xla::XlaOp y = x;
+    if (clamp) {
+      xla::XlaOp lo_b = Expand(lo), hi_b = Expand(hi);
+      y = xla::Select(xla::Lt(hi_b, y), hi_b, y);  // NaN input stays, NaN bound ignored
+      y = xla::Select(xla::Lt(y, lo_b), lo_b, y);
+    }
+    xla::XlaOp v = xla::Mul(y, Expand(scale));
+    xla::XlaOp r;
+    if (half_up) {
+      r = HalfUp(v);
+    } else {
+      r = xla::RoundNearestEven(v);
+    }
+    // No flush needed on the output: r is an integer and inv is zero or at
+    // least the smallest normal (flushed above), so r * inv is never subnormal.
+    return xla::Mul(r, Expand(inv));
+  }
+
+  // floor(v + 0.5) with the sum rounded, the product v out of reach of
+  // multiply-add contraction: XLA CPU lets LLVM fuse a multiply feeding an add
+  // into one FMA (which skips the rounding of v), and LLVM's x86 backend does
+  // so only for a product with a single use. Here v has three: the select
+  // keeps floor(v + 0.5) where |v| < 2^24 (2^53 for double) and v itself
+  // above, where both are equal (v is an even integer and v + 0.5 rounds to
+  // v; inf and NaN pass through either way).
+  xla::XlaOp HalfUp(xla::XlaOp v) {
+    const double big = c_ == xla::F64 ? 9007199254740992.0 : 16777216.0;
+    xla::XlaOp rounded = xla::Floor(xla::Add(v, Expand1(Scalar(0.5))));
+    return xla::Select(xla::Lt(v, Expand1(Scalar(big))), rounded, v);
+  }
+
+  const std::vector<int64_t>& dims() const { return dims_; }
+
+ private:
+  XlaOpKernelContext* ctx_;
+  xla::XlaBuilder* b_;
+  int64_t axis_;
+  DataType dt_;
+  xla::PrimitiveType c_;
+  bool flush_;
+  std::vector<int64_t> dims_;
+};
+
+// Checks a given range's shapes (always known at compile time) and, when the
+// range is a compile-time constant, its values, with the CPU kernels'
+// messages.
+tensorflow::Status CheckGivenRange(XlaOpKernelContext* ctx, int min_index,
+                                   int max_index, int64_t axis, int64_t depth,
+                                   const TensorShape& input_shape) {
+  const TensorShape mn = ctx->InputShape(min_index);
+  const TensorShape mx = ctx->InputShape(max_index);
+  const DataType dt = ctx->input_type(0);
+  if (axis == -1) {
+    if (!TensorShapeUtils::IsScalar(mn)) {
+      return InvalidArgument("input_min must be a scalar.");
+    }
+    if (!TensorShapeUtils::IsScalar(mx)) {
+      return InvalidArgument("input_max must be a scalar.");
+    }
+  } else {
+    const char* names[2] = {"input_min", "input_max"};
+    const TensorShape* ts[2] = {&mn, &mx};
+    for (int k = 0; k < 2; ++k) {
+      if (ts[k]->dims() != 1) {
+        return InvalidArgument(
+            "Shape must be rank 1 for ", names[k],
+            "_tensor when the axis is specified: got shape ",
+            ts[k]->DebugString(), ", expected [", depth,
+            "] (one value per channel along axis ", axis, " of the input ",
+            input_shape.DebugString(), ")");
+      }
+      if (ts[k]->dim_size(0) != depth) {
+        return InvalidArgument(names[k], "_tensor has incorrect size, was ",
+                               ts[k]->dim_size(0), " expected ", depth,
+                               " to match dim ", axis, " of the input ",
+                               ts[k]->DebugString());
+      }
+    }
+  }
+  const std::optional<Tensor> lo = ctx->InputExpression(min_index).constant_value();
+  const std::optional<Tensor> hi = ctx->InputExpression(max_index).constant_value();
+  if (!lo.has_value() || !hi.has_value()) return tensorflow::Status();
+  const int64_t n = lo->NumElements();
+  for (int64_t c = 0; c < n; ++c) {
+    const double l = HostValueOf(*lo, c), h = HostValueOf(*hi, c);
+    if (!(l <= h)) {
+      if (axis == -1) {
+        return InvalidArgument("Invalid range: input_min ", Print(l, dt),
+                               " > input_max ", Print(h, dt));
+      }
+      return InvalidArgument("Invalid range: input_min ", Print(l, dt),
+                             " > input_max ", Print(h, dt), " for channel ", c,
+                             " along axis ", axis,
+                             ". Every channel needs input_min <= input_max.");
+    }
+  }
+  return tensorflow::Status();
+}
+
+// True on XLA_CPU_JIT: the CPU kernels run on TensorFlow's threads, which
+// flush subnormals; the plugin's CUDA kernels keep them.
+bool FlushesSubnormals(OpKernelConstruction* ctx) {
+  return ctx->device_type() ==
+         tensorflow::DeviceType(tensorflow::DEVICE_CPU_XLA_JIT);
+}
+
+// Builds the forward graph of V1-V4 once validation has passed.
+void EmitForward(XlaOpKernelContext* ctx, bool flush, int64_t axis,
+                 int64_t num_bits, bool signed_input, bool narrow_range,
+                 bool range_given, bool half_up, xla::XlaOp mn_in,
+                 xla::XlaOp mx_in) {
+  const DataType dt = ctx->input_type(0);
+  Builder b(ctx, axis, dt, flush);
+  int64_t qmin, qmax;
+  IntegerRange(static_cast<int>(num_bits), signed_input, narrow_range, &qmin,
+               &qmax);
+  xla::XlaOp x = b.Flush(b.ToCompute(ctx->Input(0)));
+  xla::XlaOp mn, mx;
+  if (range_given) {
+    mn = b.Flush(b.ToCompute(mn_in));
+    mx = b.Flush(b.ToCompute(mx_in));
+  } else {
+    b.DataRange(x, &mn, &mx);
+  }
+  ctx->SetOutput(0, b.ToStorage(b.Quantize(x, mn, mx, qmin, qmax, range_given,
+                                           half_up)));
+}
+
+// V1: the range comes from float attrs, rounding is HALF_TO_EVEN.
+class QdqV1XlaOp : public XlaOpKernel {
+ public:
+  explicit QdqV1XlaOp(OpKernelConstruction* ctx)
+      : XlaOpKernel(ctx), flush_(FlushesSubnormals(ctx)) {
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("signed_input", &signed_input_));
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("num_bits", &num_bits_));
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("range_given", &range_given_));
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("input_min", &input_min_));
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("input_max", &input_max_));
+    OP_REQUIRES(ctx, NumBitsOk(num_bits_, signed_input_),
+                InvalidArgument("num_bits is out of range: ", num_bits_,
+                                " with signed_input_ ", signed_input_));
+    if (range_given_) {
+      OP_REQUIRES(ctx, input_min_ <= input_max_,
+                  InvalidArgument("Invalid range: input_min ", input_min_,
+                                  " > input_max ", input_max_));
+    }
+  }
+
+  void Compile(XlaOpKernelContext* ctx) override {
+    // The attrs are floats; the CPU kernel converts them to T first, then to
+    // the compute type.
+    const xla::PrimitiveType t = ctx->input_xla_type(0);
+    xla::XlaBuilder* b = ctx->builder();
+    xla::XlaOp mn = xla::ConvertElementType(xla::ConstantR0<float>(b, input_min_), t);
+    xla::XlaOp mx = xla::ConvertElementType(xla::ConstantR0<float>(b, input_max_), t);
+    EmitForward(ctx, flush_, -1, num_bits_, signed_input_, /*narrow_range=*/false,
+                range_given_, /*half_up=*/false, mn, mx);
+  }
+
+ private:
+  bool flush_;
+  bool signed_input_;
+  int num_bits_;
+  bool range_given_;
+  float input_min_;
+  float input_max_;
+};
+
+// V2 and V4 (same forward).
+class QdqV2XlaOp : public XlaOpKernel {
+ public:
+  explicit QdqV2XlaOp(OpKernelConstruction* ctx)
+      : XlaOpKernel(ctx), flush_(FlushesSubnormals(ctx)) {
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("signed_input", &signed_input_));
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("num_bits", &num_bits_));
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("range_given", &range_given_));
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("narrow_range", &narrow_range_));
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("axis", &axis_));
+    std::string round_mode;
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("round_mode", &round_mode));
+    OP_REQUIRES(ctx, round_mode == "HALF_TO_EVEN" || round_mode == "HALF_UP",
+                InvalidArgument("Round mode string must be 'HALF_UP' or "
+                                "'HALF_TO_EVEN', is '",
+                                round_mode, "'"));
+    half_up_ = round_mode == "HALF_UP";
+    OP_REQUIRES(ctx, NumBitsOk(num_bits_, signed_input_),
+                InvalidArgument("num_bits is out of range: ", num_bits_,
+                                " with signed_input_ ", signed_input_));
+  }
+
+  void Compile(XlaOpKernelContext* ctx) override {
+    const TensorShape shape = ctx->InputShape(0);
+    const int64_t axis = axis_;
+    OP_REQUIRES(ctx, axis >= -1,
+                InvalidArgument("Axis must be at least -1. Found ", axis));
+    OP_REQUIRES(ctx, axis == -1 || axis < shape.dims(),
+                InvalidArgument("Shape must be at least rank ", axis + 1,
+                                " but is rank ", shape.dims()));
+    const int64_t depth = axis == -1 ? 1 : shape.dim_size(axis);
+    if (range_given_) {
+      OP_REQUIRES_OK(ctx, CheckGivenRange(ctx, 1, 2, axis, depth, shape));
+    }
+    EmitForward(ctx, flush_, axis, num_bits_, signed_input_, narrow_range_,
+                range_given_, half_up_, ctx->Input(1), ctx->Input(2));
+  }
+
+ private:
+  bool flush_;
+  bool signed_input_;
+  int num_bits_;
+  bool range_given_;
+  bool narrow_range_;
+  bool half_up_;
+  int axis_;
+};
+
+// V3: num_bits is a compile-time constant int32 input, rounding HALF_TO_EVEN.
+class QdqV3XlaOp : public XlaOpKernel {
+ public:
+  explicit QdqV3XlaOp(OpKernelConstruction* ctx)
+      : XlaOpKernel(ctx), flush_(FlushesSubnormals(ctx)) {
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("signed_input", &signed_input_));
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("range_given", &range_given_));
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("narrow_range", &narrow_range_));
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("axis", &axis_));
+  }
+
+  void Compile(XlaOpKernelContext* ctx) override {
+    const TensorShape shape = ctx->InputShape(0);
+    const int64_t axis = axis_, dims = shape.dims();
+    OP_REQUIRES(ctx, axis >= -dims && axis < dims,
+                InvalidArgument(
+                    "Axis requested is larger than input dimensions. Axis: ",
+                    axis, " Input Dimensions: ", dims));
+    OP_REQUIRES(ctx, axis >= -1,
+                InvalidArgument("Axis must be -1 (per-tensor) or in [0, ", dims,
+                                ") (per-channel), got ", axis,
+                                ". Count a per-channel axis from the front: ",
+                                "use ", axis + dims, "."));
+    const TensorShape nb_shape = ctx->InputShape(3);
+    OP_REQUIRES(ctx, TensorShapeUtils::IsScalar(nb_shape),
+                InvalidArgument("Invalid shape. The `num_bits` tensor should "
+                                "be a scalar. Got dimensions: ",
+                                nb_shape.dims()));
+    int64_t num_bits = 0;
+    OP_REQUIRES_OK(ctx, ctx->ConstantInputAsIntScalar(3, &num_bits));
+    OP_REQUIRES(ctx, NumBitsOk(num_bits, signed_input_),
+                InvalidArgument("num_bits is out of range: ", num_bits,
+                                " with `signed_input_` ", signed_input_));
+    const int64_t depth = axis == -1 ? 1 : shape.dim_size(axis);
+    if (range_given_) {
+      OP_REQUIRES_OK(ctx, CheckGivenRange(ctx, 1, 2, axis, depth, shape));
+    }
+    EmitForward(ctx, flush_, axis, num_bits, signed_input_, narrow_range_,
+                range_given_, /*half_up=*/false, ctx->Input(1), ctx->Input(2));
+  }
+
+ private:
+  bool flush_;
+  bool signed_input_;
+  bool range_given_;
+  bool narrow_range_;
+  int axis_;
+};
+
+class QdqV4GradXlaOp : public XlaOpKernel {
+ public:
+  explicit QdqV4GradXlaOp(OpKernelConstruction* ctx)
+      : XlaOpKernel(ctx), flush_(FlushesSubnormals(ctx)) {
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("axis", &axis_));
+  }
+
+  void Compile(XlaOpKernelContext* ctx) override {
+    const TensorShape gshape = ctx->InputShape(0);
+    const TensorShape shape = ctx->InputShape(1);
+    OP_REQUIRES(ctx, shape.IsSameSize(gshape),
+                InvalidArgument("gradient and input must be the same size"));
+    const int64_t axis = axis_;
+    OP_REQUIRES(ctx, axis >= -1,
+                InvalidArgument("Axis must be at least -1. Found ", axis));
+    OP_REQUIRES(ctx, axis == -1 || axis < shape.dims(),
+                InvalidArgument(
+                    "Axis should be -1 or 0 or a positive value less than ",
+                    shape.dims(), "but given axis value was ", axis));
+    const int64_t depth = axis == -1 ? 1 : shape.dim_size(axis);
+    const TensorShape mn = ctx->InputShape(2);
+    const TensorShape mx = ctx->InputShape(3);
+    OP_REQUIRES(ctx, mn.dims() == 0 || mn.dims() == 1,
+                InvalidArgument("Input min tensor must have dimension 0 or 1. "
+                                "Received ",
+                                mn.dims(), "."));
+    OP_REQUIRES(ctx, mx.dims() == 0 || mx.dims() == 1,
+                InvalidArgument("Input max tensor must have dimension 0 or 1. "
+                                "Received ",
+                                mx.dims(), "."));
+    if (axis == -1) {
+      OP_REQUIRES(ctx, mn.dims() == 0,
+                  InvalidArgument("input_min must be a scalar if axis is "
+                                  "unspecified"));
+      OP_REQUIRES(ctx, mx.dims() == 0,
+                  InvalidArgument("input_max must be a scalar if axis is "
+                                  "unspecified"));
+    } else {
+      OP_REQUIRES(ctx, mn.dims() == 1,
+                  InvalidArgument("Shape must be rank 1 for input_min_tensor "
+                                  "when the axis is specified: got shape ",
+                                  mn.DebugString(), ", expected [", depth,
+                                  "]"));
+      OP_REQUIRES(ctx, mx.dims() == 1,
+                  InvalidArgument("Shape must be rank 1 for input_max_tensor "
+                                  "when the axis is specified: got shape ",
+                                  mx.DebugString(), ", expected [", depth,
+                                  "]"));
+      OP_REQUIRES(ctx, mn.dim_size(0) == depth,
+                  InvalidArgument("min has incorrect size, expected ", depth,
+                                  " was ", mn.dim_size(0)));
+      OP_REQUIRES(ctx, mx.dim_size(0) == depth,
+                  InvalidArgument("max has incorrect size, expected ", depth,
+                                  " was ", mx.dim_size(0)));
+    }
+    const DataType dt = ctx->input_type(0);
+    Builder b(ctx, axis, dt, flush_);
+    xla::XlaOp g = b.Flush(b.ToCompute(ctx->Input(0)));
+    xla::XlaOp x = b.Flush(b.ToCompute(ctx->Input(1)));
+    xla::XlaOp lo = b.Expand(b.Flush(b.ToCompute(ctx->Input(2))));
+    xla::XlaOp hi = b.Expand(b.Flush(b.ToCompute(ctx->Input(3))));
+    xla::XlaOp inside = xla::And(xla::Ge(x, lo), xla::Le(x, hi));
+    // A product, as the kernels: inf or NaN gradients at masked positions
+    // give NaN.
+    const Builder::Opaque opaque = b.Opaques(0.0, 0.0);
+    xla::XlaOp mask = xla::Select(inside, b.Expand1(opaque.one), b.Expand1(opaque.zero));
+    ctx->SetOutput(0, b.ToStorage(xla::Mul(g, mask)));
+    const xla::PrimitiveType t = ctx->input_xla_type(0);
+    xla::XlaBuilder* xb = ctx->builder();
+    const auto mn_sizes = mn.dim_sizes();
+    const auto mx_sizes = mx.dim_sizes();
+    const std::vector<int64_t> mn_dims(mn_sizes.begin(), mn_sizes.end());
+    const std::vector<int64_t> mx_dims(mx_sizes.begin(), mx_sizes.end());
+    ctx->SetOutput(1, xla::Broadcast(xla::Zero(xb, t), mn_dims));
+    ctx->SetOutput(2, xla::Broadcast(xla::Zero(xb, t), mx_dims));
+  }
+
+ private:
+  bool flush_;
+  int axis_;
+};
+
+// ---- Registration ----------------------------------------------------------
+//
+// XlaOpRegistry turns its registrations into OpKernels for the XLA_*_JIT
+// devices once, the first time anything is compiled with XLA. A library
+// loaded after that point is recorded in the registry (compile-time constant
+// inputs, op filters) but gets no JIT kernels; RegisterLateJitKernels()
+// below detects that case and registers the same kernel definitions itself.
+
+const std::vector<absl::string_view>& Devices() {
+  static const auto* devices = new std::vector<absl::string_view>{
+      tensorflow::DEVICE_CPU_XLA_JIT, tensorflow::DEVICE_GPU_XLA_JIT};
+  return *devices;
+}
+
+const std::vector<DataType>& Types() {
+  static const auto* types = new std::vector<DataType>{
+      tensorflow::DT_BFLOAT16, tensorflow::DT_HALF, tensorflow::DT_FLOAT,
+      tensorflow::DT_DOUBLE};
+  return *types;
+}
+
+struct OpSpec {
+  const char* name;
+  const char* constant_input;  // nullptr: none
+  tensorflow::OpKernel* (*factory)(OpKernelConstruction*);
+};
+
+template <typename K>
+tensorflow::OpKernel* Make(OpKernelConstruction* ctx) {
+  return new K(ctx);
+}
+
+const OpSpec kOps[] = {
+    {"TfQdq>QuantizeAndDequantize", nullptr, &Make<QdqV1XlaOp>},
+    {"TfQdq>QuantizeAndDequantizeV2", nullptr, &Make<QdqV2XlaOp>},
+    {"TfQdq>QuantizeAndDequantizeV3", "num_bits", &Make<QdqV3XlaOp>},
+    {"TfQdq>QuantizeAndDequantizeV4", nullptr, &Make<QdqV2XlaOp>},
+    {"TfQdq>QuantizeAndDequantizeV4Grad", nullptr, &Make<QdqV4GradXlaOp>},
+};
+
+bool RegisterXlaOps() {
+  const std::vector<absl::string_view>& devices = Devices();
+  for (const OpSpec& op : kOps) {
+    auto builder = tensorflow::XlaOpRegistrationBuilder::Name(op.name);
+    builder.Device(devices).TypeConstraint("T", Types());
+    if (op.constant_input != nullptr) {
+      builder.CompileTimeConstantInput(op.constant_input);
+    }
+    tensorflow::XlaOpRegistrar registrar(builder.Build(op.factory));
+    (void)registrar;
+  }
+  return true;
+}
+
+// True when the registry has already created its JIT kernels (any built-in
+// op, here Identity, has a kernel on XLA_CPU_JIT).
+bool JitKernelsAlreadyCreated() {
+  tensorflow::NodeDef def;
+  def.set_name("tf_qdq_probe");
+  def.set_op("Identity");
+  (*def.mutable_attr())["T"].set_type(tensorflow::DT_FLOAT);
+  def.add_input("x");
+  const tensorflow::KernelDef* kdef = nullptr;
+  return tensorflow::FindKernelDef(
+             tensorflow::DeviceType(tensorflow::DEVICE_CPU_XLA_JIT), def,
+             &kdef, nullptr)
+      .ok();
+}
+
+bool RegisterLateJitKernels() {
+  if (!JitKernelsAlreadyCreated()) return false;
+  for (absl::string_view device : Devices()) {
+    for (const OpSpec& op : kOps) {
+      tensorflow::KernelDefBuilder kb(op.name);
+      kb.Device(std::string(device).c_str()).TypeConstraint("T", Types());
+      if (op.constant_input != nullptr) kb.HostMemory(op.constant_input);
+      ::tensorflow::kernel_factory::OpKernelRegistrar registrar(
+          kb.Build(), "XlaJitOp", op.factory);
+      (void)registrar;
+    }
+  }
+  return true;
+}
+
+// Order matters (one translation unit): the registrations first, then the
+// late JIT kernels.
+[[maybe_unused]] const bool xla_ops_registered = RegisterXlaOps();
+[[maybe_unused]] const bool late_jit_kernels = RegisterLateJitKernels();
+
+}  // namespace
+}  // namespace tf_qdq
