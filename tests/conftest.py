@@ -1,5 +1,4 @@
-"""Shared fixtures. The shared tables and checks live in qdq_testing.py; the names below are
-re-exported for the modules that import them from here.
+"""Shared fixtures. The shared tables and checks live in qdq_testing.py.
 
 Tests import the installed package (or the source tree when it was built in
 place with `python setup.py build_ext --inplace` and is on PYTHONPATH)."""
@@ -9,8 +8,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
-
-from qdq_testing import ALL_DTYPES, BFLOAT16, PLUGIN_OPS, assert_same_bits  # noqa: E402,F401
 
 
 @pytest.fixture(autouse=True)

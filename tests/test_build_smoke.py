@@ -14,7 +14,7 @@ import tensorflow as tf
 import tf_qdq
 from tf_qdq import _loader
 
-from conftest import assert_same_bits
+from qdq_testing import assert_same_bits
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BAZEL_FLAGS = os.environ.get("TF_QDQ_BAZEL_FLAGS")

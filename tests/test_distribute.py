@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from _subproc import child_env
+from qdq_testing import child_env
 
 pytestmark = pytest.mark.slow  # worker processes: about a minute in all
 

@@ -14,7 +14,7 @@ import tensorflow as tf
 
 import tf_qdq
 from tf_qdq import export
-from conftest import assert_same_bits
+from qdq_testing import assert_same_bits
 
 R = tf_qdq.raw_ops
 F32 = tf.float32

@@ -25,7 +25,7 @@ import tensorflow as tf
 import tf_qdq
 from tf_qdq import _loader
 
-from conftest import ALL_DTYPES as DTYPES, BFLOAT16, PLUGIN_OPS as OPS  # noqa: F401
+from qdq_testing import ALL_DTYPES as DTYPES, BFLOAT16, PLUGIN_OPS as OPS  # noqa: F401
 
 CUDA_BUILD = _loader.built_with_cuda(tf_qdq.library_path())
 GPUS = tf.config.list_physical_devices("GPU")

@@ -203,7 +203,7 @@ def test_tf2onnx_imported_before_tf_qdq_is_patched_too():
     import subprocess
     import sys
 
-    from _subproc import child_env
+    from qdq_testing import child_env
 
     code = ("import tf2onnx.convert, tf_qdq\n"
             "from tf_qdq import export\n"

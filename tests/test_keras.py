@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from tf_qdq import export, reference
 from tf_qdq.keras import QuantizeDequantize
-from conftest import assert_same_bits
+from qdq_testing import assert_same_bits
 
 
 def _data(shape=(8, 5), scale=1.5, seed=0):
@@ -181,7 +181,7 @@ def test_keras2_tf_keras(tmp_path):
     import subprocess
     import sys
 
-    from _subproc import child_env
+    from qdq_testing import child_env
 
     script = tmp_path / "keras2.py"
     script.write_text(KERAS2_SCRIPT)

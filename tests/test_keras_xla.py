@@ -7,7 +7,7 @@ import tensorflow as tf
 keras = pytest.importorskip("keras")
 import tf_qdq.keras  # noqa: E402
 
-from conftest import assert_same_bits  # noqa: E402
+from qdq_testing import assert_same_bits  # noqa: E402
 
 
 def _data(seed=0):

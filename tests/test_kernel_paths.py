@@ -28,10 +28,10 @@ import tensorflow as tf  # noqa: E402
 
 import tf_qdq  # noqa: E402
 from tf_qdq import reference  # noqa: E402
-from qdq_testing import half_cast_keeps_nan_payload  # noqa: E402 (tests/ helper)
+from qdq_testing import ALL_DTYPES as DTYPES  # noqa: E402 (tests/ helper)
+from qdq_testing import BFLOAT16 as BF16  # noqa: E402
+from qdq_testing import half_cast_keeps_nan_payload  # noqa: E402
 
-BF16 = tf.bfloat16.as_numpy_dtype
-DTYPES = [np.float32, np.float64, np.float16, BF16]
 OPS = {"V2": tf_qdq.raw_ops.QuantizeAndDequantizeV2, "V3": tf_qdq.raw_ops.QuantizeAndDequantizeV3,
        "V4": tf_qdq.raw_ops.QuantizeAndDequantizeV4, "V4Grad": tf_qdq.raw_ops.QuantizeAndDequantizeV4Grad}
 

@@ -16,7 +16,7 @@ import textwrap
 
 import pytest
 
-from _subproc import child_env
+from qdq_testing import child_env
 
 pytest.importorskip("tf_keras", reason="tf_keras not installed")
 pytest.importorskip("tf2onnx", reason="tf2onnx not installed (pip install tf_qdq[export])")

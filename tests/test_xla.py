@@ -15,8 +15,8 @@ import tensorflow as tf
 import tf_qdq
 from tf_qdq import reference
 
-from _subproc import child_env
-from conftest import ALL_DTYPES, BFLOAT16, assert_same_bits
+from qdq_testing import child_env
+from qdq_testing import ALL_DTYPES, BFLOAT16, assert_same_bits
 
 raw = tf_qdq.raw_ops
 SHAPE = (3, 4, 5)  # per-channel along axis 1: 4 channels

@@ -25,9 +25,9 @@ import tensorflow as tf  # noqa: E402
 import tf_qdq  # noqa: E402
 from tf_qdq import reference  # noqa: E402
 
-from _subproc import child_env  # noqa: E402 (tests/ helper)
+from qdq_testing import BFLOAT16 as BF16  # noqa: E402 (tests/ helper)
+from qdq_testing import child_env  # noqa: E402
 
-BF16 = tf.bfloat16.as_numpy_dtype
 HERE = os.path.dirname(os.path.abspath(__file__))
 # A tiny normal value per dtype: qmax / TINY overflows in the compute type (float16 cannot
 # overflow it, but still gets the zero rule and its checks).
