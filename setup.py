@@ -42,10 +42,14 @@ XLA_INCLUDE_SUBDIRS = ["external/highwayhash", "external/farmhash_archive/src"]
 
 def xla_include_flags(tf_include):
     """-I flags for qdq_xla.cc; exits with a message when the wheel lacks the XLA headers."""
-    needed = [os.path.join(tf_include, "tensorflow", "compiler", "tf2xla", "xla_op_kernel.h"),
-              os.path.join(tf_include, "xla", "hlo", "builder", "xla_builder.h")]
+    needed = [os.path.join(tf_include, "tensorflow", "compiler", "tf2xla", "xla_op_kernel.h")]
+    # The XLA builder moved from xla/client/ (TensorFlow 2.16, 2.17) to xla/hlo/builder/.
+    builders = [os.path.join(tf_include, "xla", "hlo", "builder", "xla_builder.h"),
+                os.path.join(tf_include, "xla", "client", "xla_builder.h")]
     dirs = [os.path.join(tf_include, d) for d in XLA_INCLUDE_SUBDIRS]
     missing = [p for p in needed + dirs if not os.path.exists(p)]
+    if not any(os.path.exists(p) for p in builders):
+        missing.append(builders[0])
     if missing:
         sys.exit("tf_qdq: the installed TensorFlow lacks the XLA headers that kernels/qdq_xla.cc needs "
                  f"({', '.join(missing)}). Install a TensorFlow wheel that ships them (TensorFlow 2.16 "

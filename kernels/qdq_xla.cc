@@ -31,11 +31,21 @@
 #include "tensorflow/core/framework/tensor.h"
 #include "tensorflow/core/framework/tensor_shape.h"
 #include "tensorflow/core/framework/types.h"
+// The XLA builder lives in xla/hlo/builder/ from TensorFlow 2.18 on, in
+// xla/client/ before.
+#if __has_include("xla/hlo/builder/xla_builder.h")
 #include "xla/hlo/builder/lib/arithmetic.h"
 #include "xla/hlo/builder/lib/constants.h"
 #include "xla/hlo/builder/lib/math.h"
 #include "xla/hlo/builder/xla_builder.h"
 #include "xla/hlo/builder/xla_computation.h"
+#else
+#include "xla/client/lib/arithmetic.h"
+#include "xla/client/lib/constants.h"
+#include "xla/client/lib/math.h"
+#include "xla/client/xla_builder.h"
+#include "xla/client/xla_computation.h"
+#endif
 
 namespace tf_qdq {
 namespace {
