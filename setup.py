@@ -14,6 +14,7 @@ architectures; PTX is always added for the newest one. The CUDA runtime is
 linked statically, so the library loads on machines without CUDA. See
 docs/gpu.md.
 """
+
 import concurrent.futures
 import glob
 import os
@@ -27,9 +28,15 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-CPU_SOURCES = ["kernels/qdq_ops.cc", "kernels/qdq_kernels.cc", "kernels/qdq_cpu.cc",
-               "kernels/qdq_cpu_sse2.cc", "kernels/qdq_cpu_avx2.cc", "kernels/qdq_cpu_avx512.cc",
-               "kernels/qdq_xla.cc"]
+CPU_SOURCES = [
+    "kernels/qdq_ops.cc",
+    "kernels/qdq_kernels.cc",
+    "kernels/qdq_cpu.cc",
+    "kernels/qdq_cpu_sse2.cc",
+    "kernels/qdq_cpu_avx2.cc",
+    "kernels/qdq_cpu_avx512.cc",
+    "kernels/qdq_xla.cc",
+]
 # The XLA kernels (kernels/qdq_xla.cc) use the tf2xla and XLA-builder symbols
 # that TensorFlow's libtensorflow_cc.so.2 exports (beside tf.sysconfig's
 # libtensorflow_framework.so.2).
@@ -44,17 +51,23 @@ def xla_include_flags(tf_include):
     """-I flags for qdq_xla.cc; exits with a message when the wheel lacks the XLA headers."""
     needed = [os.path.join(tf_include, "tensorflow", "compiler", "tf2xla", "xla_op_kernel.h")]
     # The XLA builder moved from xla/client/ (TensorFlow 2.16, 2.17) to xla/hlo/builder/.
-    builders = [os.path.join(tf_include, "xla", "hlo", "builder", "xla_builder.h"),
-                os.path.join(tf_include, "xla", "client", "xla_builder.h")]
+    builders = [
+        os.path.join(tf_include, "xla", "hlo", "builder", "xla_builder.h"),
+        os.path.join(tf_include, "xla", "client", "xla_builder.h"),
+    ]
     dirs = [os.path.join(tf_include, d) for d in XLA_INCLUDE_SUBDIRS]
     missing = [p for p in needed + dirs if not os.path.exists(p)]
     if not any(os.path.exists(p) for p in builders):
         missing.append(builders[0])
     if missing:
-        sys.exit("tf_qdq: the installed TensorFlow lacks the XLA headers that kernels/qdq_xla.cc needs "
-                 f"({', '.join(missing)}). Install a TensorFlow wheel that ships them (TensorFlow 2.16 "
-                 "and later do), or build from a TensorFlow source tree.")
+        sys.exit(
+            "tf_qdq: the installed TensorFlow lacks the XLA headers that kernels/qdq_xla.cc needs "
+            f"({', '.join(missing)}). Install a TensorFlow wheel that ships them (TensorFlow 2.16 "
+            "and later do), or build from a TensorFlow source tree."
+        )
     return ["-I" + d for d in dirs]
+
+
 CXXFLAGS = ["-O3", "-fPIC", "-ffp-contract=off", "-DNDEBUG", "-Wno-deprecated-declarations"]
 # The vectorized inner loops (kernels/qdq_cpu_loops.h), one object per instruction set, picked at
 # run time. -fno-trapping-math only lets the vectorizer if-convert (no result changes); the -m flags
@@ -64,8 +77,8 @@ LOOP_FLAGS = ["-fno-trapping-math"]
 PER_FILE_FLAGS = {
     "kernels/qdq_cpu_sse2.cc": LOOP_FLAGS,
     "kernels/qdq_cpu_avx2.cc": LOOP_FLAGS + (["-mavx2", "-mf16c"] if _X86 else []),
-    "kernels/qdq_cpu_avx512.cc": LOOP_FLAGS + (["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq",
-                                                "-mf16c", "-mprefer-vector-width=512"] if _X86 else []),
+    "kernels/qdq_cpu_avx512.cc": LOOP_FLAGS
+    + (["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mf16c", "-mprefer-vector-width=512"] if _X86 else []),
 }
 # GPU part: the CUDA kernels (nvcc, CUDA headers only) and the functors that
 # call them (g++, TensorFlow headers only).
@@ -73,8 +86,19 @@ CUDA_KERNELS = "kernels/qdq_gpu.cu.cc"
 CUDA_FUNCTORS = "kernels/qdq_gpu.cc"
 # Bit-exactness on the device: no fused multiply-add, IEEE division and square
 # root, no flush-to-zero; never --use_fast_math.
-NVCCFLAGS = ["-std=c++17", "-O3", "-DNDEBUG", "-Xcompiler", "-fPIC", "-Xcompiler", "-ffp-contract=off",
-             "-fmad=false", "-ftz=false", "-prec-div=true", "-prec-sqrt=true"]
+NVCCFLAGS = [
+    "-std=c++17",
+    "-O3",
+    "-DNDEBUG",
+    "-Xcompiler",
+    "-fPIC",
+    "-Xcompiler",
+    "-ffp-contract=off",
+    "-fmad=false",
+    "-ftz=false",
+    "-prec-div=true",
+    "-prec-sqrt=true",
+]
 # SASS for Volta, Ampere, Hopper (an arch the nvcc no longer supports is
 # replaced by its oldest supported one: CUDA 13 dropped sm_70, so 75), plus PTX
 # of the newest for later GPUs.
@@ -87,11 +111,16 @@ def _nvcc_candidates():
     if os.environ.get("TF_QDQ_NVCC"):
         cands = [os.environ["TF_QDQ_NVCC"]]
     else:
-        versioned = sorted(glob.glob("/usr/local/cuda-*/bin/nvcc"),
-                           key=lambda p: [int(x) for x in re.findall(r"\d+", p.split("cuda-")[-1])], reverse=True)
-        cands = [shutil.which("nvcc"),
-                 os.path.join(os.environ["CUDA_HOME"], "bin", "nvcc") if os.environ.get("CUDA_HOME") else None,
-                 "/usr/local/cuda/bin/nvcc"] + versioned
+        versioned = sorted(
+            glob.glob("/usr/local/cuda-*/bin/nvcc"),
+            key=lambda p: [int(x) for x in re.findall(r"\d+", p.split("cuda-")[-1])],
+            reverse=True,
+        )
+        cands = [
+            shutil.which("nvcc"),
+            os.path.join(os.environ["CUDA_HOME"], "bin", "nvcc") if os.environ.get("CUDA_HOME") else None,
+            "/usr/local/cuda/bin/nvcc",
+        ] + versioned
     found, seen = [], set()
     for cand in cands:
         if cand and os.path.isfile(cand) and os.access(cand, os.X_OK) and os.path.realpath(cand) not in seen:
@@ -101,7 +130,7 @@ def _nvcc_candidates():
 
 
 def _nvcc_version(nvcc):
-    """"X.Y" of an nvcc, or None when it does not run."""
+    """ "X.Y" of an nvcc, or None when it does not run."""
     try:
         text = subprocess.run([nvcc, "--version"], check=True, capture_output=True, text=True).stdout
     except (OSError, subprocess.CalledProcessError):
@@ -133,12 +162,16 @@ def _find_nvcc():
     chosen = next(((c, v) for c, v in found if tf_major and v.split(".")[0] == tf_major), found[0])
     if tf_major and chosen[1].split(".")[0] != tf_major:
         others = ", ".join(f"{c} ({v})" for c, v in found if v != chosen[1])
-        print(f"tf_qdq: WARNING: nvcc {chosen[1]} ({chosen[0]}) is not of the CUDA major version TensorFlow was "
-              f"built with ({tf_cuda}). The GPU kernels link their own CUDA {chosen[1]} runtime, so they need an "
-              f"NVIDIA driver for CUDA {chosen[1].split('.')[0]} (with an older driver they are not registered and "
-              f"the ops run on the CPU), and CUDA 13 and later cannot build for compute capability below 7.5. "
-              f"To match TensorFlow, install a CUDA {tf_major} toolkit and point TF_QDQ_NVCC at its nvcc"
-              + (f" (also found: {others})" if others else "") + ".", flush=True)
+        print(
+            f"tf_qdq: WARNING: nvcc {chosen[1]} ({chosen[0]}) is not of the CUDA major version TensorFlow was "
+            f"built with ({tf_cuda}). The GPU kernels link their own CUDA {chosen[1]} runtime, so they need an "
+            f"NVIDIA driver for CUDA {chosen[1].split('.')[0]} (with an older driver they are not registered and "
+            f"the ops run on the CPU), and CUDA 13 and later cannot build for compute capability below 7.5. "
+            f"To match TensorFlow, install a CUDA {tf_major} toolkit and point TF_QDQ_NVCC at its nvcc"
+            + (f" (also found: {others})" if others else "")
+            + ".",
+            flush=True,
+        )
     return chosen
 
 
@@ -153,17 +186,30 @@ def cuda_config():
     if nvcc is None:
         if required:
             sys.exit("tf_qdq: TF_QDQ_CUDA=1 but nvcc was not found (set TF_QDQ_NVCC or CUDA_HOME, or put nvcc on PATH)")
-        print("tf_qdq: nvcc not found: building the CPU kernels only (no GPU kernels). "
-              "Put nvcc on PATH (or set CUDA_HOME / TF_QDQ_NVCC) to build them.", flush=True)
+        print(
+            "tf_qdq: nvcc not found: building the CPU kernels only (no GPU kernels). "
+            "Put nvcc on PATH (or set CUDA_HOME / TF_QDQ_NVCC) to build them.",
+            flush=True,
+        )
         return None
     # The toolkit root: nvcc may be a wrapper script, so ask nvcc itself.
-    dry = subprocess.run([nvcc, "--dryrun", "-x", "cu", "-c", os.devnull, "-o", os.devnull],
-                         capture_output=True, text=True)
+    dry = subprocess.run(
+        [nvcc, "--dryrun", "-x", "cu", "-c", os.devnull, "-o", os.devnull], capture_output=True, text=True
+    )
     m = re.search(r"^#\$ TOP=(.*)$", dry.stdout + dry.stderr, re.M)
     top = os.path.realpath(m.group(1).strip()) if m else os.path.dirname(os.path.dirname(os.path.realpath(nvcc)))
-    lib_dir = next((d for d in (os.path.join(top, "lib64"), os.path.join(top, "lib"),
-                                os.path.join(top, "targets", "x86_64-linux", "lib"))
-                    if os.path.isfile(os.path.join(d, "libcudart_static.a"))), None)
+    lib_dir = next(
+        (
+            d
+            for d in (
+                os.path.join(top, "lib64"),
+                os.path.join(top, "lib"),
+                os.path.join(top, "targets", "x86_64-linux", "lib"),
+            )
+            if os.path.isfile(os.path.join(d, "libcudart_static.a"))
+        ),
+        None,
+    )
     if lib_dir is None:
         msg = f"tf_qdq: libcudart_static.a not found under {top}"
         if required:
@@ -195,9 +241,14 @@ def nvcc_command(cuda, src, obj):
 # ("... is not a constant expression" in hash_policy_traits.h), so those checks are
 # off (AddressSanitizer still reports null dereferences); vptr needs RTTI for
 # TensorFlow's classes, which its headers do not guarantee.
-SANITIZE_FLAGS = ["-O1", "-g", "-fno-omit-frame-pointer", "-fsanitize=address,undefined",
-                  "-fsanitize=float-cast-overflow",
-                  "-fno-sanitize=null,nonnull-attribute,returns-nonnull-attribute,vptr"]
+SANITIZE_FLAGS = [
+    "-O1",
+    "-g",
+    "-fno-omit-frame-pointer",
+    "-fsanitize=address,undefined",
+    "-fsanitize=float-cast-overflow",
+    "-fno-sanitize=null,nonnull-attribute,returns-nonnull-attribute,vptr",
+]
 
 
 def sanitize():
@@ -223,7 +274,7 @@ def tensorflow_requirement():
 def tf_keras_requirement():
     """Keras 2 (`tf_keras`) of the same minor version as TensorFlow, for the tests of the
     Keras 2 layer and of the QAT-toolkit path."""
-    return "tf_keras" + tensorflow_requirement()[len("tensorflow"):]
+    return "tf_keras" + tensorflow_requirement()[len("tensorflow") :]
 
 
 class BuildTfQdq(build_ext):
@@ -275,16 +326,32 @@ class BuildTfQdq(build_ext):
             # The CUDA runtime, statically and with its symbols kept local, so
             # that the library needs no libcudart at load time and never binds
             # to another CUDA runtime loaded in the process.
-            link_cuda = ["-L" + cuda["lib_dir"], "-l:libcudart_static.a", "-ldl", "-lrt", "-lpthread",
-                         "-Wl,--exclude-libs,libcudart_static.a"]
+            link_cuda = [
+                "-L" + cuda["lib_dir"],
+                "-l:libcudart_static.a",
+                "-ldl",
+                "-lrt",
+                "-lpthread",
+                "-Wl,--exclude-libs,libcudart_static.a",
+            ]
             print(f"tf_qdq: building GPU kernels with CUDA {cuda['description']} ({cuda['nvcc']})", flush=True)
         import tensorflow as tf
 
         xla_flags = xla_include_flags(tf.sysconfig.get_include())
         for src in sources:
             obj = os.path.join(tmp, os.path.basename(src) + ".o")
-            jobs.append(([cxx, "-c", src, "-o", obj, "-I", HERE] + CXXFLAGS + PER_FILE_FLAGS.get(src, [])
-                         + defines + cflags + (xla_flags if src == XLA_SOURCE else []) + extra, obj))
+            jobs.append(
+                (
+                    [cxx, "-c", src, "-o", obj, "-I", HERE]
+                    + CXXFLAGS
+                    + PER_FILE_FLAGS.get(src, [])
+                    + defines
+                    + cflags
+                    + (xla_flags if src == XLA_SOURCE else [])
+                    + extra,
+                    obj,
+                )
+            )
         print(f"tf_qdq: compiling {len(jobs)} sources against TensorFlow {tf_version}", flush=True)
 
         def compile_one(job):

@@ -8,6 +8,7 @@ outside the manylinux policy are TensorFlow's own (they come with the tensorflow
 nothing was grafted into the wheel; the op library is in it; and it requires
 tensorflow==TF_MINOR.*.
 """
+
 import json
 import re
 import subprocess
@@ -20,8 +21,11 @@ TENSORFLOW_LIBS = {"libtensorflow_framework.so.2", "libtensorflow_cc.so.2", "_py
 def main(wheel: str, tf_minor: str) -> int:
     shown = subprocess.run([sys.executable, "-m", "auditwheel", "show", wheel], capture_output=True, text=True)
     print("\n".join(line for line in (shown.stdout + shown.stderr).splitlines() if not line.startswith("INFO:")))
-    report = json.loads(subprocess.run([sys.executable, "-m", "auditwheel", "show", "--json", wheel],
-                                       capture_output=True, text=True, check=True).stdout)
+    report = json.loads(
+        subprocess.run(
+            [sys.executable, "-m", "auditwheel", "show", "--json", wheel], capture_output=True, text=True, check=True
+        ).stdout
+    )
     errors = []
     name = wheel.rsplit("/", 1)[-1]
     m = re.search(r"-((?:manylinux_\d+_\d+_x86_64\.?)+)\.whl$", name)
@@ -44,12 +48,15 @@ def main(wheel: str, tf_minor: str) -> int:
     reqs = [line.split(":", 1)[1].strip() for line in meta.splitlines() if line.startswith("Requires-Dist: tensorflow")]
     if reqs != [f"tensorflow=={tf_minor}.*"]:
         errors.append(f"requires {reqs}, expected tensorflow=={tf_minor}.*")
+
     def newest(versions):
         return max(versions, key=lambda s: [int(p) for p in re.findall(r"\d+", s)])
 
     symbols = "; ".join(f"{lib}: {newest(v)}" for lib, v in sorted(report["versioned_symbols"].items()))
-    print(f"== wheel {name}: symbols allow {report['sym_tag']} (newest: {symbols}); "
-          f"external: {sorted(report['external_libs'])}; requires {', '.join(reqs)}")
+    print(
+        f"== wheel {name}: symbols allow {report['sym_tag']} (newest: {symbols}); "
+        f"external: {sorted(report['external_libs'])}; requires {', '.join(reqs)}"
+    )
     for e in errors:
         print("== wheel check FAILED:", e)
     return 1 if errors else 0

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Format check: fails on any difference from clang-format (C++/CUDA, .clang-format)
 # or ruff (Python, pyproject.toml). Fix with:
-#   clang-format -i $(git ls-files '*.h' '*.cc') && ruff format . && ruff check --fix .
+#   clang-format -i $(git ls-files '*.h' '*.cc' '*.cu') && ruff format . && ruff check --fix .
 set -euo pipefail
 cd "$(dirname "$0")/.."
 status=0
-mapfile -t cxx < <(git ls-files '*.h' '*.cc')
+mapfile -t cxx < <(git ls-files '*.h' '*.cc' '*.cu')
 if ! clang-format --dry-run --Werror "${cxx[@]}"; then
   echo "format: C++ sources differ from .clang-format: run clang-format -i on the files above" >&2
   status=1

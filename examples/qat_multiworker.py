@@ -31,6 +31,7 @@ device would give.
    TensorFlow's built-in ops (`tf_qdq.export.lower_saved_model`) and converts it
    to ONNX with tf2onnx (skipped with a message if tf2onnx is not installed).
 """
+
 import argparse
 import json
 import os
@@ -72,11 +73,15 @@ def launch(args):
     t0 = time.time()
     try:
         for i in range(args.workers):
-            env = dict(os.environ, TF_CONFIG=json.dumps(
-                {"cluster": cluster, "task": {"type": "worker", "index": i}}))
-            p = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--worker", *forwarded],
-                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                 start_new_session=True)
+            env = dict(os.environ, TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}}))
+            p = subprocess.Popen(
+                [sys.executable, os.path.abspath(__file__), "--worker", *forwarded],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                start_new_session=True,
+            )
             procs.append(p)
             threads.append(threading.Thread(target=pump, args=(i, p.stdout), daemon=True))
             threads[-1].start()
@@ -158,15 +163,14 @@ def worker(args):
         y = rng.randint(0, NUM_CLASSES, n)
         x = rng.normal(0.0, 0.6, (n,) + SHAPE).astype(np.float32)
         for c in range(NUM_CLASSES):
-            x[y == c, 4 * c:4 * c + 3, :, c % 3] += 2.0
+            x[y == c, 4 * c : 4 * c + 3, :, c % 3] += 2.0
         return x, y.astype(np.int32)
 
     global_batch = args.batch * num_workers
     x_train, y_train = synthetic_data(global_batch * args.steps, seed=1)
     opts = tf.data.Options()
     opts.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    ds = (tf.data.Dataset.from_tensor_slices((x_train, y_train)).batch(global_batch)
-          .with_options(opts))
+    ds = tf.data.Dataset.from_tensor_slices((x_train, y_train)).batch(global_batch).with_options(opts)
 
     keras.utils.set_random_seed(0)
     with strategy.scope():
@@ -200,13 +204,19 @@ def worker(args):
     for layer in model.layers:
         if hasattr(layer, "kernel_qdq"):
             layer.kernel_qdq.update_range(layer.kernel)
-    ranges = {layer.name: float(layer.max.numpy()) for layer in model.layers
-              if isinstance(layer, QuantizeDequantize)}
-    ranges.update({f"{layer.name}.kernel": [round(float(v), 5) for v in layer.kernel_qdq.max.numpy()[:3]]
-                   for layer in model.layers if hasattr(layer, "kernel_qdq")})
-    print(f"1. trained {args.epochs} epoch(s) of {args.steps} global batches of {global_batch} on "
-          f"{num_workers} worker(s): last loss {float(loss):.4f}  [{time.time() - t0:.1f} s]",
-          flush=True)
+    ranges = {layer.name: float(layer.max.numpy()) for layer in model.layers if isinstance(layer, QuantizeDequantize)}
+    ranges.update(
+        {
+            f"{layer.name}.kernel": [round(float(v), 5) for v in layer.kernel_qdq.max.numpy()[:3]]
+            for layer in model.layers
+            if hasattr(layer, "kernel_qdq")
+        }
+    )
+    print(
+        f"1. trained {args.epochs} epoch(s) of {args.steps} global batches of {global_batch} on "
+        f"{num_workers} worker(s): last loss {float(loss):.4f}  [{time.time() - t0:.1f} s]",
+        flush=True,
+    )
     print(f"2. ranges on worker {task}: {json.dumps(ranges)}", flush=True)
 
     out = args.out or tempfile.mkdtemp(prefix="tf_qdq_qat_mw_")
@@ -237,8 +247,11 @@ def worker(args):
         proto = export.saved_model_to_onnx(lowered, onnx_path, opset=13)
         qls = [n for n in proto.graph.node if n.op_type == "QuantizeLinear"]
         per_channel = sum(any(a.name == "axis" for a in n.attribute) for n in qls)
-        print(f"5. converted {onnx_path}: {len(qls)} QuantizeLinear ({len(qls) - per_channel} per "
-              f"tensor, {per_channel} per channel)", flush=True)
+        print(
+            f"5. converted {onnx_path}: {len(qls)} QuantizeLinear ({len(qls) - per_channel} per "
+            f"tensor, {per_channel} per channel)",
+            flush=True,
+        )
     print(f"done in {time.time() - t0:.1f} s; files in {out}", flush=True)
     return 0 if same else 1
 
@@ -246,14 +259,14 @@ def worker(args):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=2, help="worker processes to launch on 127.0.0.1")
-    parser.add_argument("--worker", action="store_true",
-                        help="run as one worker (TF_CONFIG describes the cluster and this task)")
+    parser.add_argument(
+        "--worker", action="store_true", help="run as one worker (TF_CONFIG describes the cluster and this task)"
+    )
     parser.add_argument("--out", help="output directory of the chief (default: a temporary one)")
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--steps", type=int, default=16, help="global batches per epoch")
     parser.add_argument("--batch", type=int, default=32, help="rows per worker in each global batch")
-    parser.add_argument("--timeout", type=float, default=600,
-                        help="seconds before the launcher stops the workers")
+    parser.add_argument("--timeout", type=float, default=600, help="seconds before the launcher stops the workers")
     args = parser.parse_args(argv)
     return worker(args) if args.worker else launch(args)
 

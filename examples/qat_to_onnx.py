@@ -18,6 +18,7 @@
 Needs `pip install tf_qdq[export]` (tf2onnx, onnx, onnxruntime). Runs in well
 under two minutes on 2 CPU cores.
 """
+
 import argparse
 import os
 import sys
@@ -95,7 +96,7 @@ def synthetic_data(n, seed):
     x = rng.normal(0.0, 0.6, (n,) + SHAPE).astype(np.float32)
     for c in range(NUM_CLASSES):
         idx = y == c
-        x[idx, 4 * c:4 * c + 3, :, c % 3] += 2.0
+        x[idx, 4 * c : 4 * c + 3, :, c % 3] += 2.0
     return x, y.astype(np.int32)
 
 
@@ -133,13 +134,16 @@ def main(argv=None):
     x_train, y_train = synthetic_data(1024, seed=1)
     x_test, y_test = synthetic_data(256, seed=2)
     model = build_model()
-    model.compile(keras.optimizers.Adam(3e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"])
+    model.compile(
+        keras.optimizers.Adam(3e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"]
+    )
     model.fit(x_train, y_train, batch_size=64, epochs=args.epochs, verbose=0)
     refresh_weight_ranges(model)
     _, acc = model.evaluate(x_test, y_test, verbose=0)
-    print(f"1. trained {args.epochs} epochs: test accuracy {acc:.3f} "
-          f"(input range +-{float(model.get_layer('q_input').max.numpy()):.3f})  [{time.time() - t0:.1f} s]")
+    print(
+        f"1. trained {args.epochs} epochs: test accuracy {acc:.3f} "
+        f"(input range +-{float(model.get_layer('q_input').max.numpy()):.3f})  [{time.time() - t0:.1f} s]"
+    )
 
     saved = os.path.join(out, "saved_model")
     model.export(saved, verbose=False)
@@ -153,10 +157,12 @@ def main(argv=None):
     proto = export.saved_model_to_onnx(lowered, onnx_path, opset=13)
     qls = [n for n in proto.graph.node if n.op_type == "QuantizeLinear"]
     per_channel = sum(any(a.name == "axis" for a in n.attribute) for n in qls)
-    print(f"4. converted {onnx_path}: {len(qls)} QuantizeLinear "
-          f"({len(qls) - per_channel} per tensor, {per_channel} per channel), "
-          f"{sum(n.op_type == 'DequantizeLinear' for n in proto.graph.node)} DequantizeLinear  "
-          f"[{time.time() - t0:.1f} s]")
+    print(
+        f"4. converted {onnx_path}: {len(qls)} QuantizeLinear "
+        f"({len(qls) - per_channel} per tensor, {per_channel} per channel), "
+        f"{sum(n.op_type == 'DequantizeLinear' for n in proto.graph.node)} DequantizeLinear  "
+        f"[{time.time() - t0:.1f} s]"
+    )
 
     tf_logits = model.predict(x_test, verbose=0)
     loaded = tf.saved_model.load(lowered)
@@ -169,9 +175,11 @@ def main(argv=None):
         diff = np.abs(ort_logits - tf_logits)
         agree = np.mean(ort_logits.argmax(1) == tf_logits.argmax(1))
         label = "default graph optimizations" if optimized else "graph optimizations off"
-        print(f"   onnxruntime ({label}) vs TensorFlow: max |diff| {diff.max():.3g}, "
-              f"{np.count_nonzero(diff)} of {diff.size} logits differ, "
-              f"argmax agreement {agree:.4f}")
+        print(
+            f"   onnxruntime ({label}) vs TensorFlow: max |diff| {diff.max():.3g}, "
+            f"{np.count_nonzero(diff)} of {diff.size} logits differ, "
+            f"argmax agreement {agree:.4f}"
+        )
         if agree < 0.98:
             failures += 1
     print(f"done in {time.time() - t0:.1f} s; files in {out}")

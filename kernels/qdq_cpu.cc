@@ -71,10 +71,8 @@ const cpu::LoopTable& ChooseLoops() {
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c")) {
     level = 1;
   }
-  avx512 = level == 1 && __builtin_cpu_supports("avx512f") &&
-           __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512vl") &&
-           __builtin_cpu_supports("avx512dq");
+  avx512 = level == 1 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
 #endif
   if (const char* isa = std::getenv("TF_QDQ_CPU_ISA")) {
     if (std::strcmp(isa, "sse2") == 0 || std::strcmp(isa, "generic") == 0) {
@@ -83,9 +81,7 @@ const cpu::LoopTable& ChooseLoops() {
       level = 2;
     }
   }
-  return level == 2   ? cpu::LoopsAvx512()
-         : level == 1 ? cpu::LoopsAvx2()
-                      : cpu::LoopsSse2();
+  return level == 2 ? cpu::LoopsAvx512() : level == 1 ? cpu::LoopsAvx2() : cpu::LoopsSse2();
 }
 
 const cpu::LoopTable& Loops() {
@@ -147,8 +143,7 @@ constexpr int64_t kDefaultStreamBytes = int64_t{24} << 20;
 int64_t StreamBytes() {
   static const int64_t bytes = [] {
     const char* env = std::getenv("TF_QDQ_STREAM_BYTES");
-    return env != nullptr && *env != '\0' ? std::strtoll(env, nullptr, 10)
-                                          : kDefaultStreamBytes;
+    return env != nullptr && *env != '\0' ? std::strtoll(env, nullptr, 10) : kDefaultStreamBytes;
   }();
   return bytes;
 }
@@ -172,8 +167,8 @@ Layout MakeLayout(const View& view) {
   layout.depth = view.depth;
   layout.inner = view.inner;
   layout.cols = view.depth > 1 &&
-           (view.inner == 1 || (view.inner < kColsMaxInner &&
-                             view.depth * view.inner <= kColsMaxPositions));
+                (view.inner == 1 ||
+                 (view.inner < kColsMaxInner && view.depth * view.inner <= kColsMaxPositions));
   layout.positions = layout.cols ? view.depth * view.inner : view.depth;
   layout.run = layout.cols ? 1 : view.inner;
   return layout;
@@ -184,8 +179,7 @@ Layout MakeLayout(const View& view) {
 // elements). (The cols layout needs no runs: its loops wrap around the
 // period themselves.)
 template <typename F>
-inline void ForEachRun(const Layout& layout, int64_t begin, int64_t end,
-                       const F& fn) {
+inline void ForEachRun(const Layout& layout, int64_t begin, int64_t end, const F& fn) {
   int64_t i = begin;
   const int64_t r = i / layout.run;
   int64_t p = r % layout.positions;
@@ -207,8 +201,7 @@ int64_t NumBlocks(tensorflow::OpKernelContext* ctx, int64_t n) {
 
 // Calls fn(block, begin, end) for `blocks` contiguous blocks covering [0, n).
 template <typename F>
-void RunBlocks(tensorflow::OpKernelContext* ctx, int64_t n, int64_t blocks,
-               const F& fn) {
+void RunBlocks(tensorflow::OpKernelContext* ctx, int64_t n, int64_t blocks, const F& fn) {
   const int64_t base = n / blocks, extra = n % blocks;
   auto bounds = [&](int64_t b) { return b * base + std::min(b, extra); };
   if (blocks == 1) {
@@ -216,10 +209,9 @@ void RunBlocks(tensorflow::OpKernelContext* ctx, int64_t n, int64_t blocks,
     return;
   }
   const Eigen::TensorOpCost cost(1e9, 1e9, 1e9);  // one block per task
-  ctx->eigen_device<CPUDevice>().parallelFor(
-      blocks, cost, [&](Eigen::Index b0, Eigen::Index b1) {
-        for (int64_t b = b0; b < b1; ++b) fn(b, bounds(b), bounds(b + 1));
-      });
+  ctx->eigen_device<CPUDevice>().parallelFor(blocks, cost, [&](Eigen::Index b0, Eigen::Index b1) {
+    for (int64_t b = b0; b < b1; ++b) fn(b, bounds(b), bounds(b + 1));
+  });
 }
 
 // Uninitialized scratch array, on the stack when small (per-tensor calls
@@ -247,8 +239,7 @@ class Scratch {
 
 // Whether channel c of `in` holds a zero with the sign bit `negative`.
 template <typename C, typename T>
-bool ChannelHoldsZero(const Layout& layout, const T* in, int64_t c,
-                      bool negative) {
+bool ChannelHoldsZero(const Layout& layout, const T* in, int64_t c, bool negative) {
   for (int64_t o = 0; o < layout.outer; ++o) {
     const T* row = in + (o * layout.depth + c) * layout.inner;
     for (int64_t e = 0; e < layout.inner; ++e) {
@@ -263,8 +254,7 @@ bool ChannelHoldsZero(const Layout& layout, const T* in, int64_t c,
 // mx[0..depth). The sign of a zero minimum or maximum is
 // implementation-defined in TensorFlow; ours is fixed (see the end).
 template <typename T, typename C>
-void DataRange(tensorflow::OpKernelContext* ctx, const Layout& layout,
-               const T* in, C* mn, C* mx) {
+void DataRange(tensorflow::OpKernelContext* ctx, const Layout& layout, const T* in, C* mn, C* mx) {
   const auto& loops = LoopsFor<T>::Get();
   const auto* x = Raw(in);
   const int64_t n = layout.size(), positions = layout.positions;
@@ -279,12 +269,11 @@ void DataRange(tensorflow::OpKernelContext* ctx, const Layout& layout,
       std::fill(pos_mx.data() + p0, pos_mx.data() + p1, -inf);
       for (int64_t o = 0; o < layout.outer; ++o) {
         if (layout.cols) {
-          loops.range_cols(x + o * positions + p0, p1 - p0, pos_mn.data(),
-                           pos_mx.data(), positions, p0);
+          loops.range_cols(x + o * positions + p0, p1 - p0, pos_mn.data(), pos_mx.data(), positions,
+                           p0);
         } else {
           for (int64_t p = p0; p < p1; ++p) {
-            loops.range(x + (o * positions + p) * layout.run, layout.run,
-                        &pos_mn[p], &pos_mx[p]);
+            loops.range(x + (o * positions + p) * layout.run, layout.run, &pos_mn[p], &pos_mx[p]);
           }
         }
       }
@@ -298,8 +287,7 @@ void DataRange(tensorflow::OpKernelContext* ctx, const Layout& layout,
       C* own_mn = block_mn.data() + b * positions;
       C* own_mx = block_mx.data() + b * positions;
       if (layout.cols) {  // one call: the loop wraps around the period
-        loops.range_cols(x + begin, end - begin, own_mn, own_mx, positions,
-                         begin % positions);
+        loops.range_cols(x + begin, end - begin, own_mn, own_mx, positions, begin % positions);
         return;
       }
       ForEachRun(layout, begin, end, [&](int64_t p, int64_t i, int64_t len) {
@@ -338,12 +326,10 @@ void DataRange(tensorflow::OpKernelContext* ctx, const Layout& layout,
   // extreme are scanned again, each scan stopping at the first match.
   for (int64_t c = 0; c < layout.depth; ++c) {
     if (mn[c] == C(0)) {
-      mn[c] = ChannelHoldsZero<C>(layout, in, c, /*negative=*/true) ? -C(0)
-                                                                     : C(0);
+      mn[c] = ChannelHoldsZero<C>(layout, in, c, /*negative=*/true) ? -C(0) : C(0);
     }
     if (mx[c] == C(0)) {
-      mx[c] = ChannelHoldsZero<C>(layout, in, c, /*negative=*/false) ? C(0)
-                                                                      : -C(0);
+      mx[c] = ChannelHoldsZero<C>(layout, in, c, /*negative=*/false) ? C(0) : -C(0);
     }
   }
 }
@@ -352,8 +338,8 @@ void DataRange(tensorflow::OpKernelContext* ctx, const Layout& layout,
 template <typename C>
 void Expand(const Layout& layout, const C* per_channel, C* per_position) {
   for (int64_t c = 0; c < layout.depth; ++c) {
-    std::fill(per_position + c * layout.inner,
-              per_position + (c + 1) * layout.inner, per_channel[c]);
+    std::fill(per_position + c * layout.inner, per_position + (c + 1) * layout.inner,
+              per_channel[c]);
   }
 }
 
@@ -361,9 +347,8 @@ void Expand(const Layout& layout, const C* per_channel, C* per_position) {
 
 template <typename T>
 struct ForwardFunctor<CPUDevice, T> {
-  tensorflow::Status operator()(tensorflow::OpKernelContext* ctx,
-                                const ForwardArgs& args, const T* in,
-                                const T* min_host, const T* max_host, T* out) {
+  tensorflow::Status operator()(tensorflow::OpKernelContext* ctx, const ForwardArgs& args,
+                                const T* in, const T* min_host, const T* max_host, T* out) {
     using C = typename ComputeType<T>::type;
     const Layout layout = MakeLayout(args.view);
     const int64_t n = layout.size(), depth = layout.depth;
@@ -414,8 +399,7 @@ struct ForwardFunctor<CPUDevice, T> {
     const bool stream = n * static_cast<int64_t>(sizeof(T)) >= StreamBytes();
     RunBlocks(ctx, n, NumBlocks(ctx, n), [&](int64_t, int64_t b, int64_t e) {
       if (layout.cols) {  // one call: the loop wraps around the period
-        qdq_cols(x + b, y + b, e - b, scale, inv, lo, hi, positions,
-                 b % positions, stream);
+        qdq_cols(x + b, y + b, e - b, scale, inv, lo, hi, positions, b % positions, stream);
       } else {
         ForEachRun(layout, b, e, [&](int64_t p, int64_t i, int64_t len) {
           qdq(x + i, y + i, len, scale[p], inv[p], lo[p], hi[p], stream);
@@ -429,9 +413,8 @@ struct ForwardFunctor<CPUDevice, T> {
 
 template <typename T>
 struct GradFunctor<CPUDevice, T> {
-  tensorflow::Status operator()(tensorflow::OpKernelContext* ctx,
-                                const View& view, const T* gradients,
-                                const T* x, const T* min_host,
+  tensorflow::Status operator()(tensorflow::OpKernelContext* ctx, const View& view,
+                                const T* gradients, const T* x, const T* min_host,
                                 const T* max_host, T* out) {
     using C = typename ComputeType<T>::type;
     const Layout layout = MakeLayout(view);
@@ -455,8 +438,7 @@ struct GradFunctor<CPUDevice, T> {
     const bool stream = n * static_cast<int64_t>(sizeof(T)) >= StreamBytes();
     RunBlocks(ctx, n, NumBlocks(ctx, n), [&](int64_t, int64_t b, int64_t e) {
       if (layout.cols) {  // one call: the loop wraps around the period
-        loops.grad_cols(g + b, xs + b, y + b, e - b, lo, hi, positions,
-                        b % positions, stream);
+        loops.grad_cols(g + b, xs + b, y + b, e - b, lo, hi, positions, b % positions, stream);
       } else {
         ForEachRun(layout, b, e, [&](int64_t p, int64_t i, int64_t len) {
           loops.grad(g + i, xs + i, y + i, len, lo[p], hi[p], stream);
@@ -470,14 +452,13 @@ struct GradFunctor<CPUDevice, T> {
 
 template <typename T>
 struct ZeroFunctor<CPUDevice, T> {
-  tensorflow::Status operator()(tensorflow::OpKernelContext*, T* p,
-                                int64_t n) {
+  tensorflow::Status operator()(tensorflow::OpKernelContext*, T* p, int64_t n) {
     std::fill(p, p + n, T(0));
     return tensorflow::Status();
   }
 };
 
-#define TF_QDQ_INSTANTIATE_CPU(T)                 \
+#define TF_QDQ_INSTANTIATE_CPU(T)               \
   template struct ForwardFunctor<CPUDevice, T>; \
   template struct GradFunctor<CPUDevice, T>;    \
   template struct ZeroFunctor<CPUDevice, T>;

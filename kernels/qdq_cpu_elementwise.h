@@ -19,20 +19,20 @@ struct ElementwiseLoops : LoopsCommon<Storage> {
   using S = typename Base::S;
   using C = typename Base::C;
   using Base::kDirect;
-  using Base::kVectorConvert;
-  using Base::kStreamVectors;
   using Base::kPairs;
-  using Base::LoadV;
-  using Base::ParamV;
-  using Base::SplatC;
-  using Base::StoreV;
+  using Base::kStreamVectors;
+  using Base::kVectorConvert;
   using Base::LoadPairV;
-  using Base::StorePairV;
+  using Base::LoadV;
+  using Base::Narrow;
+  using Base::ParamV;
+  using Base::Periods;
+  using Base::SplatC;
   using Base::StorePairExactV;
+  using Base::StorePairV;
+  using Base::StoreV;
   using Base::StreamV;
   using Base::Widen;
-  using Base::Narrow;
-  using Base::Periods;
 
   // ---- Writing outputs ---------------------------------------------------
 
@@ -52,21 +52,17 @@ struct ElementwiseLoops : LoopsCommon<Storage> {
   // other types through an L1 chunk (StreamBytes). Every element gets the
   // same operations either way, so the same bits.
   template <typename Segments, typename VecFn, typename ScalarFn>
-  static inline void Write(S* y, int64_t n, bool stream,
-                           const Segments& segments, const VecFn& vec,
+  static inline void Write(S* y, int64_t n, bool stream, const Segments& segments, const VecFn& vec,
                            const ScalarFn& scalar) {
     if (!stream) {
-      segments(0, n, [&](int64_t j, int64_t p, int64_t m) {
-        scalar(j, p, m, y + j);
-      });
+      segments(0, n, [&](int64_t j, int64_t p, int64_t m) { scalar(j, p, m, y + j); });
       return;
     }
     if constexpr (kStreamVectors) {
       constexpr uintptr_t kBytes = sizeof(S) * kFloatLanes;  // one vector
       segments(0, n, [&](int64_t j, int64_t p, int64_t m) {
         const uintptr_t mis = reinterpret_cast<uintptr_t>(y + j) % kBytes;
-        int64_t head =
-            static_cast<int64_t>((kBytes - mis) % kBytes / sizeof(S));
+        int64_t head = static_cast<int64_t>((kBytes - mis) % kBytes / sizeof(S));
         if (head > m) head = m;
         if (head > 0) scalar(j, p, head, y + j);
         int64_t k = head;
@@ -79,9 +75,7 @@ struct ElementwiseLoops : LoopsCommon<Storage> {
       alignas(64) S buf[kChunk];
       for (int64_t i = 0; i < n; i += kChunk) {
         const int64_t len = n - i < kChunk ? n - i : kChunk;
-        segments(i, len, [&](int64_t j, int64_t p, int64_t m) {
-          scalar(j, p, m, buf + (j - i));
-        });
+        segments(i, len, [&](int64_t j, int64_t p, int64_t m) { scalar(j, p, m, buf + (j - i)); });
         StreamBytes(y + i, buf, len * sizeof(S));
       }
     }
@@ -112,29 +106,24 @@ struct ElementwiseLoops : LoopsCommon<Storage> {
   // nothing; half and bfloat16 without F16C go through an L1 buffer of
   // floats in chunks.
   template <bool kClamp, bool kHalfUp>
-  static inline void QdqS(const S* x, S* y, int64_t n, C scale, C inv, C lo,
-                          C hi) {
+  static inline void QdqS(const S* x, S* y, int64_t n, C scale, C inv, C lo, C hi) {
     if constexpr (kVectorConvert) {
-      const VF vs = Splat(scale), vi = Splat(inv), vl = Splat(lo),
-               vh = Splat(hi);
+      const VF vs = Splat(scale), vi = Splat(inv), vl = Splat(lo), vh = Splat(hi);
       int64_t k = 0;
       if constexpr (kPairs) {
         for (; k + 2 * kFloatLanes <= n; k += 2 * kFloatLanes) {
           VF a, b;
           LoadPairV(x + k, &a, &b);
-          StorePairV(y + k,
-                     VQuantizeDequantize<kClamp, kHalfUp>(a, vl, vh, vs, vi),
+          StorePairV(y + k, VQuantizeDequantize<kClamp, kHalfUp>(a, vl, vh, vs, vi),
                      VQuantizeDequantize<kClamp, kHalfUp>(b, vl, vh, vs, vi));
         }
       }
       for (; k + kFloatLanes <= n; k += kFloatLanes) {
-        StoreV(y + k,
-               VQuantizeDequantize<kClamp, kHalfUp>(LoadV(x + k), vl, vh, vs,
-                                                    vi));
+        StoreV(y + k, VQuantizeDequantize<kClamp, kHalfUp>(LoadV(x + k), vl, vh, vs, vi));
       }
       for (; k < n; ++k) {
-        y[k] = Storage::ToStorage(QuantizeDequantize<C, kClamp, kHalfUp>(
-            Storage::ToCompute(x[k]), lo, hi, scale, inv));
+        y[k] = Storage::ToStorage(
+            QuantizeDequantize<C, kClamp, kHalfUp>(Storage::ToCompute(x[k]), lo, hi, scale, inv));
       }
     } else if constexpr (!kDirect) {
       alignas(64) C buf[kChunk];
@@ -142,30 +131,25 @@ struct ElementwiseLoops : LoopsCommon<Storage> {
         const int64_t len = n - i < kChunk ? n - i : kChunk;
         Widen(x + i, buf, len);
         for (int64_t k = 0; k < len; ++k) {
-          buf[k] = QuantizeDequantize<C, kClamp, kHalfUp>(buf[k], lo, hi,
-                                                          scale, inv);
+          buf[k] = QuantizeDequantize<C, kClamp, kHalfUp>(buf[k], lo, hi, scale, inv);
         }
         Narrow(buf, y + i, len);
       }
     } else {
 #pragma GCC ivdep
       for (int64_t k = 0; k < n; ++k) {
-        y[k] = QuantizeDequantize<C, kClamp, kHalfUp>(x[k], lo, hi, scale,
-                                                      inv);
+        y[k] = QuantizeDequantize<C, kClamp, kHalfUp>(x[k], lo, hi, scale, inv);
       }
     }
   }
 
   template <bool kClamp, bool kHalfUp>
-  static void Qdq(const S* x, S* y, int64_t n, C scale, C inv, C lo, C hi,
-                  bool stream) {
-    const VF vs = SplatC(scale), vi = SplatC(inv), vl = SplatC(lo),
-             vh = SplatC(hi);
+  static void Qdq(const S* x, S* y, int64_t n, C scale, C inv, C lo, C hi, bool stream) {
+    const VF vs = SplatC(scale), vi = SplatC(inv), vl = SplatC(lo), vh = SplatC(hi);
     Write(
         y, n, stream, OnePiece(),
         [&](int64_t j, int64_t) {
-          return VQuantizeDequantize<kClamp, kHalfUp>(LoadV(x + j), vl, vh,
-                                                      vs, vi);
+          return VQuantizeDequantize<kClamp, kHalfUp>(LoadV(x + j), vl, vh, vs, vi);
         },
         [&](int64_t j, int64_t, int64_t m, S* dst) {
           QdqS<kClamp, kHalfUp>(x + j, dst, m, scale, inv, lo, hi);
@@ -174,16 +158,15 @@ struct ElementwiseLoops : LoopsCommon<Storage> {
 
   // As QdqS with parameters per element: scale[k], inv[k], lo[k], hi[k].
   template <bool kClamp, bool kHalfUp>
-  static inline void QdqColsS(const S* x, S* y, int64_t n,
-                              const C* __restrict scale,
+  static inline void QdqColsS(const S* x, S* y, int64_t n, const C* __restrict scale,
                               const C* __restrict inv, const C* __restrict lo,
                               const C* __restrict hi) {
     if constexpr (kVectorConvert) {
       int64_t k = 0;
       for (; k + kFloatLanes <= n; k += kFloatLanes) {
-        StoreV(y + k, VQuantizeDequantize<kClamp, kHalfUp>(
-                          LoadV(x + k), LoadVF(lo + k), LoadVF(hi + k),
-                          LoadVF(scale + k), LoadVF(inv + k)));
+        StoreV(y + k,
+               VQuantizeDequantize<kClamp, kHalfUp>(LoadV(x + k), LoadVF(lo + k), LoadVF(hi + k),
+                                                    LoadVF(scale + k), LoadVF(inv + k)));
       }
       for (; k < n; ++k) {
         y[k] = Storage::ToStorage(QuantizeDequantize<C, kClamp, kHalfUp>(
@@ -195,34 +178,30 @@ struct ElementwiseLoops : LoopsCommon<Storage> {
         const int64_t len = n - i < kChunk ? n - i : kChunk;
         Widen(x + i, buf, len);
         for (int64_t k = 0; k < len; ++k) {
-          buf[k] = QuantizeDequantize<C, kClamp, kHalfUp>(
-              buf[k], lo[i + k], hi[i + k], scale[i + k], inv[i + k]);
+          buf[k] = QuantizeDequantize<C, kClamp, kHalfUp>(buf[k], lo[i + k], hi[i + k],
+                                                          scale[i + k], inv[i + k]);
         }
         Narrow(buf, y + i, len);
       }
     } else {
 #pragma GCC ivdep
       for (int64_t k = 0; k < n; ++k) {
-        y[k] = QuantizeDequantize<C, kClamp, kHalfUp>(x[k], lo[k], hi[k],
-                                                      scale[k], inv[k]);
+        y[k] = QuantizeDequantize<C, kClamp, kHalfUp>(x[k], lo[k], hi[k], scale[k], inv[k]);
       }
     }
   }
 
   template <bool kClamp, bool kHalfUp>
-  static void QdqCols(const S* x, S* y, int64_t n, const C* scale,
-                      const C* inv, const C* lo, const C* hi, int64_t period,
-                      int64_t p0, bool stream) {
+  static void QdqCols(const S* x, S* y, int64_t n, const C* scale, const C* inv, const C* lo,
+                      const C* hi, int64_t period, int64_t p0, bool stream) {
     Write(
         y, n, stream, PeriodPieces{period, p0},
         [&](int64_t j, int64_t p) {
-          return VQuantizeDequantize<kClamp, kHalfUp>(
-              LoadV(x + j), ParamV(lo + p), ParamV(hi + p), ParamV(scale + p),
-              ParamV(inv + p));
+          return VQuantizeDequantize<kClamp, kHalfUp>(LoadV(x + j), ParamV(lo + p), ParamV(hi + p),
+                                                      ParamV(scale + p), ParamV(inv + p));
         },
         [&](int64_t j, int64_t p, int64_t m, S* dst) {
-          QdqColsS<kClamp, kHalfUp>(x + j, dst, m, scale + p, inv + p, lo + p,
-                                    hi + p);
+          QdqColsS<kClamp, kHalfUp>(x + j, dst, m, scale + p, inv + p, lo + p, hi + p);
         });
   }
 
@@ -245,8 +224,8 @@ struct ElementwiseLoops : LoopsCommon<Storage> {
   // y[k] = Masked(g[k], x[k], lo, hi) with lo/hi fixed (kCols false) or
   // per element (kCols: lo[k], hi[k]). Conversions as in QdqS.
   template <bool kCols>
-  static inline void GradS(const S* g, const S* x, S* y, int64_t n,
-                           const C* __restrict lo, const C* __restrict hi) {
+  static inline void GradS(const S* g, const S* x, S* y, int64_t n, const C* __restrict lo,
+                           const C* __restrict hi) {
     const C one = OpaqueOne();
     if constexpr (kVectorConvert) {
       int64_t k = 0;
@@ -262,15 +241,12 @@ struct ElementwiseLoops : LoopsCommon<Storage> {
         }
       }
       for (; k + kFloatLanes <= n; k += kFloatLanes) {
-        StoreV(y + k, VMaskedGradient(LoadV(g + k), LoadV(x + k),
-                                      kCols ? LoadVF(lo + k) : vl,
+        StoreV(y + k, VMaskedGradient(LoadV(g + k), LoadV(x + k), kCols ? LoadVF(lo + k) : vl,
                                       kCols ? LoadVF(hi + k) : vh, vone));
       }
       for (; k < n; ++k) {
-        y[k] = Storage::ToStorage(Masked(Storage::ToCompute(g[k]),
-                                         Storage::ToCompute(x[k]),
-                                         kCols ? lo[k] : *lo,
-                                         kCols ? hi[k] : *hi, one));
+        y[k] = Storage::ToStorage(Masked(Storage::ToCompute(g[k]), Storage::ToCompute(x[k]),
+                                         kCols ? lo[k] : *lo, kCols ? hi[k] : *hi, one));
       }
     } else if constexpr (!kDirect) {
       alignas(64) C gb[kChunk], xb[kChunk];
@@ -298,8 +274,7 @@ struct ElementwiseLoops : LoopsCommon<Storage> {
     }
   }
 
-  static void Grad(const S* g, const S* x, S* y, int64_t n, C lo, C hi,
-                   bool stream) {
+  static void Grad(const S* g, const S* x, S* y, int64_t n, C lo, C hi, bool stream) {
     const VF vl = SplatC(lo), vh = SplatC(hi), vone = SplatC(OpaqueOne());
     Write(
         y, n, stream, OnePiece(),
@@ -311,14 +286,13 @@ struct ElementwiseLoops : LoopsCommon<Storage> {
         });
   }
 
-  static void GradCols(const S* g, const S* x, S* y, int64_t n, const C* lo,
-                       const C* hi, int64_t period, int64_t p0, bool stream) {
+  static void GradCols(const S* g, const S* x, S* y, int64_t n, const C* lo, const C* hi,
+                       int64_t period, int64_t p0, bool stream) {
     const VF vone = SplatC(OpaqueOne());
     Write(
         y, n, stream, PeriodPieces{period, p0},
         [&](int64_t j, int64_t p) {
-          return VMaskedGradient(LoadV(g + j), LoadV(x + j), ParamV(lo + p),
-                                 ParamV(hi + p), vone);
+          return VMaskedGradient(LoadV(g + j), LoadV(x + j), ParamV(lo + p), ParamV(hi + p), vone);
         },
         [&](int64_t j, int64_t p, int64_t m, S* dst) {
           GradS<true>(g + j, x + j, dst, m, lo + p, hi + p);

@@ -72,12 +72,10 @@ struct LoopsCommon {
   }
 
   // in[0..n) -> buf (converted).
-  static inline void Widen(const S* __restrict in, C* __restrict buf,
-                           int64_t n) {
+  static inline void Widen(const S* __restrict in, C* __restrict buf, int64_t n) {
     for (int64_t k = 0; k < n; ++k) buf[k] = Storage::ToCompute(in[k]);
   }
-  static inline void Narrow(const C* __restrict buf, S* __restrict out,
-                            int64_t n) {
+  static inline void Narrow(const C* __restrict buf, S* __restrict out, int64_t n) {
     for (int64_t k = 0; k < n; ++k) out[k] = Storage::ToStorage(buf[k]);
   }
 
@@ -101,8 +99,7 @@ struct LoopsCommon {
   // Calls seg(i, p, len) for the segments of [0, n) within one period:
   // element i + j (j < len) is at position p + j.
   template <typename Fn>
-  static inline void Periods(int64_t n, int64_t period, int64_t p0,
-                             const Fn& seg) {
+  static inline void Periods(int64_t n, int64_t period, int64_t p0, const Fn& seg) {
     int64_t i = 0, p = p0;
     while (i < n) {
       const int64_t len = n - i < period - p ? n - i : period - p;

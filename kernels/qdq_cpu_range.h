@@ -20,12 +20,12 @@ struct RangeLoops : LoopsCommon<Storage> {
   using Base = LoopsCommon<Storage>;
   using S = typename Base::S;
   using C = typename Base::C;
-  using Base::kDirect;
-  using Base::kVectorConvert;
-  using Base::kPairs;
-  using Base::LoadV;
-  using Base::LoadPairV;
   using Base::AsCompute;
+  using Base::kDirect;
+  using Base::kPairs;
+  using Base::kVectorConvert;
+  using Base::LoadPairV;
+  using Base::LoadV;
   using Base::Periods;
 
   // GCC/Clang vector type of the compute type, one vector register wide.
@@ -43,15 +43,13 @@ struct RangeLoops : LoopsCommon<Storage> {
   // independent accumulators of each; lane by lane the same compare-and-
   // select as MinIgnoringNaN / MaxIgnoringNaN.
   static inline void RangeC(const C* x, int64_t n, C* mn, C* mx) {
-    RangeAny(
-        x, n, mn, mx, [](const C* p) { return LoadVec(p); },
-        [](C v) { return v; });
+    RangeAny(x, n, mn, mx, [](const C* p) { return LoadVec(p); }, [](C v) { return v; });
   }
 
   // load(p): the vector of compute values at p; in(v): one value.
   template <typename Elem, typename LoadFn, typename InFn>
-  static inline void RangeAny(const Elem* x, int64_t n, C* mn, C* mx,
-                              const LoadFn& load, const InFn& in) {
+  static inline void RangeAny(const Elem* x, int64_t n, C* mn, C* mx, const LoadFn& load,
+                              const InFn& in) {
     Vec a0, a1, a2, a3, b0, b1, b2, b3;
     for (int j = 0; j < kWidth; ++j) {
       a0[j] = *mn;
@@ -115,21 +113,18 @@ struct RangeLoops : LoopsCommon<Storage> {
           [](S v) { return Storage::ToCompute(v); });
       return;
     }
-    AsCompute(x, n, [&](const C* c, int64_t, int64_t len) {
-      RangeC(c, len, mn, mx);
-    });
+    AsCompute(x, n, [&](const C* c, int64_t, int64_t len) { RangeC(c, len, mn, mx); });
   }
 
-  static inline void RangeColsC(const C* __restrict x, int64_t n,
-                                C* __restrict mn, C* __restrict mx) {
+  static inline void RangeColsC(const C* __restrict x, int64_t n, C* __restrict mn,
+                                C* __restrict mx) {
     for (int64_t k = 0; k < n; ++k) {
       mn[k] = MinIgnoringNaN(mn[k], x[k]);
       mx[k] = MaxIgnoringNaN(mx[k], x[k]);
     }
   }
 
-  static void RangeCols(const S* x, int64_t n, C* mn, C* mx, int64_t period,
-                        int64_t p0) {
+  static void RangeCols(const S* x, int64_t n, C* mn, C* mx, int64_t period, int64_t p0) {
     int64_t i = 0;
     if (p0 != 0) {  // up to the first period boundary
       i = n < period - p0 ? n : period - p0;
@@ -200,9 +195,8 @@ struct RangeLoops : LoopsCommon<Storage> {
       }
       return;
     }
-    AsCompute(x, n, [&](const C* c, int64_t i, int64_t len) {
-      RangeColsC(c, len, mn + i, mx + i);
-    });
+    AsCompute(x, n,
+              [&](const C* c, int64_t i, int64_t len) { RangeColsC(c, len, mn + i, mx + i); });
   }
 };
 

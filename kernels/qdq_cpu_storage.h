@@ -85,14 +85,10 @@ struct StorageBf16 {
   static inline VF Load(const S* p) { return LoadBf16V(p); }
   static inline void Store(S* p, VF v) { StoreBf16V(p, v); }
   static inline void Stream(S* p, VF v) { StoreBf16V<true>(p, v); }
-  static inline void LoadPair(const S* p, VF* a, VF* b) {
-    LoadBf16Pair(p, a, b);
-  }
+  static inline void LoadPair(const S* p, VF* a, VF* b) { LoadBf16Pair(p, a, b); }
   static inline void StorePair(S* p, VF a, VF b) { StoreBf16Pair(p, a, b); }
   // StorePair for values the storage type holds exactly (or NaN).
-  static inline void StorePairExact(S* p, VF a, VF b) {
-    StoreBf16PairExact(p, a, b);
-  }
+  static inline void StorePairExact(S* p, VF a, VF b) { StoreBf16PairExact(p, a, b); }
 #endif
 };
 

@@ -28,21 +28,17 @@ struct TypedLoops {
   // `period` positions: element k of x is at position (p0 + k) % period, and
   // per-position arrays (mn, mx, scale, ...) have `period` entries.
   // mn[p] = min(mn[p], x[k]), mx[p] likewise, for k in [0, n).
-  void (*range_cols)(const S* x, int64_t n, C* mn, C* mx, int64_t period,
-                     int64_t p0);
+  void (*range_cols)(const S* x, int64_t n, C* mn, C* mx, int64_t period, int64_t p0);
   // y = QDQ(x) with one set of parameters; [clamp][half_up].
-  void (*qdq[2][2])(const S* x, S* y, int64_t n, C scale, C inv, C lo, C hi,
-                    bool stream);
+  void (*qdq[2][2])(const S* x, S* y, int64_t n, C scale, C inv, C lo, C hi, bool stream);
   // y[k] = QDQ(x[k]) with parameters scale[p], inv[p], lo[p], hi[p].
-  void (*qdq_cols[2][2])(const S* x, S* y, int64_t n, const C* scale,
-                         const C* inv, const C* lo, const C* hi,
-                         int64_t period, int64_t p0, bool stream);
+  void (*qdq_cols[2][2])(const S* x, S* y, int64_t n, const C* scale, const C* inv, const C* lo,
+                         const C* hi, int64_t period, int64_t p0, bool stream);
   // y = g * (lo <= x <= hi).
-  void (*grad)(const S* g, const S* x, S* y, int64_t n, C lo, C hi,
-               bool stream);
+  void (*grad)(const S* g, const S* x, S* y, int64_t n, C lo, C hi, bool stream);
   // y[k] = g[k] * (lo[p] <= x[k] <= hi[p]).
-  void (*grad_cols)(const S* g, const S* x, S* y, int64_t n, const C* lo,
-                    const C* hi, int64_t period, int64_t p0, bool stream);
+  void (*grad_cols)(const S* g, const S* x, S* y, int64_t n, const C* lo, const C* hi,
+                    int64_t period, int64_t p0, bool stream);
 };
 
 struct LoopTable {

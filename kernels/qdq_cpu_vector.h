@@ -53,8 +53,7 @@ inline void StreamBytes(void* dst, const void* src, int64_t bytes) {
 #if defined(__SSE2__)
   char* d = static_cast<char*>(dst);
   const char* s = static_cast<const char*>(src);
-  const int64_t head = static_cast<int64_t>(
-      (16 - (reinterpret_cast<uintptr_t>(d) & 15)) & 15);
+  const int64_t head = static_cast<int64_t>((16 - (reinterpret_cast<uintptr_t>(d) & 15)) & 15);
   if (head >= bytes) {
     std::memcpy(d, s, bytes);
     return;
@@ -88,11 +87,9 @@ inline void StreamBytes(void* dst, const void* src, int64_t bytes) {
 // sign-bit operations they are in IEEE 754.
 inline VF VRoundHalfToEven(VF v) {  // as RoundHalfToEven: rint
 #if TF_QDQ_VEC_BYTES == 64 && defined(__AVX512F__)
-  return (VF)_mm512_roundscale_ps((__m512)v, _MM_FROUND_TO_NEAREST_INT |
-                                                 _MM_FROUND_NO_EXC);
+  return (VF)_mm512_roundscale_ps((__m512)v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
 #elif TF_QDQ_VEC_BYTES == 32 && defined(__AVX__)
-  return (VF)_mm256_round_ps((__m256)v,
-                             _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  return (VF)_mm256_round_ps((__m256)v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
 #else
   const VF magic = Splat(Limits<float>::RoundMagic());
   const VU bits = (VU)v;
@@ -152,9 +149,8 @@ inline void StoreBits(uint16_t* p, Bits bits) {
     kNonTemporal ? _mm_stream_si128(reinterpret_cast<__m128i*>(p), bits)
                  : _mm_storeu_si128(reinterpret_cast<__m128i*>(p), bits);
   } else {
-    kNonTemporal
-        ? _mm256_stream_si256(reinterpret_cast<__m256i*>(p), bits)
-        : _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), bits);
+    kNonTemporal ? _mm256_stream_si256(reinterpret_cast<__m256i*>(p), bits)
+                 : _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), bits);
   }
 }
 
@@ -162,23 +158,19 @@ inline void StoreBits(uint16_t* p, Bits bits) {
 // HalfToFloat / FloatToHalf (qdq_cpu_convert.h).
 #if TF_QDQ_VEC_BYTES == 64
 inline VF LoadHalfV(const uint16_t* p) {
-  return (VF)_mm512_cvtph_ps(
-      _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+  return (VF)_mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
 }
 template <bool kNonTemporal = false>
 inline void StoreHalfV(uint16_t* p, VF v) {
-  StoreBits<kNonTemporal>(
-      p, _mm512_cvtps_ph((__m512)v, _MM_FROUND_TO_NEAREST_INT));
+  StoreBits<kNonTemporal>(p, _mm512_cvtps_ph((__m512)v, _MM_FROUND_TO_NEAREST_INT));
 }
 #else
 inline VF LoadHalfV(const uint16_t* p) {
-  return (VF)_mm256_cvtph_ps(
-      _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  return (VF)_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }
 template <bool kNonTemporal = false>
 inline void StoreHalfV(uint16_t* p, VF v) {
-  StoreBits<kNonTemporal>(
-      p, _mm256_cvtps_ph((__m256)v, _MM_FROUND_TO_NEAREST_INT));
+  StoreBits<kNonTemporal>(p, _mm256_cvtps_ph((__m256)v, _MM_FROUND_TO_NEAREST_INT));
 }
 #endif
 
@@ -192,9 +184,7 @@ inline VU Bf16BitsV(VF v) {  // FloatToBf16 of each lane, in its low 16 bits
 #if TF_QDQ_VEC_BYTES == 64
 inline VF LoadBf16V(const uint16_t* p) {
   return (VF)_mm512_slli_epi32(
-      _mm512_cvtepu16_epi32(
-          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))),
-      16);
+      _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))), 16);
 }
 template <bool kNonTemporal = false>
 inline void StoreBf16V(uint16_t* p, VF v) {
@@ -203,15 +193,13 @@ inline void StoreBf16V(uint16_t* p, VF v) {
 #else
 inline VF LoadBf16V(const uint16_t* p) {
   return (VF)_mm256_slli_epi32(
-      _mm256_cvtepu16_epi32(
-          _mm_loadu_si128(reinterpret_cast<const __m128i*>(p))),
-      16);
+      _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))), 16);
 }
 template <bool kNonTemporal = false>
 inline void StoreBf16V(uint16_t* p, VF v) {
   const __m256i r = (__m256i)Bf16BitsV(v);  // lanes <= 0xffff: packus is exact
-  StoreBits<kNonTemporal>(p, _mm_packus_epi32(_mm256_castsi256_si128(r),
-                                              _mm256_extracti128_si256(r, 1)));
+  StoreBits<kNonTemporal>(
+      p, _mm_packus_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1)));
 }
 #endif
 
@@ -241,8 +229,7 @@ inline bool AnyNaN(VF a, VF b) {
 #if TF_QDQ_VEC_BYTES == 64
   return _mm512_cmp_ps_mask((__m512)a, (__m512)b, _CMP_UNORD_Q) != 0;
 #else
-  return _mm256_movemask_ps(_mm256_cmp_ps((__m256)a, (__m256)b,
-                                          _CMP_UNORD_Q)) != 0;
+  return _mm256_movemask_ps(_mm256_cmp_ps((__m256)a, (__m256)b, _CMP_UNORD_Q)) != 0;
 #endif
 }
 // FloatToBf16 of each lane that is not NaN, in its low 16 bits.
@@ -254,8 +241,7 @@ inline VU Bf16RoundedBitsV(VF v) {
 // unsigned saturating pack is exact) and stores them.
 inline void StorePacked(uint16_t* p, VU first, VU second) {
 #if TF_QDQ_VEC_BYTES == 64
-  _mm512_storeu_si512(p, _mm512_packus_epi32((__m512i)first,
-                                             (__m512i)second));
+  _mm512_storeu_si512(p, _mm512_packus_epi32((__m512i)first, (__m512i)second));
 #else
   _mm256_storeu_si256(reinterpret_cast<__m256i*>(p),
                       _mm256_packus_epi32((__m256i)first, (__m256i)second));

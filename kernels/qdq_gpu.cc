@@ -16,6 +16,8 @@
 // allocator orders their reuse on the compute stream.
 #define EIGEN_USE_THREADS
 
+#include "kernels/qdq_gpu.h"
+
 #include <cstdint>
 #include <cstring>
 #include <functional>
@@ -23,7 +25,6 @@
 #include <type_traits>
 
 #include "absl/strings/str_cat.h"
-#include "kernels/qdq_gpu.h"
 #include "kernels/qdq_kernels.h"
 #include "kernels/qdq_math.h"
 #include "tensorflow/core/common_runtime/gpu/gpu_event_mgr.h"
@@ -61,8 +62,7 @@ struct Storage<Eigen::bfloat16> {
   using type = gpu::BFloat16Bits;
 };
 static_assert(sizeof(Eigen::half) == sizeof(gpu::HalfBits), "half layout");
-static_assert(sizeof(Eigen::bfloat16) == sizeof(gpu::BFloat16Bits),
-              "bfloat16 layout");
+static_assert(sizeof(Eigen::bfloat16) == sizeof(gpu::BFloat16Bits), "bfloat16 layout");
 
 template <typename T>
 const typename Storage<T>::type* Raw(const T* p) {
@@ -76,12 +76,10 @@ typename Storage<T>::type* Raw(T* p) {
 gpu::Dims ToDims(const View& v) { return gpu::Dims{v.outer, v.depth, v.inner}; }
 
 // The op's CUDA stream (a CUstream, the same object as a cudaStream_t).
-Status GetStream(OpKernelContext* ctx, ::stream_executor::Stream** se_stream,
-                 void** stream) {
+Status GetStream(OpKernelContext* ctx, ::stream_executor::Stream** se_stream, void** stream) {
   auto* dc = ctx->op_device_context();
   *se_stream = dc ? dc->stream() : nullptr;
-  *stream = *se_stream ? (*se_stream)->platform_specific_handle().stream
-                       : nullptr;
+  *stream = *se_stream ? (*se_stream)->platform_specific_handle().stream : nullptr;
   if (*stream == nullptr) {
     return ::tensorflow::errors::Internal(
         "tf_qdq: the GPU kernel has no CUDA stream (the op is not running on a "
@@ -94,21 +92,22 @@ Status CudaStatus(int code, const char* what, void* stream) {
   if (code == 0) return Status();
   if (gpu::IsMissingKernelImage(code)) {
     return ::tensorflow::errors::FailedPrecondition(
-        "tf_qdq: ", what, " cannot run on the GPU: ", gpu::ErrorName(code),
-        ". ", gpu::MissingKernelImageMessage(stream));
+        "tf_qdq: ", what, " cannot run on the GPU: ", gpu::ErrorName(code), ". ",
+        gpu::MissingKernelImageMessage(stream));
   }
   std::string hint;
   if (gpu::IsInsufficientDriver(code)) {
     const int rt = gpu::RuntimeVersion(), drv = gpu::DriverVersion();
-    hint = absl::StrCat(
-        " tf_qdq's GPU kernels are linked with CUDA runtime ", rt / 1000, ".",
-        (rt % 1000) / 10, ", which needs a newer NVIDIA driver than the "
-        "installed one (supports CUDA ", drv / 1000, ".", (drv % 1000) / 10,
-        "). Update the driver, or rebuild tf_qdq with an nvcc that the driver "
-        "supports, or without CUDA (TF_QDQ_CUDA=0) to run on the CPU.");
+    hint = absl::StrCat(" tf_qdq's GPU kernels are linked with CUDA runtime ", rt / 1000, ".",
+                        (rt % 1000) / 10,
+                        ", which needs a newer NVIDIA driver than the "
+                        "installed one (supports CUDA ",
+                        drv / 1000, ".", (drv % 1000) / 10,
+                        "). Update the driver, or rebuild tf_qdq with an nvcc that the driver "
+                        "supports, or without CUDA (TF_QDQ_CUDA=0) to run on the CPU.");
   }
-  return ::tensorflow::errors::Internal("tf_qdq: ", what, " failed on the GPU: ",
-                                        gpu::ErrorName(code), " (",
+  return ::tensorflow::errors::Internal("tf_qdq: ", what,
+                                        " failed on the GPU: ", gpu::ErrorName(code), " (",
                                         gpu::ErrorString(code), ").", hint);
 }
 
@@ -117,29 +116,26 @@ Status CudaStatus(int code, const char* what, void* stream) {
 // stream. *dev_tensor owns the device copy (reuse is stream-ordered); the host
 // buffer is released by the EventMgr once the copy has run.
 template <typename C, typename Fill>
-Status PerChannelParamsToDevice(OpKernelContext* ctx,
-                                ::stream_executor::Stream* se_stream,
-                                void* stream, int64_t depth, const Fill& fill,
-                                Tensor* dev_tensor, const Params<C>** out) {
+Status PerChannelParamsToDevice(OpKernelContext* ctx, ::stream_executor::Stream* se_stream,
+                                void* stream, int64_t depth, const Fill& fill, Tensor* dev_tensor,
+                                const Params<C>** out) {
   const int64_t bytes = depth * static_cast<int64_t>(sizeof(Params<C>));
   AllocatorAttributes host_attr;
   host_attr.set_on_host(true);
   host_attr.set_gpu_compatible(true);  // page-locked: the copy is asynchronous
   Tensor host_tensor;
-  TF_RETURN_IF_ERROR(ctx->allocate_temp(::tensorflow::DT_INT8,
-                                        TensorShape({bytes}), &host_tensor,
-                                        host_attr));
-  TF_RETURN_IF_ERROR(ctx->allocate_temp(::tensorflow::DT_INT8,
-                                        TensorShape({bytes}), dev_tensor));
+  TF_RETURN_IF_ERROR(
+      ctx->allocate_temp(::tensorflow::DT_INT8, TensorShape({bytes}), &host_tensor, host_attr));
+  TF_RETURN_IF_ERROR(ctx->allocate_temp(::tensorflow::DT_INT8, TensorShape({bytes}), dev_tensor));
   char* host = reinterpret_cast<char*>(host_tensor.flat<int8_t>().data());
   for (int64_t c = 0; c < depth; ++c) {
     const Params<C> p = fill(c);
     std::memcpy(host + c * sizeof(Params<C>), &p, sizeof(p));
   }
   void* dev = dev_tensor->flat<int8_t>().data();
-  TF_RETURN_IF_ERROR(CudaStatus(
-      gpu::LaunchCopyToDevice(dev, host, static_cast<size_t>(bytes), stream),
-      "copying the per-channel parameters", stream));
+  TF_RETURN_IF_ERROR(
+      CudaStatus(gpu::LaunchCopyToDevice(dev, host, static_cast<size_t>(bytes), stream),
+                 "copying the per-channel parameters", stream));
   const auto* info = ctx->device()->tensorflow_accelerator_device_info();
   if (info != nullptr && info->event_mgr != nullptr) {
     TensorReference ref(host_tensor);
@@ -157,10 +153,9 @@ Status PerChannelParamsToDevice(OpKernelContext* ctx,
 
 // The specializations declared in qdq_kernels.h.
 template <typename T>
-Status ForwardFunctor<GPUDevice, T>::operator()(OpKernelContext* ctx,
-                                                const ForwardArgs& a,
-                                                const T* in, const T* min_host,
-                                                const T* max_host, T* out) {
+Status ForwardFunctor<GPUDevice, T>::operator()(OpKernelContext* ctx, const ForwardArgs& a,
+                                                const T* in, const T* min_host, const T* max_host,
+                                                T* out) {
   using S = typename Storage<T>::type;
   using C = typename ComputeType<T>::type;
   static_assert(std::is_same<C, typename ComputeType<S>::type>::value,
@@ -175,47 +170,36 @@ Status ForwardFunctor<GPUDevice, T>::operator()(OpKernelContext* ctx,
   Tensor params_tensor, scratch_tensor;
   if (a.range_given) {
     auto fill = [&](int64_t c) {
-      return ComputeParams(static_cast<C>(min_host[c]),
-                           static_cast<C>(max_host[c]), qmin, qmax);
+      return ComputeParams(static_cast<C>(min_host[c]), static_cast<C>(max_host[c]), qmin, qmax);
     };
     if (v.depth == 1) {
       p.single = fill(0);
     } else {
-      TF_RETURN_IF_ERROR(PerChannelParamsToDevice<C>(
-          ctx, se_stream, stream, v.depth, fill, &params_tensor,
-          &p.per_channel));
+      TF_RETURN_IF_ERROR(PerChannelParamsToDevice<C>(ctx, se_stream, stream, v.depth, fill,
+                                                     &params_tensor, &p.per_channel));
     }
   } else {
-    const int64_t scratch_bytes =
-        static_cast<int64_t>(gpu::RangeScratchBytes<S>(v.depth));
-    const int64_t params_bytes =
-        v.depth * static_cast<int64_t>(sizeof(Params<C>));
-    TF_RETURN_IF_ERROR(ctx->allocate_temp(::tensorflow::DT_INT8,
-                                          TensorShape({scratch_bytes}),
-                                          &scratch_tensor));
-    TF_RETURN_IF_ERROR(ctx->allocate_temp(::tensorflow::DT_INT8,
-                                          TensorShape({params_bytes}),
-                                          &params_tensor));
-    auto* params = reinterpret_cast<Params<C>*>(
-        params_tensor.flat<int8_t>().data());
+    const int64_t scratch_bytes = static_cast<int64_t>(gpu::RangeScratchBytes<S>(v.depth));
+    const int64_t params_bytes = v.depth * static_cast<int64_t>(sizeof(Params<C>));
+    TF_RETURN_IF_ERROR(
+        ctx->allocate_temp(::tensorflow::DT_INT8, TensorShape({scratch_bytes}), &scratch_tensor));
+    TF_RETURN_IF_ERROR(
+        ctx->allocate_temp(::tensorflow::DT_INT8, TensorShape({params_bytes}), &params_tensor));
+    auto* params = reinterpret_cast<Params<C>*>(params_tensor.flat<int8_t>().data());
     TF_RETURN_IF_ERROR(CudaStatus(
         gpu::LaunchDataRangeParams<S>(Raw(in), ToDims(v), qmin, qmax,
-                                      scratch_tensor.flat<int8_t>().data(),
-                                      params, stream),
+                                      scratch_tensor.flat<int8_t>().data(), params, stream),
         "computing the range of the input", stream));
     p.per_channel = params;
   }
-  return CudaStatus(gpu::LaunchQuantizeDequantize<S>(Raw(in), Raw(out),
-                                                     ToDims(v), p,
-                                                     a.range_given,
+  return CudaStatus(gpu::LaunchQuantizeDequantize<S>(Raw(in), Raw(out), ToDims(v), p, a.range_given,
                                                      a.half_up, stream),
                     "QuantizeAndDequantize", stream);
 }
 
 template <typename T>
-Status GradFunctor<GPUDevice, T>::operator()(OpKernelContext* ctx,
-                                             const View& v, const T* gradients,
-                                             const T* x, const T* min_host,
+Status GradFunctor<GPUDevice, T>::operator()(OpKernelContext* ctx, const View& v,
+                                             const T* gradients, const T* x, const T* min_host,
                                              const T* max_host, T* out) {
   using S = typename Storage<T>::type;
   using C = typename ComputeType<T>::type;
@@ -235,29 +219,25 @@ Status GradFunctor<GPUDevice, T>::operator()(OpKernelContext* ctx,
   if (v.depth == 1) {
     p.single = fill(0);
   } else {
-    TF_RETURN_IF_ERROR(PerChannelParamsToDevice<C>(
-        ctx, se_stream, stream, v.depth, fill, &params_tensor,
-        &p.per_channel));
+    TF_RETURN_IF_ERROR(PerChannelParamsToDevice<C>(ctx, se_stream, stream, v.depth, fill,
+                                                   &params_tensor, &p.per_channel));
   }
-  return CudaStatus(gpu::LaunchMaskedGradient<S>(Raw(gradients), Raw(x),
-                                                 Raw(out), ToDims(v), p,
-                                                 stream),
-                    "QuantizeAndDequantizeV4Grad", stream);
+  return CudaStatus(
+      gpu::LaunchMaskedGradient<S>(Raw(gradients), Raw(x), Raw(out), ToDims(v), p, stream),
+      "QuantizeAndDequantizeV4Grad", stream);
 }
 
 template <typename T>
-Status ZeroFunctor<GPUDevice, T>::operator()(OpKernelContext* ctx, T* p,
-                                             int64_t n) {
+Status ZeroFunctor<GPUDevice, T>::operator()(OpKernelContext* ctx, T* p, int64_t n) {
   if (n == 0) return Status();
   ::stream_executor::Stream* se_stream = nullptr;
   void* stream = nullptr;
   TF_RETURN_IF_ERROR(GetStream(ctx, &se_stream, &stream));
-  return CudaStatus(
-      gpu::LaunchZero(p, static_cast<size_t>(n) * sizeof(T), stream),
-      "zeroing the min/max backprops", stream);
+  return CudaStatus(gpu::LaunchZero(p, static_cast<size_t>(n) * sizeof(T), stream),
+                    "zeroing the min/max backprops", stream);
 }
 
-#define TF_QDQ_INSTANTIATE_GPU(T)                 \
+#define TF_QDQ_INSTANTIATE_GPU(T)               \
   template struct ForwardFunctor<GPUDevice, T>; \
   template struct GradFunctor<GPUDevice, T>;    \
   template struct ZeroFunctor<GPUDevice, T>;
@@ -270,9 +250,8 @@ TF_QDQ_INSTANTIATE_GPU(double)
 bool GpuKernelsCanRegister() {
   const int runtime = gpu::RuntimeVersion(), driver = gpu::DriverVersion();
   if (driver != 0 && driver / 1000 < runtime / 1000) {
-    LOG(WARNING) << "tf_qdq: the NVIDIA driver supports CUDA " << driver / 1000
-                 << "." << (driver % 1000) / 10
-                 << ", but tf_qdq's GPU kernels were built with CUDA "
+    LOG(WARNING) << "tf_qdq: the NVIDIA driver supports CUDA " << driver / 1000 << "."
+                 << (driver % 1000) / 10 << ", but tf_qdq's GPU kernels were built with CUDA "
                  << runtime / 1000 << "." << (runtime % 1000) / 10
                  << ": GPU kernels not registered, the tf_qdq ops run on the "
                     "CPU. Update the driver, or rebuild tf_qdq with an nvcc "

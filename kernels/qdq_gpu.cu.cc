@@ -30,6 +30,8 @@
 #error "tf_qdq must not be compiled with fast math (bit-exactness)"
 #endif
 
+#include "kernels/qdq_gpu.h"
+
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -39,7 +41,6 @@
 #include <cstring>
 #include <string>
 
-#include "kernels/qdq_gpu.h"
 #include "kernels/qdq_gpu_body.h"
 #include "kernels/qdq_math.h"
 
@@ -48,8 +49,7 @@
 // (e.g. 750,800,900; nvcc 11.5 and later).
 #define TF_QDQ_STR2(...) #__VA_ARGS__
 #define TF_QDQ_STR(...) TF_QDQ_STR2(__VA_ARGS__)
-#define TF_QDQ_NVCC_VERSION \
-  TF_QDQ_STR(__CUDACC_VER_MAJOR__) "." TF_QDQ_STR(__CUDACC_VER_MINOR__)
+#define TF_QDQ_NVCC_VERSION TF_QDQ_STR(__CUDACC_VER_MAJOR__) "." TF_QDQ_STR(__CUDACC_VER_MINOR__)
 #if defined(__CUDA_ARCH_LIST__)
 #define TF_QDQ_ARCH_LIST TF_QDQ_STR(__CUDA_ARCH_LIST__)
 #else
@@ -106,8 +106,7 @@ struct VecWidth {
 // N elements at p as compute values: N == 1 one element, else one aligned
 // 16-byte load (p at a 16-byte boundary, guaranteed by gpu_body::Split).
 template <typename S, int N>
-__device__ __forceinline__ void LoadN(const S* p,
-                                      typename ComputeType<S>::type* v) {
+__device__ __forceinline__ void LoadN(const S* p, typename ComputeType<S>::type* v) {
   if constexpr (N == 1) {
     v[0] = Io<S>::Load(p);
   } else {
@@ -121,8 +120,7 @@ __device__ __forceinline__ void LoadN(const S* p,
 }
 
 template <typename S, int N>
-__device__ __forceinline__ void StoreN(S* p,
-                                       const typename ComputeType<S>::type* v) {
+__device__ __forceinline__ void StoreN(S* p, const typename ComputeType<S>::type* v) {
   if constexpr (N == 1) {
     Io<S>::Store(p, v[0]);
   } else {
@@ -149,8 +147,7 @@ __global__ void ProbeKernel() {}
 
 // kmin[c] = key(+inf), kmax[c] = key(-inf) for c < depth.
 template <typename K>
-__global__ void RangeInitKernel(K* kmin, K* kmax, int64_t depth, K min_start,
-                                K max_start) {
+__global__ void RangeInitKernel(K* kmin, K* kmax, int64_t depth, K min_start, K max_start) {
   for (int64_t c = GlobalThread(); c < depth; c += GridThreads()) {
     kmin[c] = min_start;
     kmax[c] = max_start;
@@ -163,9 +160,8 @@ __global__ void RangeInitKernel(K* kmin, K* kmax, int64_t depth, K min_start,
 // (device, one key per channel) with one atomic per block and channel.
 template <typename S, typename I>
 __global__ void __launch_bounds__(kThreads)
-    RangeKernel(const S* __restrict__ in, gpu_body::Dims d, int64_t window,
-                int64_t windows, int64_t items,
-                typename Key<typename ComputeType<S>::type>::type* kmin,
+    RangeKernel(const S* __restrict__ in, gpu_body::Dims d, int64_t window, int64_t windows,
+                int64_t items, typename Key<typename ComputeType<S>::type>::type* kmin,
                 typename Key<typename ComputeType<S>::type>::type* kmax) {
   using C = typename ComputeType<S>::type;
   using K = typename Key<C>::type;
@@ -185,12 +181,9 @@ __global__ void __launch_bounds__(kThreads)
       smax[c] = Key<C>::kMaxStart;
     }
     __syncthreads();
-    gpu_body::ScanWindow<C, I>(d, gpu_body::Window{c0, nc},
-                               static_cast<I>(blockIdx.x),
-                               static_cast<I>(gridDim.x),
-                               static_cast<I>(threadIdx.x),
-                               static_cast<I>(blockDim.x),
-                               static_cast<I>(items), load, flush);
+    gpu_body::ScanWindow<C, I>(d, gpu_body::Window{c0, nc}, static_cast<I>(blockIdx.x),
+                               static_cast<I>(gridDim.x), static_cast<I>(threadIdx.x),
+                               static_cast<I>(blockDim.x), static_cast<I>(items), load, flush);
     __syncthreads();
     for (int64_t c = threadIdx.x; c < nc; c += blockDim.x) {
       if (smin[c] != Key<C>::kMinStart) atomicMin(&kmin[c0 + c], smin[c]);
@@ -201,9 +194,8 @@ __global__ void __launch_bounds__(kThreads)
 }
 
 template <typename C>
-__global__ void ParamsKernel(const typename Key<C>::type* kmin,
-                             const typename Key<C>::type* kmax, int64_t depth,
-                             C qmin, C qmax, Params<C>* out) {
+__global__ void ParamsKernel(const typename Key<C>::type* kmin, const typename Key<C>::type* kmax,
+                             int64_t depth, C qmin, C qmax, Params<C>* out) {
   for (int64_t c = GlobalThread(); c < depth; c += GridThreads()) {
     out[c] = gpu_body::ParamsFromKeys<C>(kmin[c], kmax[c], qmin, qmax);
   }
@@ -216,30 +208,21 @@ __global__ void __launch_bounds__(kThreads)
   using C = typename ComputeType<S>::type;
   // `out` may alias `in`: each element is read, then written, by one thread.
   gpu_body::QdqLoop<C, kClamp, kHalfUp, VecWidth<S>::value>(
-      d, p, split, static_cast<I>(GlobalThread()),
-      static_cast<I>(GridThreads()),
+      d, p, split, static_cast<I>(GlobalThread()), static_cast<I>(GridThreads()),
       [in](I i, auto cnt, C* v) { LoadN<S, decltype(cnt)::value>(in + i, v); },
-      [out](I i, auto cnt, const C* v) {
-        StoreN<S, decltype(cnt)::value>(out + i, v);
-      });
+      [out](I i, auto cnt, const C* v) { StoreN<S, decltype(cnt)::value>(out + i, v); });
 }
 
 template <typename S, typename I>
 __global__ void __launch_bounds__(kThreads)
-    GradKernel(const S* gradients, const S* x, S* out, gpu_body::Dims d,
-               gpu_body::Split<I> split,
+    GradKernel(const S* gradients, const S* x, S* out, gpu_body::Dims d, gpu_body::Split<I> split,
                gpu_body::ParamsArg<typename ComputeType<S>::type> p) {
   using C = typename ComputeType<S>::type;
   gpu_body::GradLoop<C, VecWidth<S>::value>(
-      d, p, split, static_cast<I>(GlobalThread()),
-      static_cast<I>(GridThreads()),
-      [gradients](I i, auto cnt, C* v) {
-        LoadN<S, decltype(cnt)::value>(gradients + i, v);
-      },
+      d, p, split, static_cast<I>(GlobalThread()), static_cast<I>(GridThreads()),
+      [gradients](I i, auto cnt, C* v) { LoadN<S, decltype(cnt)::value>(gradients + i, v); },
       [x](I i, auto cnt, C* v) { LoadN<S, decltype(cnt)::value>(x + i, v); },
-      [out](I i, auto cnt, const C* v) {
-        StoreN<S, decltype(cnt)::value>(out + i, v);
-      });
+      [out](I i, auto cnt, const C* v) { StoreN<S, decltype(cnt)::value>(out + i, v); });
 }
 
 int LastError() { return static_cast<int>(cudaGetLastError()); }
@@ -303,25 +286,21 @@ int Misalign(const void* p) {
 int Common(int a, int b) { return a == b ? a : -1; }
 
 template <typename S, bool kClamp, bool kHalfUp>
-int LaunchQdq(const S* in, S* out, const Dims& d,
-              const ParamsArg<typename ComputeType<S>::type>& p,
+int LaunchQdq(const S* in, S* out, const Dims& d, const ParamsArg<typename ComputeType<S>::type>& p,
               cudaStream_t s) {
   constexpr int V = VecWidth<S>::value;
   const int misalign = Common(Misalign<S>(in), Misalign<S>(out));
   if (gpu_body::Use32BitIndex(d)) {
-    const auto split = gpu_body::MakeSplit<V, uint32_t>(
-        static_cast<uint32_t>(gpu_body::Size(d)), misalign);
-    const unsigned blocks = static_cast<unsigned>(
-        gpu_body::ElementwiseBlocks(gpu_body::SplitItems<V>(split)));
-    QdqKernel<S, kClamp, kHalfUp, uint32_t>
-        <<<blocks, kThreads, 0, s>>>(in, out, d, split, p);
-  } else {
     const auto split =
-        gpu_body::MakeSplit<V, int64_t>(gpu_body::Size(d), misalign);
-    const unsigned blocks = static_cast<unsigned>(
-        gpu_body::ElementwiseBlocks(gpu_body::SplitItems<V>(split)));
-    QdqKernel<S, kClamp, kHalfUp, int64_t>
-        <<<blocks, kThreads, 0, s>>>(in, out, d, split, p);
+        gpu_body::MakeSplit<V, uint32_t>(static_cast<uint32_t>(gpu_body::Size(d)), misalign);
+    const unsigned blocks =
+        static_cast<unsigned>(gpu_body::ElementwiseBlocks(gpu_body::SplitItems<V>(split)));
+    QdqKernel<S, kClamp, kHalfUp, uint32_t><<<blocks, kThreads, 0, s>>>(in, out, d, split, p);
+  } else {
+    const auto split = gpu_body::MakeSplit<V, int64_t>(gpu_body::Size(d), misalign);
+    const unsigned blocks =
+        static_cast<unsigned>(gpu_body::ElementwiseBlocks(gpu_body::SplitItems<V>(split)));
+    QdqKernel<S, kClamp, kHalfUp, int64_t><<<blocks, kThreads, 0, s>>>(in, out, d, split, p);
   }
   return LastError();
 }
@@ -335,11 +314,9 @@ size_t RangeScratchBytes(int64_t depth) {
 }
 
 template <typename S>
-int LaunchDataRangeParams(const S* in, const Dims& d,
-                          typename ComputeType<S>::type qmin,
+int LaunchDataRangeParams(const S* in, const Dims& d, typename ComputeType<S>::type qmin,
                           typename ComputeType<S>::type qmax, void* scratch,
-                          Params<typename ComputeType<S>::type>* params_out,
-                          void* stream) {
+                          Params<typename ComputeType<S>::type>* params_out, void* stream) {
   using C = typename ComputeType<S>::type;
   using K = typename Key<C>::type;
   cudaStream_t s = static_cast<cudaStream_t>(stream);
@@ -347,35 +324,32 @@ int LaunchDataRangeParams(const S* in, const Dims& d,
   if (d.depth == 0) return 0;
   K* kmin = static_cast<K*>(scratch);
   K* kmax = kmin + d.depth;
-  const unsigned per_channel_blocks =
-      static_cast<unsigned>(gpu_body::ElementwiseBlocks(d.depth));
-  RangeInitKernel<K><<<per_channel_blocks, kThreads, 0, s>>>(
-      kmin, kmax, d.depth, Key<C>::kMinStart, Key<C>::kMaxStart);
+  const unsigned per_channel_blocks = static_cast<unsigned>(gpu_body::ElementwiseBlocks(d.depth));
+  RangeInitKernel<K><<<per_channel_blocks, kThreads, 0, s>>>(kmin, kmax, d.depth, Key<C>::kMinStart,
+                                                             Key<C>::kMaxStart);
   if (int e = LastError()) return e;
   if (gpu_body::Size(d) > 0) {
     const gpu_body::RangeGeometry g = gpu_body::MakeRangeGeometry(d);
-    const dim3 grid(static_cast<unsigned>(g.grid_x),
-                    static_cast<unsigned>(g.grid_y));
+    const dim3 grid(static_cast<unsigned>(g.grid_x), static_cast<unsigned>(g.grid_y));
     const size_t shared = 2 * static_cast<size_t>(g.window) * sizeof(K);
     if (gpu_body::Use32BitIndex(d)) {
-      RangeKernel<S, uint32_t><<<grid, kThreads, shared, s>>>(
-          in, d, g.window, g.windows, g.items, kmin, kmax);
+      RangeKernel<S, uint32_t>
+          <<<grid, kThreads, shared, s>>>(in, d, g.window, g.windows, g.items, kmin, kmax);
     } else {
-      RangeKernel<S, int64_t><<<grid, kThreads, shared, s>>>(
-          in, d, g.window, g.windows, g.items, kmin, kmax);
+      RangeKernel<S, int64_t>
+          <<<grid, kThreads, shared, s>>>(in, d, g.window, g.windows, g.items, kmin, kmax);
     }
     if (int e = LastError()) return e;
   }
-  ParamsKernel<C><<<per_channel_blocks, kThreads, 0, s>>>(kmin, kmax, d.depth,
-                                                          qmin, qmax,
-                                                          params_out);
+  ParamsKernel<C>
+      <<<per_channel_blocks, kThreads, 0, s>>>(kmin, kmax, d.depth, qmin, qmax, params_out);
   return LastError();
 }
 
 template <typename S>
 int LaunchQuantizeDequantize(const S* in, S* out, const Dims& d,
-                             const ParamsArg<typename ComputeType<S>::type>& p,
-                             bool clamp, bool half_up, void* stream) {
+                             const ParamsArg<typename ComputeType<S>::type>& p, bool clamp,
+                             bool half_up, void* stream) {
   cudaStream_t s = static_cast<cudaStream_t>(stream);
   if (int e = PrepareLaunch(s)) return e;
   if (gpu_body::Size(d) == 0) return 0;
@@ -389,28 +363,23 @@ int LaunchQuantizeDequantize(const S* in, S* out, const Dims& d,
 
 template <typename S>
 int LaunchMaskedGradient(const S* gradients, const S* x, S* out, const Dims& d,
-                         const ParamsArg<typename ComputeType<S>::type>& p,
-                         void* stream) {
+                         const ParamsArg<typename ComputeType<S>::type>& p, void* stream) {
   constexpr int V = VecWidth<S>::value;
   cudaStream_t s = static_cast<cudaStream_t>(stream);
   if (int e = PrepareLaunch(s)) return e;
   if (gpu_body::Size(d) == 0) return 0;
-  const int misalign = Common(Common(Misalign<S>(gradients), Misalign<S>(x)),
-                              Misalign<S>(out));
+  const int misalign = Common(Common(Misalign<S>(gradients), Misalign<S>(x)), Misalign<S>(out));
   if (gpu_body::Use32BitIndex(d)) {
-    const auto split = gpu_body::MakeSplit<V, uint32_t>(
-        static_cast<uint32_t>(gpu_body::Size(d)), misalign);
-    const unsigned blocks = static_cast<unsigned>(
-        gpu_body::ElementwiseBlocks(gpu_body::SplitItems<V>(split)));
-    GradKernel<S, uint32_t><<<blocks, kThreads, 0, s>>>(gradients, x, out, d,
-                                                        split, p);
-  } else {
     const auto split =
-        gpu_body::MakeSplit<V, int64_t>(gpu_body::Size(d), misalign);
-    const unsigned blocks = static_cast<unsigned>(
-        gpu_body::ElementwiseBlocks(gpu_body::SplitItems<V>(split)));
-    GradKernel<S, int64_t><<<blocks, kThreads, 0, s>>>(gradients, x, out, d,
-                                                       split, p);
+        gpu_body::MakeSplit<V, uint32_t>(static_cast<uint32_t>(gpu_body::Size(d)), misalign);
+    const unsigned blocks =
+        static_cast<unsigned>(gpu_body::ElementwiseBlocks(gpu_body::SplitItems<V>(split)));
+    GradKernel<S, uint32_t><<<blocks, kThreads, 0, s>>>(gradients, x, out, d, split, p);
+  } else {
+    const auto split = gpu_body::MakeSplit<V, int64_t>(gpu_body::Size(d), misalign);
+    const unsigned blocks =
+        static_cast<unsigned>(gpu_body::ElementwiseBlocks(gpu_body::SplitItems<V>(split)));
+    GradKernel<S, int64_t><<<blocks, kThreads, 0, s>>>(gradients, x, out, d, split, p);
   }
   return LastError();
 }
@@ -418,25 +387,18 @@ int LaunchMaskedGradient(const S* gradients, const S* x, S* out, const Dims& d,
 int LaunchZero(void* p, size_t bytes, void* stream) {
   (void)cudaGetLastError();
   if (bytes == 0) return 0;
-  return static_cast<int>(
-      cudaMemsetAsync(p, 0, bytes, static_cast<cudaStream_t>(stream)));
+  return static_cast<int>(cudaMemsetAsync(p, 0, bytes, static_cast<cudaStream_t>(stream)));
 }
 
-int LaunchCopyToDevice(void* device_dst, const void* host_src, size_t bytes,
-                       void* stream) {
+int LaunchCopyToDevice(void* device_dst, const void* host_src, size_t bytes, void* stream) {
   (void)cudaGetLastError();
   if (bytes == 0) return 0;
-  return static_cast<int>(cudaMemcpyAsync(device_dst, host_src, bytes,
-                                          cudaMemcpyHostToDevice,
+  return static_cast<int>(cudaMemcpyAsync(device_dst, host_src, bytes, cudaMemcpyHostToDevice,
                                           static_cast<cudaStream_t>(stream)));
 }
 
-const char* ErrorName(int code) {
-  return cudaGetErrorName(static_cast<cudaError_t>(code));
-}
-const char* ErrorString(int code) {
-  return cudaGetErrorString(static_cast<cudaError_t>(code));
-}
+const char* ErrorName(int code) { return cudaGetErrorName(static_cast<cudaError_t>(code)); }
+const char* ErrorString(int code) { return cudaGetErrorString(static_cast<cudaError_t>(code)); }
 bool IsInsufficientDriver(int code) {
   return code == static_cast<int>(cudaErrorInsufficientDriver);
 }
@@ -481,46 +443,42 @@ std::string MissingKernelImageMessage(void* stream) {
     if (cudaGetDeviceProperties(&prop, dev) == cudaSuccess) {
       major = prop.major;
       minor = prop.minor;
-      device = "GPU " + std::to_string(dev) + " (" + prop.name +
-               ", compute capability " + std::to_string(major) + "." +
-               std::to_string(minor) + ")";
+      device = "GPU " + std::to_string(dev) + " (" + prop.name + ", compute capability " +
+               std::to_string(major) + "." + std::to_string(minor) + ")";
     }
   }
   (void)cudaGetLastError();
-  const std::string arch =
-      major > 0 ? std::to_string(major) + std::to_string(minor) : "<cc>";
-  std::string msg = "tf_qdq's GPU kernels have no image that runs on " +
-                    device + ": the library was built with CUDA " +
-                    BuildDescription() +
+  const std::string arch = major > 0 ? std::to_string(major) + std::to_string(minor) : "<cc>";
+  std::string msg = "tf_qdq's GPU kernels have no image that runs on " + device +
+                    ": the library was built with CUDA " + BuildDescription() +
                     ". Rebuild it for this GPU: TF_QDQ_CUDA_ARCHS=" + arch +
                     " python setup.py build_ext --inplace (or "
                     "TF_QDQ_CUDA_ARCHS=" +
                     arch + " pip install .)";
   const int cc = major * 10 + minor;
   if (major > 0 && cc < 50) {
-    msg += "; no CUDA 12 or later toolkit compiles for compute capability "
-           "below 5.0, so place the ops on the CPU (tf.device('/CPU:0')) or "
-           "build without CUDA (TF_QDQ_CUDA=0)";
+    msg +=
+        "; no CUDA 12 or later toolkit compiles for compute capability "
+        "below 5.0, so place the ops on the CPU (tf.device('/CPU:0')) or "
+        "build without CUDA (TF_QDQ_CUDA=0)";
   } else if (major > 0 && cc < 75) {
-    msg += "; CUDA 13 and later cannot compile for compute capability " +
-           std::to_string(major) + "." + std::to_string(minor) +
+    msg += "; CUDA 13 and later cannot compile for compute capability " + std::to_string(major) +
+           "." + std::to_string(minor) +
            ", so use a CUDA 12 nvcc: TF_QDQ_NVCC=/usr/local/cuda-12/bin/nvcc";
   }
   msg += ". Until then, place the ops on the CPU (tf.device('/CPU:0')).";
   return msg;
 }
 
-#define TF_QDQ_INSTANTIATE_GPU(S)                                               \
-  template size_t RangeScratchBytes<S>(int64_t);                                \
-  template int LaunchDataRangeParams<S>(                                        \
-      const S*, const Dims&, ComputeType<S>::type, ComputeType<S>::type, void*, \
-      Params<ComputeType<S>::type>*, void*);                                    \
-  template int LaunchQuantizeDequantize<S>(                                     \
-      const S*, S*, const Dims&, const ParamsArg<ComputeType<S>::type>&, bool,  \
-      bool, void*);                                                             \
-  template int LaunchMaskedGradient<S>(const S*, const S*, S*, const Dims&,     \
-                                       const ParamsArg<ComputeType<S>::type>&,  \
-                                       void*);
+#define TF_QDQ_INSTANTIATE_GPU(S)                                                            \
+  template size_t RangeScratchBytes<S>(int64_t);                                             \
+  template int LaunchDataRangeParams<S>(const S*, const Dims&, ComputeType<S>::type,         \
+                                        ComputeType<S>::type, void*,                         \
+                                        Params<ComputeType<S>::type>*, void*);               \
+  template int LaunchQuantizeDequantize<S>(                                                  \
+      const S*, S*, const Dims&, const ParamsArg<ComputeType<S>::type>&, bool, bool, void*); \
+  template int LaunchMaskedGradient<S>(const S*, const S*, S*, const Dims&,                  \
+                                       const ParamsArg<ComputeType<S>::type>&, void*);
 TF_QDQ_INSTANTIATE_GPU(BFloat16Bits)
 TF_QDQ_INSTANTIATE_GPU(HalfBits)
 TF_QDQ_INSTANTIATE_GPU(float)

@@ -35,7 +35,6 @@ struct BFloat16Bits {
   uint16_t bits;
 };
 
-
 // Bytes of device scratch that LaunchDataRangeParams needs for `depth`
 // channels (two order keys per channel).
 template <typename S>
@@ -45,32 +44,28 @@ size_t RangeScratchBytes(int64_t depth);
 // elements, at least one), then params_out[c] = ComputeParams(min_c, max_c,
 // qmin, qmax) on the device (params_out: d.depth entries of device memory).
 template <typename S>
-int LaunchDataRangeParams(const S* in, const Dims& d,
-                          typename ComputeType<S>::type qmin,
+int LaunchDataRangeParams(const S* in, const Dims& d, typename ComputeType<S>::type qmin,
                           typename ComputeType<S>::type qmax, void* scratch,
-                          Params<typename ComputeType<S>::type>* params_out,
-                          void* stream);
+                          Params<typename ComputeType<S>::type>* params_out, void* stream);
 
 // out = QDQ(in) with the per-channel (or single) parameters. `out` may alias
 // `in`. clamp: the range was given.
 template <typename S>
 int LaunchQuantizeDequantize(const S* in, S* out, const Dims& d,
-                             const ParamsArg<typename ComputeType<S>::type>& p,
-                             bool clamp, bool half_up, void* stream);
+                             const ParamsArg<typename ComputeType<S>::type>& p, bool clamp,
+                             bool half_up, void* stream);
 
 // out = gradients * (lo <= x <= hi) with per-channel (or single) raw bounds in
 // Params::lo / Params::hi. `out` may alias `gradients`.
 template <typename S>
 int LaunchMaskedGradient(const S* gradients, const S* x, S* out, const Dims& d,
-                         const ParamsArg<typename ComputeType<S>::type>& p,
-                         void* stream);
+                         const ParamsArg<typename ComputeType<S>::type>& p, void* stream);
 
 // Zero bytes at device pointer p (all four types: zero bits are +0.0).
 int LaunchZero(void* p, size_t bytes, void* stream);
 
 // Copies bytes from page-locked host memory to the device, asynchronously.
-int LaunchCopyToDevice(void* device_dst, const void* host_src, size_t bytes,
-                       void* stream);
+int LaunchCopyToDevice(void* device_dst, const void* host_src, size_t bytes, void* stream);
 
 // Name and description of an error code returned above.
 const char* ErrorName(int code);

@@ -28,9 +28,7 @@ struct Dims {
   int64_t inner;
 };
 
-TF_QDQ_HD inline int64_t Size(const Dims& d) {
-  return d.outer * d.depth * d.inner;
-}
+TF_QDQ_HD inline int64_t Size(const Dims& d) { return d.outer * d.depth * d.inner; }
 
 // --- Index arithmetic ---------------------------------------------------------
 // n / d for 0 <= n < 2^31 and 1 <= d < 2^31 without a division instruction
@@ -66,11 +64,8 @@ struct Divider;
 template <>
 struct Divider<uint32_t> {
   FastDiv32 f;
-  TF_QDQ_HD explicit Divider(int64_t d = 1)
-      : f(MakeFastDiv32(static_cast<uint32_t>(d))) {}
-  TF_QDQ_HD uint32_t Div(uint32_t n) const {
-    return (MulHi(n, f.m) + n) >> f.s;
-  }
+  TF_QDQ_HD explicit Divider(int64_t d = 1) : f(MakeFastDiv32(static_cast<uint32_t>(d))) {}
+  TF_QDQ_HD uint32_t Div(uint32_t n) const { return (MulHi(n, f.m) + n) >> f.s; }
 };
 template <>
 struct Divider<int64_t> {
@@ -80,9 +75,7 @@ struct Divider<int64_t> {
 };
 
 // True when every flat index of the view fits the 32-bit index path.
-TF_QDQ_HD inline bool Use32BitIndex(const Dims& d) {
-  return Size(d) < (int64_t{1} << 31);
-}
+TF_QDQ_HD inline bool Use32BitIndex(const Dims& d) { return Size(d) < (int64_t{1} << 31); }
 
 // Channel of flat element i, and i's position inside its run of `inner`
 // elements, for the elementwise loops: Locate(i) once, then Next() for
@@ -197,9 +190,8 @@ TF_QDQ_HD inline int64_t ScanThreads(int64_t run, int64_t threads) {
 // (flat index into the whole input, of type I) in C. I: the index type (every
 // flat index of the input must fit).
 template <typename C, typename I, typename Load, typename Flush>
-TF_QDQ_HD inline void ScanWindow(const Dims& d, const Window& w, I block,
-                                I blocks, I thread, I threads, I items,
-                                const Load& load, const Flush& flush) {
+TF_QDQ_HD inline void ScanWindow(const Dims& d, const Window& w, I block, I blocks, I thread,
+                                 I threads, I items, const Load& load, const Flush& flush) {
   using K = typename Key<C>::type;
   const I run = static_cast<I>(w.nc * d.inner);
   const I total = static_cast<I>(d.outer) * run;
@@ -242,9 +234,8 @@ TF_QDQ_HD inline void ScanWindow(const Dims& d, const Window& w, I block,
 // Parameters of channel c from its reduced keys (same ComputeParams as the
 // CPU, on the same values).
 template <typename C>
-TF_QDQ_HD inline Params<C> ParamsFromKeys(typename Key<C>::type kmin,
-                                         typename Key<C>::type kmax, C qmin,
-                                         C qmax) {
+TF_QDQ_HD inline Params<C> ParamsFromKeys(typename Key<C>::type kmin, typename Key<C>::type kmax,
+                                          C qmin, C qmax) {
   return ComputeParams(FromKey<C>(kmin), FromKey<C>(kmax), qmin, qmax);
 }
 
@@ -301,8 +292,7 @@ struct Count {
 // aligned groups (elements i .. i + V - 1, i at a 16-byte boundary), then
 // body(i, Count<1>()) for its single elements of the head and tail.
 template <int V, typename I, typename Body>
-TF_QDQ_HD inline void SplitLoop(const Split<I>& s, I first, I stride,
-                               const Body& body) {
+TF_QDQ_HD inline void SplitLoop(const Split<I>& s, I first, I stride, const Body& body) {
   for (I j = first; j < s.vectors; j += stride) {
     body(s.head + j * static_cast<I>(V), Count<V>());
   }
@@ -317,11 +307,9 @@ TF_QDQ_HD inline void SplitLoop(const Split<I>& s, I first, I stride,
 // C* v) reads elements i .. i + N - 1 as compute values, store(i, Count<N>,
 // const C* v) writes them (after the loads of the same call: `out` may alias
 // `in`).
-template <typename C, bool kClamp, bool kHalfUp, int V, typename I,
-          typename Load, typename Store>
-TF_QDQ_HD inline void QdqLoop(const Dims& d, const ParamsArg<C>& pa,
-                             const Split<I>& s, I first, I stride,
-                             const Load& load, const Store& store) {
+template <typename C, bool kClamp, bool kHalfUp, int V, typename I, typename Load, typename Store>
+TF_QDQ_HD inline void QdqLoop(const Dims& d, const ParamsArg<C>& pa, const Split<I>& s, I first,
+                              I stride, const Load& load, const Store& store) {
   if (pa.per_channel == nullptr || d.depth == 1) {
     const Params<C> p = pa.per_channel ? pa.per_channel[0] : pa.single;
     SplitLoop<V>(s, first, stride, [&](I i, auto cnt) {
@@ -329,8 +317,7 @@ TF_QDQ_HD inline void QdqLoop(const Dims& d, const ParamsArg<C>& pa,
       C v[kN];
       load(i, cnt, v);
       for (int k = 0; k < kN; ++k) {
-        v[k] = QuantizeDequantize<C, kClamp, kHalfUp>(v[k], p.lo, p.hi,
-                                                      p.scale, p.inv);
+        v[k] = QuantizeDequantize<C, kClamp, kHalfUp>(v[k], p.lo, p.hi, p.scale, p.inv);
       }
       store(i, cnt, v);
     });
@@ -345,8 +332,7 @@ TF_QDQ_HD inline void QdqLoop(const Dims& d, const ParamsArg<C>& pa,
     map.Locate(i, &c, &r);
     for (int k = 0; k < kN; ++k) {
       const Params<C>& p = pa.per_channel[c];
-      v[k] = QuantizeDequantize<C, kClamp, kHalfUp>(v[k], p.lo, p.hi, p.scale,
-                                                    p.inv);
+      v[k] = QuantizeDequantize<C, kClamp, kHalfUp>(v[k], p.lo, p.hi, p.scale, p.inv);
       map.Next(&c, &r);
     }
     store(i, cnt, v);
@@ -356,12 +342,10 @@ TF_QDQ_HD inline void QdqLoop(const Dims& d, const ParamsArg<C>& pa,
 // V4Grad over a split: out = MaskedGradient(gradients, x, lo, hi) with
 // channel i's raw bounds in Params::lo / Params::hi. load_g / load_x / store as
 // in QdqLoop.
-template <typename C, int V, typename I, typename LoadG, typename LoadX,
-          typename Store>
-TF_QDQ_HD inline void GradLoop(const Dims& d, const ParamsArg<C>& pa,
-                              const Split<I>& s, I first, I stride,
-                              const LoadG& load_g, const LoadX& load_x,
-                              const Store& store) {
+template <typename C, int V, typename I, typename LoadG, typename LoadX, typename Store>
+TF_QDQ_HD inline void GradLoop(const Dims& d, const ParamsArg<C>& pa, const Split<I>& s, I first,
+                               I stride, const LoadG& load_g, const LoadX& load_x,
+                               const Store& store) {
   if (pa.per_channel == nullptr || d.depth == 1) {
     const Params<C> p = pa.per_channel ? pa.per_channel[0] : pa.single;
     SplitLoop<V>(s, first, stride, [&](I i, auto cnt) {

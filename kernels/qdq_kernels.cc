@@ -4,12 +4,13 @@
 // TensorFlow would CHECK (dim_size, scalar<T>, vec<T>), so no input aborts.
 #define EIGEN_USE_THREADS
 
+#include "kernels/qdq_kernels.h"
+
 #include <cstdint>
 #include <new>
 #include <stdexcept>
 #include <string>
 
-#include "kernels/qdq_kernels.h"
 #include "kernels/qdq_math.h"
 #if defined(TF_QDQ_CUDA) && TF_QDQ_CUDA
 #include "tensorflow/core/framework/kernel_def_builder.h"
@@ -72,8 +73,7 @@ bool NumBitsOk(int64_t num_bits, bool signed_input) {
 // input_min <= input_max for every channel. The caller then reads the values
 // (host memory on every device).
 template <typename T>
-tensorflow::Status CheckGivenRange(const Tensor& mn, const Tensor& mx,
-                                   int64_t axis, int64_t depth,
+tensorflow::Status CheckGivenRange(const Tensor& mn, const Tensor& mx, int64_t axis, int64_t depth,
                                    const TensorShape& input_shape) {
   if (axis == -1) {
     if (!TensorShapeUtils::IsScalar(mn.shape())) {
@@ -84,8 +84,8 @@ tensorflow::Status CheckGivenRange(const Tensor& mn, const Tensor& mx,
     }
     const T lo = mn.scalar<T>()(), hi = mx.scalar<T>()();
     if (!(Printable(lo) <= Printable(hi))) {
-      return InvalidArgument("Invalid range: input_min ", Printable(lo),
-                             " > input_max ", Printable(hi));
+      return InvalidArgument("Invalid range: input_min ", Printable(lo), " > input_max ",
+                             Printable(hi));
     }
     return tensorflow::Status();
   }
@@ -93,17 +93,15 @@ tensorflow::Status CheckGivenRange(const Tensor& mn, const Tensor& mx,
   const Tensor* ts[2] = {&mn, &mx};
   for (int k = 0; k < 2; ++k) {
     if (ts[k]->dims() != 1) {
-      return InvalidArgument(
-          "Shape must be rank 1 for ", names[k],
-          "_tensor when the axis is specified: got shape ",
-          ts[k]->shape().DebugString(), ", expected [", depth,
-          "] (one value per channel along axis ", axis, " of the input ",
-          input_shape.DebugString(), ")");
+      return InvalidArgument("Shape must be rank 1 for ", names[k],
+                             "_tensor when the axis is specified: got shape ",
+                             ts[k]->shape().DebugString(), ", expected [", depth,
+                             "] (one value per channel along axis ", axis, " of the input ",
+                             input_shape.DebugString(), ")");
     }
     if (ts[k]->dim_size(0) != depth) {
-      return InvalidArgument(names[k], "_tensor has incorrect size, was ",
-                             ts[k]->dim_size(0), " expected ", depth,
-                             " to match dim ", axis, " of the input ",
+      return InvalidArgument(names[k], "_tensor has incorrect size, was ", ts[k]->dim_size(0),
+                             " expected ", depth, " to match dim ", axis, " of the input ",
                              ts[k]->shape().DebugString());
     }
   }
@@ -111,9 +109,8 @@ tensorflow::Status CheckGivenRange(const Tensor& mn, const Tensor& mx,
   auto hi = mx.flat<T>();
   for (int64_t c = 0; c < depth; ++c) {
     if (!(Printable(lo(c)) <= Printable(hi(c)))) {
-      return InvalidArgument("Invalid range: input_min ", Printable(lo(c)),
-                             " > input_max ", Printable(hi(c)), " for channel ",
-                             c, " along axis ", axis,
+      return InvalidArgument("Invalid range: input_min ", Printable(lo(c)), " > input_max ",
+                             Printable(hi(c)), " for channel ", c, " along axis ", axis,
                              ". Every channel needs input_min <= input_max.");
     }
   }
@@ -138,25 +135,21 @@ tensorflow::Status CallFunctor(const F& f) {
 }
 
 template <typename Device, typename T>
-void RunForward(OpKernelContext* ctx, const ForwardArgs& args, const T* mn,
-                const T* mx) {
+void RunForward(OpKernelContext* ctx, const ForwardArgs& args, const T* mn, const T* mx) {
   const Tensor& input = ctx->input(0);
   Tensor* output = nullptr;
-  OP_REQUIRES_OK(ctx, ctx->forward_input_or_allocate_output(
-                          {0}, 0, input.shape(), &output));
+  OP_REQUIRES_OK(ctx, ctx->forward_input_or_allocate_output({0}, 0, input.shape(), &output));
   OP_REQUIRES_OK(ctx, CallFunctor([&] {
-                    return ForwardFunctor<Device, T>()(
-                        ctx, args, input.flat<T>().data(), mn, mx,
-                        output->flat<T>().data());
-                  }));
+                   return ForwardFunctor<Device, T>()(ctx, args, input.flat<T>().data(), mn, mx,
+                                                      output->flat<T>().data());
+                 }));
 }
 
-ForwardArgs MakeArgs(const View& view, int64_t num_bits, bool signed_input,
-                     bool narrow_range, bool range_given, bool half_up) {
+ForwardArgs MakeArgs(const View& view, int64_t num_bits, bool signed_input, bool narrow_range,
+                     bool range_given, bool half_up) {
   ForwardArgs a;
   a.view = view;
-  IntegerRange(static_cast<int>(num_bits), signed_input, narrow_range, &a.qmin,
-               &a.qmax);
+  IntegerRange(static_cast<int>(num_bits), signed_input, narrow_range, &a.qmin, &a.qmax);
   a.range_given = range_given;
   a.half_up = half_up;
   return a;
@@ -173,23 +166,22 @@ class QdqV1Op : public OpKernel {
     OP_REQUIRES_OK(ctx, ctx->GetAttr("input_min", &input_min_));
     OP_REQUIRES_OK(ctx, ctx->GetAttr("input_max", &input_max_));
     OP_REQUIRES(ctx, NumBitsOk(num_bits_, signed_input_),
-                InvalidArgument("num_bits is out of range: ", num_bits_,
-                                " with signed_input_ ", signed_input_));
+                InvalidArgument("num_bits is out of range: ", num_bits_, " with signed_input_ ",
+                                signed_input_));
     if (range_given_) {
-      OP_REQUIRES(ctx, input_min_ <= input_max_,
-                  InvalidArgument("Invalid range: input_min ", input_min_,
-                                  " > input_max ", input_max_));
+      OP_REQUIRES(
+          ctx, input_min_ <= input_max_,
+          InvalidArgument("Invalid range: input_min ", input_min_, " > input_max ", input_max_));
     }
   }
 
   void Compute(OpKernelContext* ctx) override {
     const Tensor& input = ctx->input(0);
     const T mn = static_cast<T>(input_min_), mx = static_cast<T>(input_max_);
-    RunForward<Device, T>(
-        ctx,
-        MakeArgs(MakeView(input.shape(), -1), num_bits_, signed_input_,
-                 /*narrow_range=*/false, range_given_, /*half_up=*/false),
-        &mn, &mx);
+    RunForward<Device, T>(ctx,
+                          MakeArgs(MakeView(input.shape(), -1), num_bits_, signed_input_,
+                                   /*narrow_range=*/false, range_given_, /*half_up=*/false),
+                          &mn, &mx);
   }
 
  private:
@@ -218,33 +210,30 @@ class QdqV2Op : public OpKernel {
                                 round_mode, "'"));
     half_up_ = round_mode == "HALF_UP";
     OP_REQUIRES(ctx, NumBitsOk(num_bits_, signed_input_),
-                InvalidArgument("num_bits is out of range: ", num_bits_,
-                                " with signed_input_ ", signed_input_));
+                InvalidArgument("num_bits is out of range: ", num_bits_, " with signed_input_ ",
+                                signed_input_));
   }
 
   void Compute(OpKernelContext* ctx) override {
     const Tensor& input = ctx->input(0);
     const int64_t axis = axis_;
-    OP_REQUIRES(ctx, axis >= -1,
-                InvalidArgument("Axis must be at least -1. Found ", axis));
-    OP_REQUIRES(ctx, axis == -1 || axis < input.dims(),
-                InvalidArgument("Shape must be at least rank ", axis + 1,
-                                " but is rank ", input.dims()));
+    OP_REQUIRES(ctx, axis >= -1, InvalidArgument("Axis must be at least -1. Found ", axis));
+    OP_REQUIRES(
+        ctx, axis == -1 || axis < input.dims(),
+        InvalidArgument("Shape must be at least rank ", axis + 1, " but is rank ", input.dims()));
     const View view = MakeView(input.shape(), axis);
     const Tensor& mn = ctx->input(1);
     const Tensor& mx = ctx->input(2);
     const T* mn_ptr = nullptr;
     const T* mx_ptr = nullptr;
     if (range_given_) {
-      OP_REQUIRES_OK(ctx, CheckGivenRange<T>(mn, mx, axis, view.depth,
-                                             input.shape()));
+      OP_REQUIRES_OK(ctx, CheckGivenRange<T>(mn, mx, axis, view.depth, input.shape()));
       mn_ptr = mn.flat<T>().data();
       mx_ptr = mx.flat<T>().data();
     }
-    RunForward<Device, T>(ctx,
-                          MakeArgs(view, num_bits_, signed_input_,
-                                   narrow_range_, range_given_, half_up_),
-                          mn_ptr, mx_ptr);
+    RunForward<Device, T>(
+        ctx, MakeArgs(view, num_bits_, signed_input_, narrow_range_, range_given_, half_up_),
+        mn_ptr, mx_ptr);
   }
 
  private:
@@ -271,15 +260,13 @@ class QdqV3Op : public OpKernel {
     const Tensor& input = ctx->input(0);
     const int64_t axis = axis_, dims = input.dims();
     OP_REQUIRES(ctx, axis >= -dims && axis < dims,
-                InvalidArgument(
-                    "Axis requested is larger than input dimensions. Axis: ",
-                    axis, " Input Dimensions: ", dims));
+                InvalidArgument("Axis requested is larger than input dimensions. Axis: ", axis,
+                                " Input Dimensions: ", dims));
     // TensorFlow aborts the process here (docs/semantics.md#differences-from-tensorflow, item 2).
     OP_REQUIRES(ctx, axis >= -1,
-                InvalidArgument("Axis must be -1 (per-tensor) or in [0, ", dims,
-                                ") (per-channel), got ", axis,
-                                ". Count a per-channel axis from the front: ",
-                                "use ", axis + dims, "."));
+                InvalidArgument(
+                    "Axis must be -1 (per-tensor) or in [0, ", dims, ") (per-channel), got ", axis,
+                    ". Count a per-channel axis from the front: ", "use ", axis + dims, "."));
     const Tensor& num_bits_tensor = ctx->input(3);
     OP_REQUIRES(ctx, TensorShapeUtils::IsScalar(num_bits_tensor.shape()),
                 InvalidArgument("Invalid shape. The `num_bits` tensor should "
@@ -287,23 +274,22 @@ class QdqV3Op : public OpKernel {
                                 num_bits_tensor.dims()));
     const int64_t num_bits = num_bits_tensor.scalar<int32_t>()();
     OP_REQUIRES(ctx, NumBitsOk(num_bits, signed_input_),
-                InvalidArgument("num_bits is out of range: ", num_bits,
-                                " with `signed_input_` ", signed_input_));
+                InvalidArgument("num_bits is out of range: ", num_bits, " with `signed_input_` ",
+                                signed_input_));
     const View view = MakeView(input.shape(), axis);
     const Tensor& mn = ctx->input(1);
     const Tensor& mx = ctx->input(2);
     const T* mn_ptr = nullptr;
     const T* mx_ptr = nullptr;
     if (range_given_) {
-      OP_REQUIRES_OK(ctx, CheckGivenRange<T>(mn, mx, axis, view.depth,
-                                             input.shape()));
+      OP_REQUIRES_OK(ctx, CheckGivenRange<T>(mn, mx, axis, view.depth, input.shape()));
       mn_ptr = mn.flat<T>().data();
       mx_ptr = mx.flat<T>().data();
     }
-    RunForward<Device, T>(ctx,
-                          MakeArgs(view, num_bits, signed_input_, narrow_range_,
-                                   range_given_, /*half_up=*/false),
-                          mn_ptr, mx_ptr);
+    RunForward<Device, T>(
+        ctx,
+        MakeArgs(view, num_bits, signed_input_, narrow_range_, range_given_, /*half_up=*/false),
+        mn_ptr, mx_ptr);
   }
 
  private:
@@ -326,12 +312,10 @@ class QdqV4GradOp : public OpKernel {
     OP_REQUIRES(ctx, input.IsSameSize(gradient),
                 InvalidArgument("gradient and input must be the same size"));
     const int64_t axis = axis_;
-    OP_REQUIRES(ctx, axis >= -1,
-                InvalidArgument("Axis must be at least -1. Found ", axis));
+    OP_REQUIRES(ctx, axis >= -1, InvalidArgument("Axis must be at least -1. Found ", axis));
     OP_REQUIRES(ctx, axis == -1 || axis < input.dims(),
-                InvalidArgument(
-                    "Axis should be -1 or 0 or a positive value less than ",
-                    input.dims(), "but given axis value was ", axis));
+                InvalidArgument("Axis should be -1 or 0 or a positive value less than ",
+                                input.dims(), "but given axis value was ", axis));
     const View view = MakeView(input.shape(), axis);
     const Tensor& mn = ctx->input(2);
     const Tensor& mx = ctx->input(3);
@@ -354,66 +338,57 @@ class QdqV4GradOp : public OpKernel {
       OP_REQUIRES(ctx, mn.dims() == 1,
                   InvalidArgument("Shape must be rank 1 for input_min_tensor "
                                   "when the axis is specified: got shape ",
-                                  mn.shape().DebugString(), ", expected [",
-                                  view.depth, "]"));
+                                  mn.shape().DebugString(), ", expected [", view.depth, "]"));
       OP_REQUIRES(ctx, mx.dims() == 1,
                   InvalidArgument("Shape must be rank 1 for input_max_tensor "
                                   "when the axis is specified: got shape ",
-                                  mx.shape().DebugString(), ", expected [",
-                                  view.depth, "]"));
+                                  mx.shape().DebugString(), ", expected [", view.depth, "]"));
       OP_REQUIRES(ctx, mn.dim_size(0) == view.depth,
-                  InvalidArgument("min has incorrect size, expected ",
-                                  view.depth, " was ", mn.dim_size(0)));
+                  InvalidArgument("min has incorrect size, expected ", view.depth, " was ",
+                                  mn.dim_size(0)));
       OP_REQUIRES(ctx, mx.dim_size(0) == view.depth,
-                  InvalidArgument("max has incorrect size, expected ",
-                                  view.depth, " was ", mx.dim_size(0)));
+                  InvalidArgument("max has incorrect size, expected ", view.depth, " was ",
+                                  mx.dim_size(0)));
     }
     Tensor* input_backprop = nullptr;
-    OP_REQUIRES_OK(ctx, ctx->forward_input_or_allocate_output(
-                            {0}, 0, input.shape(), &input_backprop));
+    OP_REQUIRES_OK(ctx,
+                   ctx->forward_input_or_allocate_output({0}, 0, input.shape(), &input_backprop));
     Tensor* min_backprop = nullptr;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(1, mn.shape(), &min_backprop));
     Tensor* max_backprop = nullptr;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(2, mx.shape(), &max_backprop));
     OP_REQUIRES_OK(ctx, CallFunctor([&] {
-                      return GradFunctor<Device, T>()(
-                          ctx, view, gradient.flat<T>().data(),
-                          input.flat<T>().data(), mn.flat<T>().data(),
-                          mx.flat<T>().data(), input_backprop->flat<T>().data());
-                    }));
-    OP_REQUIRES_OK(ctx, ZeroFunctor<Device, T>()(
-                            ctx, min_backprop->flat<T>().data(),
-                            min_backprop->NumElements()));
-    OP_REQUIRES_OK(ctx, ZeroFunctor<Device, T>()(
-                            ctx, max_backprop->flat<T>().data(),
-                            max_backprop->NumElements()));
+                     return GradFunctor<Device, T>()(ctx, view, gradient.flat<T>().data(),
+                                                     input.flat<T>().data(), mn.flat<T>().data(),
+                                                     mx.flat<T>().data(),
+                                                     input_backprop->flat<T>().data());
+                   }));
+    OP_REQUIRES_OK(ctx, ZeroFunctor<Device, T>()(ctx, min_backprop->flat<T>().data(),
+                                                 min_backprop->NumElements()));
+    OP_REQUIRES_OK(ctx, ZeroFunctor<Device, T>()(ctx, max_backprop->flat<T>().data(),
+                                                 max_backprop->NumElements()));
   }
 
  private:
   int axis_;
 };
 
-#define TF_QDQ_REGISTER_CPU(T)                                            \
-  REGISTER_KERNEL_BUILDER(Name("TfQdq>QuantizeAndDequantize")             \
-                              .Device(DEVICE_CPU)                         \
-                              .TypeConstraint<T>("T"),                    \
-                          QdqV1Op<CPUDevice, T>);                         \
-  REGISTER_KERNEL_BUILDER(Name("TfQdq>QuantizeAndDequantizeV2")           \
-                              .Device(DEVICE_CPU)                         \
-                              .TypeConstraint<T>("T"),                    \
-                          QdqV2Op<CPUDevice, T>);                         \
-  REGISTER_KERNEL_BUILDER(Name("TfQdq>QuantizeAndDequantizeV3")           \
-                              .Device(DEVICE_CPU)                         \
-                              .TypeConstraint<T>("T"),                    \
-                          QdqV3Op<CPUDevice, T>);                         \
-  REGISTER_KERNEL_BUILDER(Name("TfQdq>QuantizeAndDequantizeV4")           \
-                              .Device(DEVICE_CPU)                         \
-                              .TypeConstraint<T>("T"),                    \
-                          QdqV2Op<CPUDevice, T>);                         \
-  REGISTER_KERNEL_BUILDER(Name("TfQdq>QuantizeAndDequantizeV4Grad")       \
-                              .Device(DEVICE_CPU)                         \
-                              .TypeConstraint<T>("T"),                    \
-                          QdqV4GradOp<CPUDevice, T>);
+#define TF_QDQ_REGISTER_CPU(T)                                                             \
+  REGISTER_KERNEL_BUILDER(                                                                 \
+      Name("TfQdq>QuantizeAndDequantize").Device(DEVICE_CPU).TypeConstraint<T>("T"),       \
+      QdqV1Op<CPUDevice, T>);                                                              \
+  REGISTER_KERNEL_BUILDER(                                                                 \
+      Name("TfQdq>QuantizeAndDequantizeV2").Device(DEVICE_CPU).TypeConstraint<T>("T"),     \
+      QdqV2Op<CPUDevice, T>);                                                              \
+  REGISTER_KERNEL_BUILDER(                                                                 \
+      Name("TfQdq>QuantizeAndDequantizeV3").Device(DEVICE_CPU).TypeConstraint<T>("T"),     \
+      QdqV3Op<CPUDevice, T>);                                                              \
+  REGISTER_KERNEL_BUILDER(                                                                 \
+      Name("TfQdq>QuantizeAndDequantizeV4").Device(DEVICE_CPU).TypeConstraint<T>("T"),     \
+      QdqV2Op<CPUDevice, T>);                                                              \
+  REGISTER_KERNEL_BUILDER(                                                                 \
+      Name("TfQdq>QuantizeAndDequantizeV4Grad").Device(DEVICE_CPU).TypeConstraint<T>("T"), \
+      QdqV4GradOp<CPUDevice, T>);
 
 TF_QDQ_REGISTER_CPU(Eigen::bfloat16)
 TF_QDQ_REGISTER_CPU(Eigen::half)
@@ -441,11 +416,10 @@ OpKernel* MakeGpuKernel(OpKernelConstruction* ctx) {
 }
 
 template <template <typename, typename> class Op, typename T>
-void RegisterGpuKernel(::tensorflow::KernelDefBuilder& builder,
-                       const char* class_name) {
+void RegisterGpuKernel(::tensorflow::KernelDefBuilder& builder, const char* class_name) {
   ::tensorflow::kernel_factory::OpKernelRegistrar registrar(
-      builder.Device(DEVICE_GPU).template TypeConstraint<T>("T").Build(),
-      class_name, &MakeGpuKernel<Op, T>);
+      builder.Device(DEVICE_GPU).template TypeConstraint<T>("T").Build(), class_name,
+      &MakeGpuKernel<Op, T>);
   (void)registrar;
 }
 

@@ -32,26 +32,23 @@ struct ForwardArgs {
 // read when range_given). `out` may alias `in`.
 template <typename Device, typename T>
 struct ForwardFunctor {
-  tensorflow::Status operator()(tensorflow::OpKernelContext* ctx,
-                                const ForwardArgs& args, const T* in,
-                                const T* min_host, const T* max_host, T* out);
+  tensorflow::Status operator()(tensorflow::OpKernelContext* ctx, const ForwardArgs& args,
+                                const T* in, const T* min_host, const T* max_host, T* out);
 };
 
 // out = gradients * (min <= x <= max), min/max host pointers with view.depth
 // values each.
 template <typename Device, typename T>
 struct GradFunctor {
-  tensorflow::Status operator()(tensorflow::OpKernelContext* ctx,
-                                const View& view, const T* gradients,
-                                const T* x, const T* min_host,
+  tensorflow::Status operator()(tensorflow::OpKernelContext* ctx, const View& view,
+                                const T* gradients, const T* x, const T* min_host,
                                 const T* max_host, T* out);
 };
 
 // Fills p[0..n) with zeros (the min/max backprops of V4Grad).
 template <typename Device, typename T>
 struct ZeroFunctor {
-  tensorflow::Status operator()(tensorflow::OpKernelContext* ctx, T* p,
-                                int64_t n);
+  tensorflow::Status operator()(tensorflow::OpKernelContext* ctx, T* p, int64_t n);
 };
 
 #if defined(TF_QDQ_CUDA) && TF_QDQ_CUDA
@@ -62,23 +59,20 @@ struct ZeroFunctor {
 // when the NVIDIA driver is too old for the CUDA runtime linked in).
 template <typename T>
 struct ForwardFunctor<Eigen::GpuDevice, T> {
-  tensorflow::Status operator()(tensorflow::OpKernelContext* ctx,
-                                const ForwardArgs& args, const T* in,
-                                const T* min_host, const T* max_host, T* out);
+  tensorflow::Status operator()(tensorflow::OpKernelContext* ctx, const ForwardArgs& args,
+                                const T* in, const T* min_host, const T* max_host, T* out);
 };
 template <typename T>
 struct GradFunctor<Eigen::GpuDevice, T> {
-  tensorflow::Status operator()(tensorflow::OpKernelContext* ctx,
-                                const View& view, const T* gradients,
-                                const T* x, const T* min_host,
+  tensorflow::Status operator()(tensorflow::OpKernelContext* ctx, const View& view,
+                                const T* gradients, const T* x, const T* min_host,
                                 const T* max_host, T* out);
 };
 template <typename T>
 struct ZeroFunctor<Eigen::GpuDevice, T> {
-  tensorflow::Status operator()(tensorflow::OpKernelContext* ctx, T* p,
-                                int64_t n);
+  tensorflow::Status operator()(tensorflow::OpKernelContext* ctx, T* p, int64_t n);
 };
-#define TF_QDQ_DECLARE_GPU_FUNCTORS(T)                         \
+#define TF_QDQ_DECLARE_GPU_FUNCTORS(T)                        \
   extern template struct ForwardFunctor<Eigen::GpuDevice, T>; \
   extern template struct GradFunctor<Eigen::GpuDevice, T>;    \
   extern template struct ZeroFunctor<Eigen::GpuDevice, T>;

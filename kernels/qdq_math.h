@@ -38,8 +38,8 @@ struct Limits<double> {
 };
 
 // Compute type of the arithmetic for a storage type: float for bfloat16, half
-// and float (docs/semantics.md#differences-from-tensorflow, item 3), double for double. Storage types are named by the
-// callers (Eigen types on the host, bit-pattern types in CUDA code).
+// and float (docs/semantics.md#differences-from-tensorflow, item 3), double for double. Storage
+// types are named by the callers (Eigen types on the host, bit-pattern types in CUDA code).
 template <typename T>
 struct ComputeType {
   using type = float;
@@ -67,11 +67,10 @@ TF_QDQ_HD inline C CopySign(C mag, C sign) {
 #endif
 }
 
-// The integer range of docs/semantics.md#arithmetic, step 1, in int64. num_bits must already be validated
-// (1..61 signed, 1..62 unsigned).
-TF_QDQ_HD inline void IntegerRange(int num_bits, bool signed_input,
-                                  bool narrow_range, int64_t* qmin,
-                                  int64_t* qmax) {
+// The integer range of docs/semantics.md#arithmetic, step 1, in int64. num_bits must already be
+// validated (1..61 signed, 1..62 unsigned).
+TF_QDQ_HD inline void IntegerRange(int num_bits, bool signed_input, bool narrow_range,
+                                   int64_t* qmin, int64_t* qmax) {
   if (signed_input) {
     const int64_t half = static_cast<int64_t>(uint64_t{1} << (num_bits - 1));
     *qmin = -half + (narrow_range ? 1 : 0);
@@ -119,8 +118,8 @@ struct Params {
   C hi;
 };
 
-// docs/semantics.md#arithmetic, step 3: from the range [mn, mx] and the integer range [qmin, qmax] (both
-// already in C) to scale, inverse scale and adjusted bounds.
+// docs/semantics.md#arithmetic, step 3: from the range [mn, mx] and the integer range [qmin, qmax]
+// (both already in C) to scale, inverse scale and adjusted bounds.
 template <typename C>
 TF_QDQ_HD inline Params<C> ComputeParams(C mn, C mx, C qmin, C qmax) {
   const C s_min = (qmin * mn > C(0)) ? qmin / mn : Limits<C>::Max();
@@ -140,8 +139,8 @@ TF_QDQ_HD inline Params<C> ComputeParams(C mn, C mx, C qmin, C qmax) {
   return p;
 }
 
-// docs/semantics.md#arithmetic, steps 4-6 for one element. kClamp: the range was given. kHalfUp: the
-// HALF_UP rounding mode (else HALF_TO_EVEN).
+// docs/semantics.md#arithmetic, steps 4-6 for one element. kClamp: the range was given. kHalfUp:
+// the HALF_UP rounding mode (else HALF_TO_EVEN).
 template <typename C, bool kClamp, bool kHalfUp>
 TF_QDQ_HD inline C QuantizeDequantize(C x, C lo, C hi, C scale, C inv) {
   C y = x;
@@ -161,7 +160,8 @@ TF_QDQ_HD inline C MaskedGradient(C g, C x, C lo, C hi) {
   return g * C((x >= lo) && (x <= hi));
 }
 
-// Running min/max that ignore NaN (docs/semantics.md#differences-from-tensorflow, item 4). Start from +inf / -inf.
+// Running min/max that ignore NaN (docs/semantics.md#differences-from-tensorflow, item 4). Start
+// from +inf / -inf.
 template <typename C>
 TF_QDQ_HD inline C MinIgnoringNaN(C acc, C x) {
   return (x < acc) ? x : acc;

@@ -16,21 +16,18 @@ using ::tensorflow::shape_inference::ShapeHandle;
 
 // Checks shared by V2/V3/V4 (min/max at input indices min_index and
 // min_index + 1) and V4Grad; returns the merged min/max shape.
-Status MinMaxAndAxisShape(InferenceContext* c, int data_index, int min_index,
-                          ShapeHandle* minmax) {
+Status MinMaxAndAxisShape(InferenceContext* c, int data_index, int min_index, ShapeHandle* minmax) {
   int axis;
   TF_RETURN_IF_ERROR(c->GetAttr("axis", &axis));
   const int minmax_rank = (axis == -1) ? 0 : 1;
   TF_RETURN_IF_ERROR(c->WithRank(c->input(min_index), minmax_rank, minmax));
   TF_RETURN_IF_ERROR(c->Merge(c->input(min_index + 1), *minmax, minmax));
   if (axis < -1) {
-    return tensorflow::errors::InvalidArgument(
-        "axis should be at least -1, got ", axis);
+    return tensorflow::errors::InvalidArgument("axis should be at least -1, got ", axis);
   }
   if (axis != -1) {
     if (axis >= std::numeric_limits<int32_t>::max()) {
-      return tensorflow::errors::InvalidArgument(
-          "Axis cannot be >= kint32max value, got ", axis);
+      return tensorflow::errors::InvalidArgument("Axis cannot be >= kint32max value, got ", axis);
     }
     ShapeHandle input;
     TF_RETURN_IF_ERROR(c->WithRankAtLeast(c->input(data_index), axis + 1, &input));

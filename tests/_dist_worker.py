@@ -21,6 +21,7 @@ also writes the .keras file, a checkpoint and a model.export() SavedModel of the
 loop's model to OUT_DIR, and loads them back under the strategy's scope.
 With TF_USE_LEGACY_KERAS=1 the same runs with tf_keras.
 """
+
 import json
 import os
 import socket
@@ -36,8 +37,8 @@ import tensorflow as tf  # noqa: E402
 if MODE == "mirrored":
     # Must run before anything initializes TensorFlow's devices.
     tf.config.set_logical_device_configuration(
-        tf.config.list_physical_devices("CPU")[0],
-        [tf.config.LogicalDeviceConfiguration()] * 2)
+        tf.config.list_physical_devices("CPU")[0], [tf.config.LogicalDeviceConfiguration()] * 2
+    )
 
 import numpy as np  # noqa: E402
 
@@ -50,7 +51,7 @@ QDQ_LAYERS = ("q_max", "q_ema", "q_pc_max", "q_last")
 def global_batches():
     rng = np.random.RandomState(0)
     x = rng.uniform(-1.0, 1.0, (STEPS, GLOBAL_BATCH, 6)).astype(np.float32)
-    x[:, GLOBAL_BATCH // 2:] *= 10.0 * (1.0 + np.arange(STEPS, dtype=np.float32)[:, None, None])
+    x[:, GLOBAL_BATCH // 2 :] *= 10.0 * (1.0 + np.arange(STEPS, dtype=np.float32)[:, None, None])
     y = (x[..., :3] * np.float32(0.1)).astype(np.float32)
     return x.reshape(-1, 6), y.reshape(-1, 3)
 
@@ -59,11 +60,9 @@ def build_model():
     inp = keras.Input((6,))
     h = QuantizeDequantize(range_mode="max", name="q_max")(inp)
     h = QuantizeDequantize(range_mode="max", axis=-1, name="q_pc_max")(h)
-    h = keras.layers.Dense(5, kernel_initializer=keras.initializers.GlorotUniform(seed=1),
-                           name="d1")(h)
+    h = keras.layers.Dense(5, kernel_initializer=keras.initializers.GlorotUniform(seed=1), name="d1")(h)
     h = QuantizeDequantize(range_mode="moving_average", momentum=0.5, name="q_ema")(h)
-    h = keras.layers.Dense(3, kernel_initializer=keras.initializers.GlorotUniform(seed=2),
-                           name="d2")(h)
+    h = keras.layers.Dense(3, kernel_initializer=keras.initializers.GlorotUniform(seed=2), name="d2")(h)
     out = QuantizeDequantize(range_mode="last", axis=-1, signed=False, name="q_last")(h)
     return keras.Model(inp, out)
 
@@ -84,8 +83,9 @@ def weights(model):
 
 
 def ranges(strategy, layers):
-    return {layer.name: {"max": replicas(strategy, layer.max), "min": replicas(strategy, layer.min)}
-            for layer in layers}
+    return {
+        layer.name: {"max": replicas(strategy, layer.max), "min": replicas(strategy, layer.min)} for layer in layers
+    }
 
 
 def dataset(strategy):
@@ -135,8 +135,7 @@ def op_gradients(strategy):
         xs, dys = z[:, :6], z[:, 6:]
         with tf.GradientTape() as tape:
             tape.watch(xs)
-            y = tf_qdq.quantize_and_dequantize_v2(xs, tf.zeros(6), tf.zeros(6), range_given=False, axis=1,
-                                                  num_bits=4)
+            y = tf_qdq.quantize_and_dequantize_v2(xs, tf.zeros(6), tf.zeros(6), range_given=False, axis=1, num_bits=4)
         return y, tape.gradient(y, xs, output_gradients=dys)
 
     ds = tf.data.Dataset.from_tensor_slices(rows).batch(GLOBAL_BATCH)
@@ -145,13 +144,15 @@ def op_gradients(strategy):
     out = []
     for yr, dxr, shard in zip(*(strategy.experimental_local_results(t) for t in (y, dx, z))):
         ys, dxs = step(tf.constant(np.asarray(shard)))
-        out.append({"rows": int(shard.shape[0]),
-                    "y_same_bits": bool(np.array_equal(np.asarray(yr).view(np.uint32),
-                                                       ys.numpy().view(np.uint32))),
-                    "dx_same_bits": bool(np.array_equal(np.asarray(dxr).view(np.uint32),
-                                                        dxs.numpy().view(np.uint32))),
-                    "dx_equals_dy": bool(np.array_equal(np.asarray(dxr), np.asarray(shard)[:, 6:])),
-                    "amax": np.max(np.abs(np.asarray(shard)[:, :6]), axis=0).tolist()})
+        out.append(
+            {
+                "rows": int(shard.shape[0]),
+                "y_same_bits": bool(np.array_equal(np.asarray(yr).view(np.uint32), ys.numpy().view(np.uint32))),
+                "dx_same_bits": bool(np.array_equal(np.asarray(dxr).view(np.uint32), dxs.numpy().view(np.uint32))),
+                "dx_equals_dy": bool(np.array_equal(np.asarray(dxr), np.asarray(shard)[:, 6:])),
+                "amax": np.max(np.abs(np.asarray(shard)[:, :6]), axis=0).tolist(),
+            }
+        )
     return out
 
 
@@ -183,9 +184,11 @@ def main():
         opt.build(model.trainable_variables)
     layers = [model.get_layer(n) for n in QDQ_LAYERS]
     var_info = _tf_variable(layers[0].max)
-    result["variable"] = {"class": type(var_info).__name__,
-                          "aggregation": str(var_info.aggregation),
-                          "synchronization": str(var_info.synchronization)}
+    result["variable"] = {
+        "class": type(var_info).__name__,
+        "aggregation": str(var_info.aggregation),
+        "synchronization": str(var_info.synchronization),
+    }
 
     # 1. custom loop: strategy.run of a forward/backward step, two passes over the data
     def train_step(x, y):
@@ -246,8 +249,7 @@ def main():
     with strategy.scope():
         loaded = keras.models.load_model(os.path.join(save_dir, f"model-{tag}.keras"))
         restored = build_model()
-        tf.train.Checkpoint(model=restored).read(
-            os.path.join(save_dir, f"ckpt-{tag}", "ckpt")).expect_partial()
+        tf.train.Checkpoint(model=restored).read(os.path.join(save_dir, f"ckpt-{tag}", "ckpt")).expect_partial()
     result["loaded_keras"] = ranges(strategy, [loaded.get_layer(n) for n in QDQ_LAYERS])
     result["loaded_ckpt"] = ranges(strategy, [restored.get_layer(n) for n in QDQ_LAYERS])
 

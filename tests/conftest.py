@@ -2,6 +2,7 @@
 
 Tests import the installed package (or the source tree when it was built in
 place with `python setup.py build_ext --inplace` and is on PYTHONPATH)."""
+
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -17,4 +18,3 @@ def _cpu_by_default():
     TensorFlow's CPU kernels."""
     with tf.device("/CPU:0"):
         yield
-

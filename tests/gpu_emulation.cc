@@ -48,15 +48,14 @@ bool SameBits(C a, C b) {
 }
 
 template <typename C>
-void Expect(bool ok, const char* what, const Dims& d, int64_t index, C got,
-            C want) {
+void Expect(bool ok, const char* what, const Dims& d, int64_t index, C got, C want) {
   ++checks;
   if (ok) return;
   if (++failures <= 20) {
-    std::printf("FAIL %s dims [%" PRId64 ", %" PRId64 ", %" PRId64
-                "] index %" PRId64 ": got %.17g want %.17g\n",
-                what, d.outer, d.depth, d.inner, index,
-                static_cast<double>(got), static_cast<double>(want));
+    std::printf("FAIL %s dims [%" PRId64 ", %" PRId64 ", %" PRId64 "] index %" PRId64
+                ": got %.17g want %.17g\n",
+                what, d.outer, d.depth, d.inner, index, static_cast<double>(got),
+                static_cast<double>(want));
   }
 }
 
@@ -72,7 +71,8 @@ void CheckFastDiv() {
   std::vector<uint32_t> divisors;
   for (uint32_t d = 1; d <= 4200; ++d) divisors.push_back(d);
   for (int s = 12; s < 31; ++s) {
-    for (int64_t delta = -2; delta <= 2; ++delta) divisors.push_back(static_cast<uint32_t>((int64_t{1} << s) + delta));
+    for (int64_t delta = -2; delta <= 2; ++delta)
+      divisors.push_back(static_cast<uint32_t>((int64_t{1} << s) + delta));
   }
   divisors.push_back(top);
   divisors.push_back(top - 1);
@@ -103,8 +103,7 @@ void CheckFastDiv() {
 // channel. Also checks that in the fixed-channel mode (short runs) every
 // thread flushes at most once per window.
 template <typename C, typename I>
-void EmulateRangeKeys(const std::vector<C>& x, const Dims& d,
-                      const RangeGeometry& g,
+void EmulateRangeKeys(const std::vector<C>& x, const Dims& d, const RangeGeometry& g,
                       std::vector<typename Key<C>::type>* kmin,
                       std::vector<typename Key<C>::type>* kmax) {
   using K = typename Key<C>::type;
@@ -140,8 +139,9 @@ void EmulateRangeKeys(const std::vector<C>& x, const Dims& d,
             smin[c] = lo < smin[c] ? lo : smin[c];
             smax[c] = smax[c] < hi ? hi : smax[c];
           };
-          ScanWindow<C, I>(d, Window{c0, nc}, static_cast<I>(bx), static_cast<I>(g.grid_x), static_cast<I>(t),
-                           static_cast<I>(kThreads), static_cast<I>(g.items), load, flush);
+          ScanWindow<C, I>(d, Window{c0, nc}, static_cast<I>(bx), static_cast<I>(g.grid_x),
+                           static_cast<I>(t), static_cast<I>(kThreads), static_cast<I>(g.items),
+                           load, flush);
           if (fixed && flushes > 1) Fail("fixed-channel scan flushed more than once", t, flushes);
         }
         for (int64_t c = 0; c < nc; ++c) {
@@ -154,8 +154,8 @@ void EmulateRangeKeys(const std::vector<C>& x, const Dims& d,
 }
 
 template <typename C, typename I>
-void CheckRange(const std::vector<C>& x, const Dims& d, const RangeGeometry& g, const std::vector<C>& mn,
-                const std::vector<C>& mx, C qmin, C qmax) {
+void CheckRange(const std::vector<C>& x, const Dims& d, const RangeGeometry& g,
+                const std::vector<C>& mn, const std::vector<C>& mx, C qmin, C qmax) {
   std::vector<typename Key<C>::type> kmin, kmax;
   EmulateRangeKeys<C, I>(x, d, g, &kmin, &kmax);
   for (int64_t c = 0; c < d.depth; ++c) {
@@ -199,8 +199,8 @@ struct Access {
 };
 
 template <typename C, int V, typename I>
-std::vector<C> EmulateQdq(const std::vector<C>& x, const Dims& d, const ParamsArg<C>& pa, bool clamp, bool half_up,
-                          int misalign, const Launch& l) {
+std::vector<C> EmulateQdq(const std::vector<C>& x, const Dims& d, const ParamsArg<C>& pa,
+                          bool clamp, bool half_up, int misalign, const Launch& l) {
   const int64_t n = static_cast<int64_t>(x.size());
   const Split<I> s = MakeSplit<V, I>(static_cast<I>(n), misalign);
   const int64_t blocks = l.blocks ? l.blocks : ElementwiseBlocks(SplitItems<V>(s));
@@ -225,11 +225,15 @@ std::vector<C> EmulateQdq(const std::vector<C>& x, const Dims& d, const ParamsAr
   for (int64_t t = 0; t < grid; ++t) {
     const I first = static_cast<I>(t), stride = static_cast<I>(grid);
     if (clamp) {
-      if (half_up) QdqLoop<C, true, true, V>(d, pa, s, first, stride, load, store);
-      else QdqLoop<C, true, false, V>(d, pa, s, first, stride, load, store);
+      if (half_up)
+        QdqLoop<C, true, true, V>(d, pa, s, first, stride, load, store);
+      else
+        QdqLoop<C, true, false, V>(d, pa, s, first, stride, load, store);
     } else {
-      if (half_up) QdqLoop<C, false, true, V>(d, pa, s, first, stride, load, store);
-      else QdqLoop<C, false, false, V>(d, pa, s, first, stride, load, store);
+      if (half_up)
+        QdqLoop<C, false, true, V>(d, pa, s, first, stride, load, store);
+      else
+        QdqLoop<C, false, false, V>(d, pa, s, first, stride, load, store);
     }
   }
   for (int64_t i = 0; i < n; ++i) {
@@ -240,8 +244,8 @@ std::vector<C> EmulateQdq(const std::vector<C>& x, const Dims& d, const ParamsAr
 }
 
 template <typename C, int V, typename I>
-std::vector<C> EmulateGrad(const std::vector<C>& g, const std::vector<C>& x, const Dims& d, const ParamsArg<C>& pa,
-                           int misalign, const Launch& l) {
+std::vector<C> EmulateGrad(const std::vector<C>& g, const std::vector<C>& x, const Dims& d,
+                           const ParamsArg<C>& pa, int misalign, const Launch& l) {
   const int64_t n = static_cast<int64_t>(x.size());
   const Split<I> s = MakeSplit<V, I>(static_cast<I>(n), misalign);
   const int64_t blocks = l.blocks ? l.blocks : ElementwiseBlocks(SplitItems<V>(s));
@@ -266,7 +270,8 @@ std::vector<C> EmulateGrad(const std::vector<C>& g, const std::vector<C>& x, con
     }
   };
   for (int64_t t = 0; t < grid; ++t) {
-    GradLoop<C, V>(d, pa, s, static_cast<I>(t), static_cast<I>(grid), load_from(g), load_from(x), store);
+    GradLoop<C, V>(d, pa, s, static_cast<I>(t), static_cast<I>(grid), load_from(g), load_from(x),
+                   store);
   }
   for (int64_t i = 0; i < n; ++i) {
     if (written[i] != 1) Expect<C>(false, "grad element written once", d, i, written[i], 1);
@@ -296,10 +301,12 @@ C Draw(std::mt19937_64& rng, int kind) {
 }
 
 // The elementwise and gradient loops with groups of V elements, the
-// misalignments that give every kind of head, both index paths, the launchers' grid and a small one.
+// misalignments that give every kind of head, both index paths, the launchers' grid and a small
+// one.
 template <typename C, int V>
-void CheckElementwise(std::mt19937_64& rng, const std::vector<C>& x, const Dims& d, const std::vector<Params<C>>& data,
-                      const std::vector<Params<C>>& given, bool small_grids) {
+void CheckElementwise(std::mt19937_64& rng, const std::vector<C>& x, const Dims& d,
+                      const std::vector<Params<C>>& data, const std::vector<Params<C>>& given,
+                      bool small_grids) {
   const int64_t n = static_cast<int64_t>(x.size());
   std::vector<Launch> launches = {{0, kThreads}};
   if (small_grids) launches.push_back({3, 32});
@@ -324,11 +331,12 @@ void CheckElementwise(std::mt19937_64& rng, const std::vector<C>& x, const Dims&
         const std::vector<Params<C>>& ps = clamp ? given : data;
         ParamsArg<C> pa{ps.data(), Params<C>{}};
         if (d.depth == 1 && clamp) pa = ParamsArg<C>{nullptr, ps[0]};
-        const std::vector<C> got = wide ? EmulateQdq<C, V, int64_t>(x, d, pa, clamp, half_up, misalign, l)
-                                        : EmulateQdq<C, V, uint32_t>(x, d, pa, clamp, half_up, misalign, l);
+        const std::vector<C> got =
+            wide ? EmulateQdq<C, V, int64_t>(x, d, pa, clamp, half_up, misalign, l)
+                 : EmulateQdq<C, V, uint32_t>(x, d, pa, clamp, half_up, misalign, l);
         for (int64_t i = 0; i < n; ++i) {
-          const C w = tf_qdq::reference::Qdq(x[i], ps[tf_qdq::reference::ChannelOf(i, d.depth, d.inner)], clamp,
-                                             half_up);
+          const C w = tf_qdq::reference::Qdq(
+              x[i], ps[tf_qdq::reference::ChannelOf(i, d.depth, d.inner)], clamp, half_up);
           Expect(SameBits(got[i], w), "qdq", d, i, got[i], w);
         }
       }
@@ -384,7 +392,7 @@ void RunCase(std::mt19937_64& rng, const Dims& d, int kind, bool small_grids) {
   if (sizeof(C) == 8) {
     CheckElementwise<C, 2>(rng, x, d, data, given, small_grids);
   } else {
-    CheckElementwise<C, 4>(rng, x, d, data, given, small_grids);  // float
+    CheckElementwise<C, 4>(rng, x, d, data, given, small_grids);                  // float
     if (n <= 40000) CheckElementwise<C, 8>(rng, x, d, data, given, small_grids);  // half, bfloat16
   }
 }
@@ -393,8 +401,8 @@ template <typename C>
 void CheckKeys() {
   const C inf = std::numeric_limits<C>::infinity();
   const C den = std::numeric_limits<C>::denorm_min();
-  const C ordered[] = {-inf, -std::numeric_limits<C>::max(), C(-1), -den, -C(0), C(0),
-                       den, C(1), std::numeric_limits<C>::max(), inf};
+  const C ordered[] = {-inf, -std::numeric_limits<C>::max(), C(-1), -den, -C(0), C(0), den,
+                       C(1), std::numeric_limits<C>::max(),  inf};
   const Dims d{1, 1, 1};
   const int m = sizeof(ordered) / sizeof(ordered[0]);
   for (int i = 0; i < m; ++i) {
@@ -425,8 +433,10 @@ void CheckZeroSigns() {
   std::vector<typename Key<C>::type> kmin, kmax;
   EmulateRangeKeys<C, uint32_t>(x, d, MakeRangeGeometry(d), &kmin, &kmax);
   for (int c = 0; c < 3; ++c) {
-    Expect(SameBits(FromKey<C>(kmin[c]), want_min[c]), "zero-sign rule: min", d, c, FromKey<C>(kmin[c]), want_min[c]);
-    Expect(SameBits(FromKey<C>(kmax[c]), want_max[c]), "zero-sign rule: max", d, c, FromKey<C>(kmax[c]), want_max[c]);
+    Expect(SameBits(FromKey<C>(kmin[c]), want_min[c]), "zero-sign rule: min", d, c,
+           FromKey<C>(kmin[c]), want_min[c]);
+    Expect(SameBits(FromKey<C>(kmax[c]), want_max[c]), "zero-sign rule: max", d, c,
+           FromKey<C>(kmax[c]), want_max[c]);
   }
 }
 
@@ -435,12 +445,12 @@ void RunAll(std::mt19937_64& rng) {
   CheckKeys<C>();
   CheckZeroSigns<C>();
   const Dims shapes[] = {
-      {1, 1, 1},      {1, 1, 7},     {1, 1, 5000},   {1, 1, 70000},  // per tensor
-      {3, 1, 11},     {1, 5, 1},     {7, 5, 1},      {1, 3, 300},    // per channel
-      {4, 3, 300},    {2, 6, 9},     {1, 2049, 1},   {3, 2050, 2},   // windows
-      {5, 4097, 1},   {1000, 2, 1},  {2, 17, 33},    {1, 1, 1025},
-      {3000, 3, 1},   {700, 64, 1},  {90, 65, 1},    {400, 3, 2},    // small depth, inner 1 / 2
-      {40, 3, 21},    {50, 7, 9},    {1, 3, 1},      {9, 1, 1},
+      {1, 1, 1},    {1, 1, 7},    {1, 1, 5000}, {1, 1, 70000},  // per tensor
+      {3, 1, 11},   {1, 5, 1},    {7, 5, 1},    {1, 3, 300},    // per channel
+      {4, 3, 300},  {2, 6, 9},    {1, 2049, 1}, {3, 2050, 2},   // windows
+      {5, 4097, 1}, {1000, 2, 1}, {2, 17, 33},  {1, 1, 1025},
+      {3000, 3, 1}, {700, 64, 1}, {90, 65, 1},  {400, 3, 2},  // small depth, inner 1 / 2
+      {40, 3, 21},  {50, 7, 9},   {1, 3, 1},    {9, 1, 1},
   };
   for (const Dims& d : shapes) {
     for (int kind = 0; kind < 4; ++kind) {

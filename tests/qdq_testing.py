@@ -3,6 +3,7 @@ short name, bit-pattern checks and the environment of child processes.
 
 Test modules import it by name (`from qdq_testing import ...`: pytest puts tests/ on sys.path);
 conftest.py re-exports some of it for the modules that still import from there."""
+
 import functools
 import importlib.util
 import os
@@ -36,6 +37,7 @@ def _tables():
     only needs RAW_NAMES or child_env does not load them)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
+
     import tf_qdq
 
     bf16 = tf.bfloat16.as_numpy_dtype

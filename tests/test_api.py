@@ -1,5 +1,6 @@
 """The Python API (docs/semantics.md#python-api), the loader and `python -m tf_qdq`. The kernels'
 validation messages are in test_messages.py."""
+
 import importlib
 import inspect
 import os
@@ -11,10 +12,10 @@ import textwrap
 import numpy as np
 import pytest
 import tensorflow as tf
+from qdq_testing import BFLOAT16, RAW_NAMES, assert_same_bits, child_env
 
 import tf_qdq
 from tf_qdq import _loader
-from qdq_testing import BFLOAT16, RAW_NAMES, assert_same_bits, child_env
 
 F32 = np.float32
 R = tf_qdq.raw_ops
@@ -38,10 +39,14 @@ def _data(shape=(4, 3), seed=0):
 # ----------------------------------------------------------------------------- signatures
 
 
-@pytest.mark.parametrize("ours,theirs", [
-    (tf_qdq.quantize_and_dequantize, tf.quantization.quantize_and_dequantize),
-    (tf_qdq.quantize_and_dequantize_v2, tf.quantization.quantize_and_dequantize_v2),
-], ids=["quantize_and_dequantize", "quantize_and_dequantize_v2"])
+@pytest.mark.parametrize(
+    "ours,theirs",
+    [
+        (tf_qdq.quantize_and_dequantize, tf.quantization.quantize_and_dequantize),
+        (tf_qdq.quantize_and_dequantize_v2, tf.quantization.quantize_and_dequantize_v2),
+    ],
+    ids=["quantize_and_dequantize", "quantize_and_dequantize_v2"],
+)
 def test_signature_matches_tensorflow(ours, theirs):
     a, b = inspect.signature(ours).parameters, inspect.signature(theirs).parameters
     assert list(a) == list(b)
@@ -63,9 +68,10 @@ def test_raw_ops_exist_with_tensorflow_keyword_names(name):
 @pytest.mark.parametrize("name", RAW_NAME_LIST)
 def test_raw_ops_are_keyword_only(name):
     op = getattr(tf_qdq.raw_ops, name)
-    args = {"QuantizeAndDequantize": [np.ones(3, F32)],
-            "QuantizeAndDequantizeV4Grad": [np.ones(3, F32)] * 2 + [F32(0), F32(1)]}.get(
-        name, [np.ones(3, F32), F32(0), F32(1)] + ([8] if name.endswith("V3") else []))
+    args = {
+        "QuantizeAndDequantize": [np.ones(3, F32)],
+        "QuantizeAndDequantizeV4Grad": [np.ones(3, F32)] * 2 + [F32(0), F32(1)],
+    }.get(name, [np.ones(3, F32), F32(0), F32(1)] + ([8] if name.endswith("V3") else []))
     with pytest.raises(TypeError, match="only takes keyword args"):
         op(*args)
     # and with keywords the same call works
@@ -76,24 +82,50 @@ def test_raw_ops_are_keyword_only(name):
 
 def test_raw_ops_run_with_tensorflow_keywords_and_match():
     x, lo, hi = _data(), F32(-1.0), F32(2.0)
-    kw = dict(input=x, input_min=lo, input_max=hi, signed_input=False, num_bits=3, range_given=True,
-              round_mode="HALF_UP", narrow_range=True, axis=-1)
+    kw = dict(
+        input=x,
+        input_min=lo,
+        input_max=hi,
+        signed_input=False,
+        num_bits=3,
+        range_given=True,
+        round_mode="HALF_UP",
+        narrow_range=True,
+        axis=-1,
+    )
     assert_same_bits(R.QuantizeAndDequantizeV2(**kw), tf.raw_ops.QuantizeAndDequantizeV2(**kw), "V2")
     assert_same_bits(R.QuantizeAndDequantizeV4(**kw), tf.raw_ops.QuantizeAndDequantizeV4(**kw), "V4")
-    kw3 = dict(input=x, input_min=lo, input_max=hi, num_bits=5, signed_input=True, range_given=True,
-               narrow_range=False, axis=-1)
+    kw3 = dict(
+        input=x,
+        input_min=lo,
+        input_max=hi,
+        num_bits=5,
+        signed_input=True,
+        range_given=True,
+        narrow_range=False,
+        axis=-1,
+    )
     assert_same_bits(R.QuantizeAndDequantizeV3(**kw3), tf.raw_ops.QuantizeAndDequantizeV3(**kw3), "V3")
 
 
 # ----------------------------------------------------------------------------- inputs
 
 
-RANGES = [(-0.0, 0.0), (0.0, -0.0), (-1.3, 2.7), (-1, 2), (np.float32(-1.3), np.float64(2.7)),
-          (np.float16(-0.0), np.float16(0.5)), (-1e-45, 3.4e38), (0.1, 0.2)]
+RANGES = [
+    (-0.0, 0.0),
+    (0.0, -0.0),
+    (-1.3, 2.7),
+    (-1, 2),
+    (np.float32(-1.3), np.float64(2.7)),
+    (np.float16(-0.0), np.float16(0.5)),
+    (-1e-45, 3.4e38),
+    (0.1, 0.2),
+]
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16, BFLOAT16],
-                         ids=["float32", "float64", "half", "bfloat16"])
+@pytest.mark.parametrize(
+    "dtype", [np.float32, np.float64, np.float16, BFLOAT16], ids=["float32", "float64", "half", "bfloat16"]
+)
 @pytest.mark.parametrize("api", ["quantize_and_dequantize", "quantize_and_dequantize_v2"])
 def test_eager_fast_path_equals_the_general_path(api, dtype):
     """An eager call with Python/NumPy range values (converted once per dtype and value, then
@@ -105,8 +137,7 @@ def test_eager_fast_path_equals_the_general_path(api, dtype):
         with np.errstate(over="ignore"):  # 3.4e38 is inf in half
             eager = fn(x, lo, hi, range_given=True)
             traced = tf.function(lambda t: fn(t, lo, hi, range_given=True), autograph=False)(x)
-            explicit = fn(x, tf.constant(np.asarray(lo, dtype)), tf.constant(np.asarray(hi, dtype)),
-                          range_given=True)
+            explicit = fn(x, tf.constant(np.asarray(lo, dtype)), tf.constant(np.asarray(hi, dtype)), range_given=True)
         assert_same_bits(eager, traced, f"{lo!r}, {hi!r} eager vs tf.function")
         assert_same_bits(eager, explicit, f"{lo!r}, {hi!r} eager vs tensors")
 
@@ -127,8 +158,9 @@ def test_numpy_input_and_python_float_range():
     theirs = tf.quantization.quantize_and_dequantize(tf.constant(x), -1.0, 2.0, range_given=True, num_bits=4)
     assert_same_bits(ours, theirs, "V2 numpy input")
     ours = tf_qdq.quantize_and_dequantize_v2(x, -1.0, 2.0, range_given=True, round_mode="HALF_UP")
-    theirs = tf.quantization.quantize_and_dequantize_v2(tf.constant(x), -1.0, 2.0, range_given=True,
-                                                        round_mode="HALF_UP")
+    theirs = tf.quantization.quantize_and_dequantize_v2(
+        tf.constant(x), -1.0, 2.0, range_given=True, round_mode="HALF_UP"
+    )
     assert_same_bits(ours, theirs, "V4 numpy input")
     assert ours.dtype == tf.float32
 
@@ -136,18 +168,24 @@ def test_numpy_input_and_python_float_range():
 def test_float64_numpy_input_with_python_and_numpy_range():
     x = _data().astype(np.float64)
     ours = tf_qdq.quantize_and_dequantize(x, np.float64(-1.0), 2, range_given=True)
-    theirs = tf.quantization.quantize_and_dequantize(tf.constant(x), tf.constant(-1.0, tf.float64),
-                                                     tf.constant(2.0, tf.float64), range_given=True)
+    theirs = tf.quantization.quantize_and_dequantize(
+        tf.constant(x), tf.constant(-1.0, tf.float64), tf.constant(2.0, tf.float64), range_given=True
+    )
     assert ours.dtype == tf.float64
     assert_same_bits(ours, theirs, "float64")
 
 
 def test_python_list_input_and_list_range():
-    ours = tf_qdq.quantize_and_dequantize_v2([[0.3, -2.0], [1.0, 4.0]], [-1.0, -3.0], [1.0, 3.0],
-                                             range_given=True, axis=1)
-    expected = R.QuantizeAndDequantizeV4(input=np.array([[0.3, -2.0], [1.0, 4.0]], F32),
-                                         input_min=np.array([-1.0, -3.0], F32),
-                                         input_max=np.array([1.0, 3.0], F32), range_given=True, axis=1)
+    ours = tf_qdq.quantize_and_dequantize_v2(
+        [[0.3, -2.0], [1.0, 4.0]], [-1.0, -3.0], [1.0, 3.0], range_given=True, axis=1
+    )
+    expected = R.QuantizeAndDequantizeV4(
+        input=np.array([[0.3, -2.0], [1.0, 4.0]], F32),
+        input_min=np.array([-1.0, -3.0], F32),
+        input_max=np.array([1.0, 3.0], F32),
+        range_given=True,
+        axis=1,
+    )
     assert_same_bits(ours, expected, "lists")
 
 
@@ -160,10 +198,14 @@ def test_low_precision_input_with_python_floats(dtype):
     assert_same_bits(ours, ref.numpy().astype(dtype), "half/bfloat16 = float32 result cast")
 
 
-@pytest.mark.parametrize("fn,builtin", [
-    (tf_qdq.quantize_and_dequantize, tf.quantization.quantize_and_dequantize),
-    (tf_qdq.quantize_and_dequantize_v2, tf.quantization.quantize_and_dequantize_v2),
-], ids=["v2", "v4"])
+@pytest.mark.parametrize(
+    "fn,builtin",
+    [
+        (tf_qdq.quantize_and_dequantize, tf.quantization.quantize_and_dequantize),
+        (tf_qdq.quantize_and_dequantize_v2, tf.quantization.quantize_and_dequantize_v2),
+    ],
+    ids=["v2", "v4"],
+)
 @pytest.mark.parametrize("neg,pos", [(-1, 2), (-2, 1), (-3, 0)])
 def test_negative_axis_counts_from_the_end(fn, builtin, neg, pos):
     x = np.random.default_rng(1).standard_normal((2, 3, 4)).astype(F32) * np.array([1, 5, 50], F32)[:, None]
@@ -190,18 +232,23 @@ def test_negative_axis_with_given_range_equals_positive_axis():
         assert_same_bits(a, ref, "vs TensorFlow's V3")
 
 
-@pytest.mark.parametrize("fn,builtin", [
-    (tf_qdq.quantize_and_dequantize, tf.quantization.quantize_and_dequantize),
-    (tf_qdq.quantize_and_dequantize_v2, tf.quantization.quantize_and_dequantize_v2),
-], ids=["v2", "v4"])
+@pytest.mark.parametrize(
+    "fn,builtin",
+    [
+        (tf_qdq.quantize_and_dequantize, tf.quantization.quantize_and_dequantize),
+        (tf_qdq.quantize_and_dequantize_v2, tf.quantization.quantize_and_dequantize_v2),
+    ],
+    ids=["v2", "v4"],
+)
 def test_axis_none_is_per_tensor(fn, builtin):
     x = _data()
     for kw in (dict(range_given=True), dict()):
         a = fn(x, -1.0, 2.0, axis=None, **kw)
         assert_same_bits(a, fn(x, -1.0, 2.0, **kw), "axis=None vs default")
         assert_same_bits(a, builtin(tf.constant(x), -1.0, 2.0, axis=None, **kw), "vs TensorFlow")
-        assert_same_bits(a, R.QuantizeAndDequantizeV2(input=x, input_min=F32(-1), input_max=F32(2),
-                                                      axis=-1, **kw), "vs raw axis=-1")
+        assert_same_bits(
+            a, R.QuantizeAndDequantizeV2(input=x, input_min=F32(-1), input_max=F32(2), axis=-1, **kw), "vs raw axis=-1"
+        )
 
 
 def test_negative_axis_needs_known_rank_in_tf_function():
@@ -213,12 +260,20 @@ def test_negative_axis_needs_known_rank_in_tf_function():
         f.get_concrete_function()
 
 
-@pytest.mark.parametrize("value", [
-    np.arange(6, dtype=np.int32), np.arange(6, dtype=np.int64), np.arange(6, dtype=np.uint8),
-    np.array([True, False]), np.array([1 + 2j], np.complex64), np.array(["a"]), [1, 2, 3],
-], ids=["int32", "int64", "uint8", "bool", "complex64", "string", "python-ints"])
-@pytest.mark.parametrize("fn", [tf_qdq.quantize_and_dequantize, tf_qdq.quantize_and_dequantize_v2],
-                         ids=["v2", "v4"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        np.arange(6, dtype=np.int32),
+        np.arange(6, dtype=np.int64),
+        np.arange(6, dtype=np.uint8),
+        np.array([True, False]),
+        np.array([1 + 2j], np.complex64),
+        np.array(["a"]),
+        [1, 2, 3],
+    ],
+    ids=["int32", "int64", "uint8", "bool", "complex64", "string", "python-ints"],
+)
+@pytest.mark.parametrize("fn", [tf_qdq.quantize_and_dequantize, tf_qdq.quantize_and_dequantize_v2], ids=["v2", "v4"])
 def test_non_float_input_raises_clear_type_error(fn, value):
     dtype_name = tf.convert_to_tensor(value).dtype.name
     with pytest.raises(TypeError) as e:
@@ -270,20 +325,26 @@ def test_op_type_names_in_traced_graph():
         with tf.GradientTape() as tape:
             tape.watch(x)
             y4 = tf_qdq.quantize_and_dequantize_v2(x, lo, hi, range_given=True)
-        return [tf_qdq.quantize_and_dequantize(x, lo, hi),
-                y4,
-                tape.gradient(y4, x, output_gradients=g),
-                R.QuantizeAndDequantize(input=x),
-                R.QuantizeAndDequantizeV3(input=x, input_min=lo, input_max=hi, num_bits=8)]
+        return [
+            tf_qdq.quantize_and_dequantize(x, lo, hi),
+            y4,
+            tape.gradient(y4, x, output_gradients=g),
+            R.QuantizeAndDequantize(input=x),
+            R.QuantizeAndDequantizeV3(input=x, input_min=lo, input_max=hi, num_bits=8),
+        ]
 
     spec = tf.TensorSpec([4], tf.float32)
     g = f.get_concrete_function(spec, tf.TensorSpec([], tf.float32), tf.TensorSpec([], tf.float32), spec).graph
     types = {op.type for op in g.get_operations()}
     assert set(tf_qdq.OP_NAMES) <= types, types
     assert not any(t.startswith("QuantizeAndDequantize") for t in types)  # no built-in ops
-    assert tf_qdq.OP_NAMES == ("TfQdq>QuantizeAndDequantize", "TfQdq>QuantizeAndDequantizeV2",
-                               "TfQdq>QuantizeAndDequantizeV3", "TfQdq>QuantizeAndDequantizeV4",
-                               "TfQdq>QuantizeAndDequantizeV4Grad")
+    assert tf_qdq.OP_NAMES == (
+        "TfQdq>QuantizeAndDequantize",
+        "TfQdq>QuantizeAndDequantizeV2",
+        "TfQdq>QuantizeAndDequantizeV3",
+        "TfQdq>QuantizeAndDequantizeV4",
+        "TfQdq>QuantizeAndDequantizeV4Grad",
+    )
 
 
 def test_wrappers_use_v2_and_v4_ops():
@@ -309,6 +370,7 @@ def test_import_twice_loads_library_once(monkeypatch):
     monkeypatch.setattr(_loader.tf, "load_op_library", counting)
     again = importlib.import_module("tf_qdq")
     import tf_qdq as again2  # noqa: F401
+
     assert again is tf_qdq and again2 is tf_qdq
     first = _loader.load()
     second = _loader.load()
@@ -325,7 +387,7 @@ def test_library_path_and_recorded_version():
     assert built.split(".")[:2] == tf.__version__.split(".")[:2]
 
 
-LOADER_SCRIPT = textwrap.dedent('''
+LOADER_SCRIPT = textwrap.dedent("""
     import os, sys
     patched, missing, real = sys.argv[1:4]
 
@@ -342,7 +404,7 @@ LOADER_SCRIPT = textwrap.dedent('''
     print("PATCHED:", attempt(patched))
     print("MISSING:", attempt(missing))
     print("REAL:", attempt(real))
-''')
+""")
 
 
 @pytest.fixture(scope="module")
@@ -361,8 +423,14 @@ def loader_run(tmp_path_factory):
     patched.write_bytes(data.replace(marker, f"TF_QDQ_BUILT_AGAINST_TF={fake};".encode()))
     assert _loader.built_against(str(patched)) == fake
     missing = d / "no_such_dir" / "_tf_qdq_ops.so"
-    r = subprocess.run([sys.executable, "-c", LOADER_SCRIPT, str(patched), str(missing), real],
-                       env=_env(), cwd=d, capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [sys.executable, "-c", LOADER_SCRIPT, str(patched), str(missing), real],
+        env=_env(),
+        cwd=d,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     lines = dict(line.split(": ", 1) for line in r.stdout.splitlines() if line[:5] in ("PATCH", "MISSI", "REAL:"))
     return dict(lines=lines, fake=fake, built=built, patched=str(patched), missing=str(missing), real=real)
@@ -389,7 +457,7 @@ def test_real_library_still_loads_after_failures(loader_run):
     assert loader_run["lines"]["REAL"] == "OK " + loader_run["real"]
 
 
-SECOND_COPY_SCRIPT = textwrap.dedent('''
+SECOND_COPY_SCRIPT = textwrap.dedent("""
     import os, sys
     import tensorflow as tf
     copy, first = sys.argv[1:3]
@@ -402,7 +470,7 @@ SECOND_COPY_SCRIPT = textwrap.dedent('''
     else:
         x = tf.constant([0.25, -1.0, 3.0])
         print("OK", tf_qdq.quantize_and_dequantize_v2(x, -1.0, 1.0, range_given=True).numpy().tolist())
-''')
+""")
 
 
 def _second_copy(tmp_path, first):
@@ -413,8 +481,14 @@ def _second_copy(tmp_path, first):
     copy = tmp_path / "elsewhere" / "_tf_qdq_ops.so"
     copy.parent.mkdir()
     copy.write_bytes(open(real, "rb").read())
-    r = subprocess.run([sys.executable, "-c", SECOND_COPY_SCRIPT, str(copy) if first == "copy" else real, first],
-                       env=_env(), cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [sys.executable, "-c", SECOND_COPY_SCRIPT, str(copy) if first == "copy" else real, first],
+        env=_env(),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     return r.stdout.strip().splitlines()[-1], str(copy), real
 
@@ -437,8 +511,9 @@ def test_library_loaded_first_from_the_same_file_is_reused(tmp_path):
 
 @pytest.mark.slow
 def test_cli_self_check(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "tf_qdq"], env=_env(), cwd=tmp_path, capture_output=True,
-                       text=True, timeout=300)
+    r = subprocess.run(
+        [sys.executable, "-m", "tf_qdq"], env=_env(), cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
     assert r.returncode == 0, (r.stdout[-3000:], r.stderr[-3000:])
     out = r.stdout
     assert tf_qdq.library_path() in out

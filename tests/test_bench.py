@@ -3,6 +3,7 @@
 No speed is asserted here (speed targets live in the benchmark itself); these tests check that the
 benchmark runs, verifies bits, and reports what it claims to report.
 """
+
 import json
 import os
 import re
@@ -19,17 +20,38 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _row(case, ratio, builtin_ms, read_ms=None, size="16M", dtype="float32", vs_f32=None):
-    return dict(case=case, dtype=dtype, size=size, ratio=ratio, builtin_ms=builtin_ms,
-                plugin_ms=builtin_ms / ratio, read_ms=read_ms, vs_f32=vs_f32, vs_per_tensor=None,
-                identical=True, differing=0)
+    return dict(
+        case=case,
+        dtype=dtype,
+        size=size,
+        ratio=ratio,
+        builtin_ms=builtin_ms,
+        plugin_ms=builtin_ms / ratio,
+        read_ms=read_ms,
+        vs_f32=vs_f32,
+        vs_per_tensor=None,
+        identical=True,
+        differing=0,
+    )
 
 
 def test_run_measures_and_verifies():
-    rows = bench.run(cases=["per-tensor given", "last-axis(256) data"], dtypes=["float32", "half"],
-                     sizes=["4K"], min_time=0, min_reps=1, max_reps=2, progress=False)
+    rows = bench.run(
+        cases=["per-tensor given", "last-axis(256) data"],
+        dtypes=["float32", "half"],
+        sizes=["4K"],
+        min_time=0,
+        min_reps=1,
+        max_reps=2,
+        progress=False,
+    )
     got = {(r["case"], r["dtype"]) for r in rows}
-    assert got == {("per-tensor given", "float32"), ("last-axis(256) data", "float32"),
-                   ("per-tensor given", "half"), ("last-axis(256) data", "half")}
+    assert got == {
+        ("per-tensor given", "float32"),
+        ("last-axis(256) data", "float32"),
+        ("per-tensor given", "half"),
+        ("last-axis(256) data", "half"),
+    }
     for r in rows:
         assert r["identical"] is True and r["differing"] == 0, r
         assert r["builtin_ms"] > 0 and r["plugin_ms"] > 0
@@ -45,8 +67,9 @@ def test_run_measures_and_verifies():
 
 
 def test_read_floor_is_measured_for_large_per_tensor_rows():
-    rows = bench.run(cases=["per-tensor given"], dtypes=["float32"], sizes=["1M"], min_time=0,
-                     min_reps=1, max_reps=2, progress=False)
+    rows = bench.run(
+        cases=["per-tensor given"], dtypes=["float32"], sizes=["1M"], min_time=0, min_reps=1, max_reps=2, progress=False
+    )
     assert rows[0]["read_ms"] > 0 and rows[0]["identical"] is True
 
 
@@ -72,27 +95,45 @@ def test_targets_report_pass_miss_and_the_memory_floor():
 
 def test_cli_json_and_errors():
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    cmd = [sys.executable, "-m", "tf_qdq", "bench", "--json", "--no-progress", "--cases",
-           "per-tensor data", "--dtypes", "bfloat16", "--sizes", "4K", "--min-time", "0",
-           "--min-reps", "1"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "tf_qdq",
+        "bench",
+        "--json",
+        "--no-progress",
+        "--cases",
+        "per-tensor data",
+        "--dtypes",
+        "bfloat16",
+        "--sizes",
+        "4K",
+        "--min-time",
+        "0",
+        "--min-reps",
+        "1",
+    ]
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     out = json.loads(r.stdout)
     rows = out["rows"] if isinstance(out, dict) else out
     assert [(x["case"], x["dtype"], x["size"], x["identical"]) for x in rows] == [
-        ("per-tensor data", "bfloat16", "4K", True)]
-    bad = subprocess.run(cmd[:-6] + ["--sizes", "3K"], env=env, capture_output=True, text=True,
-                         timeout=300)
+        ("per-tensor data", "bfloat16", "4K", True)
+    ]
+    bad = subprocess.run(cmd[:-6] + ["--sizes", "3K"], env=env, capture_output=True, text=True, timeout=300)
     assert bad.returncode != 0 and "3K" in bad.stderr
 
 
 # ---- call overhead of the wrappers
 
+
 def test_call_overhead_rows_and_table():
     rows = bench.call_overhead(calls=3, rounds=1)
     assert [(r["wrapper"], r["range"]) for r in rows] == [
-        (w, k) for w in ("quantize_and_dequantize", "quantize_and_dequantize_v2")
-        for k in ("Python floats", "NumPy scalars", "tensors")]
+        (w, k)
+        for w in ("quantize_and_dequantize", "quantize_and_dequantize_v2")
+        for k in ("Python floats", "NumPy scalars", "tensors")
+    ]
     for r in rows:
         assert r["builtin_us"] > 0 and r["plugin_us"] > 0
         assert r["ratio"] == pytest.approx(r["plugin_us"] / r["builtin_us"])
@@ -101,17 +142,24 @@ def test_call_overhead_rows_and_table():
 
 
 def test_call_overhead_target():
-    rows = [dict(wrapper="quantize_and_dequantize_v2", range="tensors", builtin_us=20.0, plugin_us=20.5, ratio=1.025),
-            dict(wrapper="quantize_and_dequantize", range="Python floats", builtin_us=18.0, plugin_us=21.6, ratio=1.2)]
+    rows = [
+        dict(wrapper="quantize_and_dequantize_v2", range="tensors", builtin_us=20.0, plugin_us=20.5, ratio=1.025),
+        dict(wrapper="quantize_and_dequantize", range="Python floats", builtin_us=18.0, plugin_us=21.6, ratio=1.2),
+    ]
     t = {name: (text, ok) for name, text, ok in bench.check_targets([], rows)}
     assert t["every wrapper call within 1.05x of the built-in wrapper's time (worst case)"] == (
-        "1.20x (quantize_and_dequantize, Python floats)", False)
+        "1.20x (quantize_and_dequantize, Python floats)",
+        False,
+    )
     t = {name: (text, ok) for name, text, ok in bench.check_targets([], rows[:1])}
     assert t["every wrapper call within 1.05x of the built-in wrapper's time (worst case)"] == (
-        "1.02x (quantize_and_dequantize_v2, tensors)", True)
+        "1.02x (quantize_and_dequantize_v2, tensors)",
+        True,
+    )
 
 
 # ---- the QAT training step (--model)
+
 
 def test_model_step_runs_three_ways_and_reports(capsys):
     from tf_qdq.tools import qat_bench
@@ -157,7 +205,8 @@ def test_model_xla_row_that_fails_is_reported_as_na(monkeypatch):
     monkeypatch.setattr(qat_bench, "make_step", no_xla)
     rows = qat_bench.run(steps=1, warmup=1, batch=4, xla=True, progress=False)
     assert [(r["variant"], r["jit_compile"]) for r in rows] == [
-        (v, j) for j in (False, True) for v in ("none", "builtin", "tf_qdq")]
+        (v, j) for j in (False, True) for v in ("none", "builtin", "tf_qdq")
+    ]
     bad = rows[-1]
     assert bad["step_ms"] is None and "no XLA kernel" in bad["error"]
     report = qat_bench.format_report(rows, qat_bench.summarize(rows))

@@ -1,6 +1,7 @@
 """The build itself: which library is loaded, its recorded TensorFlow version, one
 op against the built-in, (under `bazel test`) Bazel's flags against setup.py's, the
 supported TensorFlow range (docs/building.md) and build_pip_pkg.sh's failures."""
+
 import ast
 import json
 import os
@@ -10,11 +11,10 @@ import subprocess
 import numpy as np
 import pytest
 import tensorflow as tf
+from qdq_testing import assert_same_bits
 
 import tf_qdq
 from tf_qdq import _loader
-
-from qdq_testing import assert_same_bits
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BAZEL_FLAGS = os.environ.get("TF_QDQ_BAZEL_FLAGS")
@@ -39,12 +39,22 @@ def test_one_op_matches_the_builtin():
     x = np.random.default_rng(5).normal(size=(64, 3)).astype(np.float32)
     x[0] = [-0.0, 0.5, 1.0]
     for axis in (-1, 1):
-        kw = dict(input=x, input_min=np.float32(0), input_max=np.float32(0), signed_input=True, num_bits=8,
-                  range_given=False, round_mode="HALF_TO_EVEN", narrow_range=False, axis=axis)
+        kw = dict(
+            input=x,
+            input_min=np.float32(0),
+            input_max=np.float32(0),
+            signed_input=True,
+            num_bits=8,
+            range_given=False,
+            round_mode="HALF_TO_EVEN",
+            narrow_range=False,
+            axis=axis,
+        )
         if axis == 1:
             kw.update(input_min=np.zeros(3, np.float32), input_max=np.zeros(3, np.float32))
-        assert_same_bits(tf_qdq.raw_ops.QuantizeAndDequantizeV2(**kw), tf.raw_ops.QuantizeAndDequantizeV2(**kw),
-                         f"V2 axis={axis}")
+        assert_same_bits(
+            tf_qdq.raw_ops.QuantizeAndDequantizeV2(**kw), tf.raw_ops.QuantizeAndDequantizeV2(**kw), f"V2 axis={axis}"
+        )
 
 
 def _setup_py_namespace():
@@ -53,8 +63,12 @@ def _setup_py_namespace():
     tree = ast.parse(open(path, encoding="utf-8").read(), path)
 
     def is_setup_call(node):
-        return (isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)
-                and isinstance(node.value.func, ast.Name) and node.value.func.id == "setup")
+        return (
+            isinstance(node, ast.Expr)
+            and isinstance(node.value, ast.Call)
+            and isinstance(node.value.func, ast.Name)
+            and node.value.func.id == "setup"
+        )
 
     body = [n for n in tree.body if not is_setup_call(n)]
     namespace = {"__file__": path, "__name__": "setup_constants"}
@@ -86,7 +100,8 @@ def test_bazel_build_uses_setup_py_flags(bazel_and_setup):
     assert bazel["tf_version"] == tf.__version__
     assert bazel["tf_copts"] == [f for f in tf.sysconfig.get_compile_flags() if not f.startswith("-I")]
     assert [f for f in bazel["tf_linkopts"] if not f.startswith("-L")] == [
-        f for f in tf.sysconfig.get_link_flags() if not f.startswith("-L")]
+        f for f in tf.sysconfig.get_link_flags() if not f.startswith("-L")
+    ]
     for forbidden in ("-march=native", "-ffast-math", "-Ofast", "--use_fast_math"):
         assert forbidden not in json.dumps(bazel)
 

@@ -9,6 +9,7 @@ that property. The thread-pool and memory tests run in child processes: the
 thread-pool sizes must be set before TensorFlow starts, and RSS is only
 meaningful in a fresh process.
 """
+
 import os
 import subprocess
 import sys
@@ -16,13 +17,11 @@ import textwrap
 import threading
 
 import numpy as np
-import pytest
 import tensorflow as tf
+from qdq_testing import BFLOAT16, child_env  # noqa: E402
 
 import tf_qdq
 from tf_qdq import reference
-
-from qdq_testing import BFLOAT16, child_env  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -34,6 +33,7 @@ def workloads(seed=0):
     rng = np.random.default_rng(seed)
     out = []
     for dt in (np.float32, np.float64, np.float16, BFLOAT16):
+
         def c(v, dt=dt):  # (tf.constant turns 0-d bfloat16 arrays into float32)
             return tf.cast(tf.constant(np.asarray(v, np.float32)), tf.as_dtype(dt))
 
@@ -47,18 +47,38 @@ def workloads(seed=0):
         name = np.dtype(dt).name
         out += [
             (f"V2 data {name}", lambda x=big, z=z: R.QuantizeAndDequantizeV2(input=x, input_min=z, input_max=z)),
-            (f"V2 per-channel data {name}", lambda x=big, a=lo_c, b=hi_c: R.QuantizeAndDequantizeV2(
-                input=x, input_min=a, input_max=b, axis=1, round_mode="HALF_UP")),
-            (f"V4 given {name}", lambda x=big, a=lo, b=hi: R.QuantizeAndDequantizeV4(
-                input=x, input_min=a, input_max=b, range_given=True, num_bits=5)),
-            (f"V3 per-channel given {name}", lambda x=big, a=lo_c, b=hi_c: R.QuantizeAndDequantizeV3(
-                input=x, input_min=a, input_max=b, num_bits=8, axis=1, narrow_range=True)),
-            (f"V1 small {name}", lambda x=small: R.QuantizeAndDequantize(input=x, range_given=True, input_min=-1.0,
-                                                                          input_max=1.0)),
-            (f"V4Grad per-channel {name}", lambda x=big, a=lo_c, b=hi_c: R.QuantizeAndDequantizeV4Grad(
-                gradients=x[::-1], input=x, input_min=a, input_max=b, axis=1)[0]),
-            (f"wrapper axis -3 {name}", lambda x=small: tf_qdq.quantize_and_dequantize_v2(
-                x, np.zeros(5), np.zeros(5), axis=-3)),
+            (
+                f"V2 per-channel data {name}",
+                lambda x=big, a=lo_c, b=hi_c: R.QuantizeAndDequantizeV2(
+                    input=x, input_min=a, input_max=b, axis=1, round_mode="HALF_UP"
+                ),
+            ),
+            (
+                f"V4 given {name}",
+                lambda x=big, a=lo, b=hi: R.QuantizeAndDequantizeV4(
+                    input=x, input_min=a, input_max=b, range_given=True, num_bits=5
+                ),
+            ),
+            (
+                f"V3 per-channel given {name}",
+                lambda x=big, a=lo_c, b=hi_c: R.QuantizeAndDequantizeV3(
+                    input=x, input_min=a, input_max=b, num_bits=8, axis=1, narrow_range=True
+                ),
+            ),
+            (
+                f"V1 small {name}",
+                lambda x=small: R.QuantizeAndDequantize(input=x, range_given=True, input_min=-1.0, input_max=1.0),
+            ),
+            (
+                f"V4Grad per-channel {name}",
+                lambda x=big, a=lo_c, b=hi_c: R.QuantizeAndDequantizeV4Grad(
+                    gradients=x[::-1], input=x, input_min=a, input_max=b, axis=1
+                )[0],
+            ),
+            (
+                f"wrapper axis -3 {name}",
+                lambda x=small: tf_qdq.quantize_and_dequantize_v2(x, np.zeros(5), np.zeros(5), axis=-3),
+            ),
         ]
     return out
 
@@ -76,8 +96,9 @@ def test_python_threads_match_single_threaded():
                 k = (7 * t + i) % len(work)
                 got = work[k][1]().numpy()
                 if not reference.same_bits(got, expected[k]):
-                    errors.append(f"thread {t}: {work[k][0]} differs ({reference.count_differing(got, expected[k])}"
-                                  " elements)")
+                    errors.append(
+                        f"thread {t}: {work[k][0]} differs ({reference.count_differing(got, expected[k])} elements)"
+                    )
         except Exception as e:  # noqa: BLE001
             errors.append(f"thread {t}: {type(e).__name__}: {e}")
 
@@ -100,8 +121,9 @@ def test_python_threads_tf_function_and_errors():
         for i in range(40):
             if i % 4 == t % 4:
                 try:
-                    tf_qdq.raw_ops.QuantizeAndDequantizeV3(input=x, input_min=[-1.0, -1.0], input_max=[1.0, 1.0],
-                                                           num_bits=8, axis=-1)
+                    tf_qdq.raw_ops.QuantizeAndDequantizeV3(
+                        input=x, input_min=[-1.0, -1.0], input_max=[1.0, 1.0], num_bits=8, axis=-1
+                    )
                     errors.append("bad input accepted")
                 except tf.errors.InvalidArgumentError:
                     pass
@@ -120,8 +142,9 @@ def _run_child(code, timeout=600):
     env = child_env(HERE)
     if "ASAN_OPTIONS" in env:  # under .ci/sanitize.sh: a small quarantine keeps RSS meaningful
         env["ASAN_OPTIONS"] += ":quarantine_size_mb=16"
-    p = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=env,
-                       timeout=timeout)
+    p = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=env, timeout=timeout
+    )
     assert p.returncode == 0, f"child failed (rc {p.returncode}):\n{p.stdout[-2000:]}\n{p.stderr[-3000:]}"
     return p.stdout
 

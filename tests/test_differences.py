@@ -1,14 +1,14 @@
 """The deliberate differences from TensorFlow 2.21 (docs/semantics.md#differences-from-tensorflow), each pinned
 with real values: what the plugin returns, what its reference is, and (where it
 is safe to run) what TensorFlow's built-in op does instead."""
+
 import numpy as np
 import pytest
 import tensorflow as tf
+from qdq_testing import BFLOAT16, PLUGIN_OPS, assert_same_bits
 
 import tf_qdq
 from tf_qdq import reference
-
-from qdq_testing import BFLOAT16, PLUGIN_OPS, assert_same_bits
 
 ROUND_MODES = ["HALF_TO_EVEN", "HALF_UP"]
 
@@ -40,12 +40,12 @@ def _with_specials(rng, x):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("shape,axis", [((6, 5), 0), ((6, 5), 1), ((3, 4, 5), 1), ((2, 3, 4, 3), 3),
-                                        ((2, 3, 4, 3), 0)])
+@pytest.mark.parametrize("shape,axis", [((6, 5), 0), ((6, 5), 1), ((3, 4, 5), 1), ((2, 3, 4, 3), 3), ((2, 3, 4, 3), 0)])
 @pytest.mark.parametrize("round_mode", ROUND_MODES)
 @pytest.mark.parametrize("op", ["V2", "V4"])
-@pytest.mark.parametrize("narrow,num_bits,signed", [(False, 8, True), (True, 8, True), (False, 4, False),
-                                                    (False, 16, True)])
+@pytest.mark.parametrize(
+    "narrow,num_bits,signed", [(False, 8, True), (True, 8, True), (False, 4, False), (False, 16, True)]
+)
 def test_6_1_per_channel_given_range(dtype, shape, axis, round_mode, op, narrow, num_bits, signed):
     """Per-channel with range_given works for V2/V4: docs/semantics.md#arithmetic per channel (NumPy
     reference), bit-exact with built-in V3 for HALF_TO_EVEN; built-in V2/V4 reject it."""
@@ -53,12 +53,29 @@ def test_6_1_per_channel_given_range(dtype, shape, axis, round_mode, op, narrow,
     depth = shape[axis]
     lo, hi = _channel_ranges(rng, depth, dtype)
     x = _with_specials(rng, (rng.standard_normal(shape) * 1.5).astype(dtype))
-    kw = dict(input=tf.constant(x), input_min=tf.constant(lo), input_max=tf.constant(hi),
-              signed_input=signed, num_bits=num_bits, range_given=True, round_mode=round_mode,
-              narrow_range=narrow, axis=axis)
+    kw = dict(
+        input=tf.constant(x),
+        input_min=tf.constant(lo),
+        input_max=tf.constant(hi),
+        signed_input=signed,
+        num_bits=num_bits,
+        range_given=True,
+        round_mode=round_mode,
+        narrow_range=narrow,
+        axis=axis,
+    )
     out = PLUGIN_OPS[op](**kw)
-    expected = reference.numpy_qdq(x, lo, hi, signed_input=signed, num_bits=num_bits, range_given=True,
-                                   round_mode=round_mode, narrow_range=narrow, axis=axis)
+    expected = reference.numpy_qdq(
+        x,
+        lo,
+        hi,
+        signed_input=signed,
+        num_bits=num_bits,
+        range_given=True,
+        round_mode=round_mode,
+        narrow_range=narrow,
+        axis=axis,
+    )
     assert_same_bits(out, expected, "vs numpy_qdq")
     # Each channel equals a per-tensor call with that channel's range (which
     # the built-in op accepts).
@@ -66,14 +83,27 @@ def test_6_1_per_channel_given_range(dtype, shape, axis, round_mode, op, narrow,
     moved_out = np.moveaxis(out.numpy(), axis, 0)
     for c in range(depth):
         per_tensor = getattr(tf.raw_ops, f"QuantizeAndDequantize{op}")(
-            input=tf.constant(np.ascontiguousarray(moved_x[c])), input_min=tf.constant(lo[c]),
-            input_max=tf.constant(hi[c]), signed_input=signed, num_bits=num_bits, range_given=True,
-            round_mode=round_mode, narrow_range=narrow)
+            input=tf.constant(np.ascontiguousarray(moved_x[c])),
+            input_min=tf.constant(lo[c]),
+            input_max=tf.constant(hi[c]),
+            signed_input=signed,
+            num_bits=num_bits,
+            range_given=True,
+            round_mode=round_mode,
+            narrow_range=narrow,
+        )
         assert_same_bits(moved_out[c], per_tensor, f"channel {c} vs built-in per-tensor")
     if round_mode == "HALF_TO_EVEN":
         v3 = tf.raw_ops.QuantizeAndDequantizeV3(
-            input=kw["input"], input_min=kw["input_min"], input_max=kw["input_max"], num_bits=num_bits,
-            signed_input=signed, range_given=True, narrow_range=narrow, axis=axis)
+            input=kw["input"],
+            input_min=kw["input_min"],
+            input_max=kw["input_max"],
+            num_bits=num_bits,
+            signed_input=signed,
+            range_given=True,
+            narrow_range=narrow,
+            axis=axis,
+        )
         assert_same_bits(out, v3, "vs built-in V3")
     else:  # the rounding mode matters on this data (so HALF_UP is really applied)
         even = PLUGIN_OPS[op](**{**kw, "round_mode": "HALF_TO_EVEN"})
@@ -87,13 +117,16 @@ def test_6_1_python_api_per_channel_given_range():
     x = tf.constant([[1.0, 0.5], [0.25, -1.0], [-0.3, 0.45]])
     lo, hi = tf.constant([-1.0, -0.5]), tf.constant([1.0, 0.5])
     expected = [[1.0, 0.5], [0.2519685, -0.503937], [-0.2992126, 0.4488189]]
-    for fn, tf_fn in ((tf_qdq.quantize_and_dequantize, tf.quantization.quantize_and_dequantize),
-                      (tf_qdq.quantize_and_dequantize_v2, tf.quantization.quantize_and_dequantize_v2)):
+    for fn, tf_fn in (
+        (tf_qdq.quantize_and_dequantize, tf.quantization.quantize_and_dequantize),
+        (tf_qdq.quantize_and_dequantize_v2, tf.quantization.quantize_and_dequantize_v2),
+    ):
         for axis in (1, -1):
             out = fn(x, lo, hi, range_given=True, axis=axis)
             np.testing.assert_array_max_ulp(out.numpy(), np.array(expected, np.float32), maxulp=1)
-            ref = tf.raw_ops.QuantizeAndDequantizeV3(input=x, input_min=lo, input_max=hi, num_bits=8,
-                                                     range_given=True, axis=1)
+            ref = tf.raw_ops.QuantizeAndDequantizeV3(
+                input=x, input_min=lo, input_max=hi, num_bits=8, range_given=True, axis=1
+            )
             assert_same_bits(out, ref)
         with pytest.raises((tf.errors.InvalidArgumentError, ValueError)):
             tf_fn(x, lo, hi, range_given=True, axis=1)
@@ -111,19 +144,32 @@ def test_6_2_v3_axis_in_minus_dims_to_minus_2(shape, range_given):
     x = tf.ones(shape)
     for axis in range(-dims, -1):
         d = shape[axis]
-        kw = dict(input=x, input_min=tf.fill([d], -1.0), input_max=tf.fill([d], 1.0),
-                  num_bits=tf.constant(8), range_given=range_given, axis=axis)
+        kw = dict(
+            input=x,
+            input_min=tf.fill([d], -1.0),
+            input_max=tf.fill([d], 1.0),
+            num_bits=tf.constant(8),
+            range_given=range_given,
+            axis=axis,
+        )
         with pytest.raises(tf.errors.InvalidArgumentError, match=f"got {axis}") as err:
             PLUGIN_OPS["V3"](**kw)
         assert f"use {axis + dims}." in err.value.message  # suggests the equivalent axis
     # The equivalent non-negative axis works.
-    out = PLUGIN_OPS["V3"](input=x, input_min=tf.fill([shape[0]], -1.0), input_max=tf.fill([shape[0]], 1.0),
-                           num_bits=tf.constant(8), range_given=range_given, axis=0)
+    out = PLUGIN_OPS["V3"](
+        input=x,
+        input_min=tf.fill([shape[0]], -1.0),
+        input_max=tf.fill([shape[0]], 1.0),
+        num_bits=tf.constant(8),
+        range_given=range_given,
+        axis=0,
+    )
     assert_same_bits(out, np.ones(shape, np.float32))
 
 
-@pytest.mark.parametrize("min_shape,max_shape", [([2], []), ([], [3]), ([2], [2]), ([1], [1]), ([0], [0]),
-                                                 ([2, 2], [2, 2]), ([12], [12])])
+@pytest.mark.parametrize(
+    "min_shape,max_shape", [([2], []), ([], [3]), ([2], [2]), ([1], [1]), ([0], [0]), ([2, 2], [2, 2]), ([12], [12])]
+)
 def test_6_2_v3_non_scalar_range_with_axis_minus_1(min_shape, max_shape):
     """V3's default range_given=True with axis -1 and a non-scalar min or max: a
     CHECK failure (scalar<T>()) in TensorFlow, InvalidArgument in the plugin."""
@@ -133,10 +179,12 @@ def test_6_2_v3_non_scalar_range_with_axis_minus_1(min_shape, max_shape):
     with pytest.raises(tf.errors.InvalidArgumentError, match="must be a scalar"):
         PLUGIN_OPS["V3"](input=x, input_min=lo, input_max=hi, num_bits=tf.constant(8), axis=-1)
     # Scalars give the per-tensor result.
-    out = PLUGIN_OPS["V3"](input=x, input_min=tf.constant(-1.0), input_max=tf.constant(1.0),
-                           num_bits=tf.constant(8), axis=-1)
-    ref = tf.raw_ops.QuantizeAndDequantizeV3(input=x, input_min=tf.constant(-1.0), input_max=tf.constant(1.0),
-                                             num_bits=8, axis=-1)
+    out = PLUGIN_OPS["V3"](
+        input=x, input_min=tf.constant(-1.0), input_max=tf.constant(1.0), num_bits=tf.constant(8), axis=-1
+    )
+    ref = tf.raw_ops.QuantizeAndDequantizeV3(
+        input=x, input_min=tf.constant(-1.0), input_max=tf.constant(1.0), num_bits=8, axis=-1
+    )
     assert_same_bits(out, ref)
 
 
@@ -175,13 +223,20 @@ def _lp_case(rng, dtype, shape, axis, range_given, specials):
     return x.astype(dtype), np.asarray(lo).astype(dtype), np.asarray(hi).astype(dtype)
 
 
-_LP_GRID = [(dt, op, rg, rm, layout) for dt in LOW_PRECISION for op in ("V1", "V2", "V3", "V4")
-            for rg in (False, True) for rm in ROUND_MODES for layout in ("pt", "pc")
-            if not (op in ("V1", "V3") and rm == "HALF_UP") and not (op == "V1" and layout == "pc")]
+_LP_GRID = [
+    (dt, op, rg, rm, layout)
+    for dt in LOW_PRECISION
+    for op in ("V1", "V2", "V3", "V4")
+    for rg in (False, True)
+    for rm in ROUND_MODES
+    for layout in ("pt", "pc")
+    if not (op in ("V1", "V3") and rm == "HALF_UP") and not (op == "V1" and layout == "pc")
+]
 
 
-@pytest.mark.parametrize("p", _LP_GRID, ids=[f"{np.dtype(p[0]).name}-{p[1]}-{'rg' if p[2] else 'data'}-"
-                                             f"{p[3]}-{p[4]}" for p in _LP_GRID])
+@pytest.mark.parametrize(
+    "p", _LP_GRID, ids=[f"{np.dtype(p[0]).name}-{p[1]}-{'rg' if p[2] else 'data'}-{p[3]}-{p[4]}" for p in _LP_GRID]
+)
 def test_6_3_half_and_bfloat16_forward(p):
     """half/bfloat16 = cast(builtin(cast(x, f32), cast(min, f32), cast(max, f32)), T), bit-exact."""
     dtype, op, rg, rm, layout = p
@@ -189,11 +244,24 @@ def test_6_3_half_and_bfloat16_forward(p):
     shape, axis = ((40,), -1) if layout == "pt" else ((4, 6, 5), 1)
     x, lo, hi = _lp_case(rng, dtype, shape, axis, rg, specials=True)
     if op == "V1":
-        kw = dict(input=tf.constant(x), signed_input=True, num_bits=5, range_given=rg,
-                  input_min=float(lo), input_max=float(hi))
+        kw = dict(
+            input=tf.constant(x),
+            signed_input=True,
+            num_bits=5,
+            range_given=rg,
+            input_min=float(lo),
+            input_max=float(hi),
+        )
     else:
-        kw = dict(input=tf.constant(x), input_min=tf.constant(lo), input_max=tf.constant(hi),
-                  signed_input=True, range_given=rg, narrow_range=False, axis=axis)
+        kw = dict(
+            input=tf.constant(x),
+            input_min=tf.constant(lo),
+            input_max=tf.constant(hi),
+            signed_input=True,
+            range_given=rg,
+            narrow_range=False,
+            axis=axis,
+        )
         if op == "V3":
             kw["num_bits"] = tf.constant(6)
         else:
@@ -204,8 +272,15 @@ def test_6_3_half_and_bfloat16_forward(p):
     if expected is None:  # per-channel given range with HALF_UP: no built-in
         expected = reference.numpy_qdq(x, lo, hi, num_bits=6, range_given=True, round_mode=rm, axis=axis)
         # Spelled out: docs/semantics.md#arithmetic in float32, then rounded to T.
-        f32 = reference.numpy_qdq(x.astype(np.float32), lo.astype(np.float32), hi.astype(np.float32),
-                                  num_bits=6, range_given=True, round_mode=rm, axis=axis)
+        f32 = reference.numpy_qdq(
+            x.astype(np.float32),
+            lo.astype(np.float32),
+            hi.astype(np.float32),
+            num_bits=6,
+            range_given=True,
+            round_mode=rm,
+            axis=axis,
+        )
         assert_same_bits_lp(expected, f32.astype(dtype))
     assert_same_bits_lp(out, expected, f"{p}")
     # NaN exactly where the input is NaN (given ranges clamp the infinities).
@@ -227,8 +302,9 @@ def test_6_3_half_and_bfloat16_v4grad(dtype, axis):
         lo, hi = lo[0], hi[0]
     ch3 = {-1: 0, 0: 0, 1: 3}[axis]  # the channel of flat element 3 = x[0, 3]
     x[0, 3] = np.asarray(lo).reshape(-1)[ch3]  # exactly at a bound
-    kw = dict(gradients=tf.constant(g), input=tf.constant(x), input_min=tf.constant(lo),
-              input_max=tf.constant(hi), axis=axis)
+    kw = dict(
+        gradients=tf.constant(g), input=tf.constant(x), input_min=tf.constant(lo), input_max=tf.constant(hi), axis=axis
+    )
     out = PLUGIN_OPS["V4Grad"](**kw)
     expected = reference.builtin("V4Grad", **kw)
     for o, e in zip(out, expected):
@@ -262,10 +338,16 @@ def test_6_3_double_rounding_is_the_reference(dtype):
     arithmetic done in T."""
     rng = _rng("double-rounding", dtype)
     x = rng.uniform(-3, 3, 4096).astype(dtype)
-    out = PLUGIN_OPS["V2"](input=x, input_min=tf.constant(-2.5, dtype), input_max=tf.constant(2.9, dtype),
-                           range_given=True, num_bits=10)
-    f32 = tf.raw_ops.QuantizeAndDequantizeV2(input=x.astype(np.float32), input_min=np.float32(dtype(-2.5)),
-                                             input_max=np.float32(dtype(2.9)), range_given=True, num_bits=10)
+    out = PLUGIN_OPS["V2"](
+        input=x, input_min=tf.constant(-2.5, dtype), input_max=tf.constant(2.9, dtype), range_given=True, num_bits=10
+    )
+    f32 = tf.raw_ops.QuantizeAndDequantizeV2(
+        input=x.astype(np.float32),
+        input_min=np.float32(dtype(-2.5)),
+        input_max=np.float32(dtype(2.9)),
+        range_given=True,
+        num_bits=10,
+    )
     assert_same_bits(out, f32.numpy().astype(dtype))
     # With 10 bits, T cannot represent every float32 level: rounding really happens.
     assert np.any(f32.numpy() != out.numpy().astype(np.float32))
@@ -289,8 +371,10 @@ def _replace_nan_in_channel(x, axis):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("signed", [True, False])
-@pytest.mark.parametrize("op,round_mode", [("V2", "HALF_TO_EVEN"), ("V2", "HALF_UP"), ("V4", "HALF_TO_EVEN"),
-                                           ("V4", "HALF_UP"), ("V3", "HALF_TO_EVEN")])
+@pytest.mark.parametrize(
+    "op,round_mode",
+    [("V2", "HALF_TO_EVEN"), ("V2", "HALF_UP"), ("V4", "HALF_TO_EVEN"), ("V4", "HALF_UP"), ("V3", "HALF_TO_EVEN")],
+)
 def test_6_4_nan_per_tensor_range_ignores_nan(dtype, round_mode, signed, op):
     rng = _rng("nan-pt", dtype, round_mode, signed, op)
     for n, nan_pos in ((9, [0]), (9, [8]), (9, [3, 4]), (131, [0, 64, 130]), (70001, [1, 40000, 70000])):
@@ -306,7 +390,8 @@ def test_6_4_nan_per_tensor_range_ignores_nan(dtype, round_mode, signed, op):
         clean = x[~np.isnan(x)]
         out_clean = PLUGIN_OPS[op](input=tf.constant(clean), input_min=z, input_max=z, **attrs)
         builtin_clean = getattr(tf.raw_ops, f"QuantizeAndDequantize{op}")(
-            input=tf.constant(clean), input_min=z, input_max=z, **attrs)
+            input=tf.constant(clean), input_min=z, input_max=z, **attrs
+        )
         assert_same_bits(out_clean, builtin_clean)
         assert np.isnan(out[nan_pos]).all()
         assert_same_bits(out[~np.isnan(x)], builtin_clean, f"n={n} NaN at {nan_pos}")
@@ -314,8 +399,9 @@ def test_6_4_nan_per_tensor_range_ignores_nan(dtype, round_mode, signed, op):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("shape,axis", [((4, 9), 0), ((4, 9), 1), ((3, 5, 4), 1), ((2, 3, 70), 2),
-                                        ((3, 40000), 0), ((300, 257), 1)])
+@pytest.mark.parametrize(
+    "shape,axis", [((4, 9), 0), ((4, 9), 1), ((3, 5, 4), 1), ((2, 3, 70), 2), ((3, 40000), 0), ((300, 257), 1)]
+)
 def test_6_4_nan_per_channel_range_ignores_nan(dtype, shape, axis):
     rng = _rng("nan-pc", dtype, shape, axis)
     x = (rng.standard_normal(shape) * 2).astype(dtype)
@@ -334,8 +420,9 @@ def test_6_4_nan_per_channel_range_ignores_nan(dtype, shape, axis):
             attrs.update(num_bits=8, round_mode=rm)
         out = PLUGIN_OPS[op](input=tf.constant(x), input_min=z, input_max=z, **attrs).numpy()
         filled = _replace_nan_in_channel(x, axis)
-        ref = getattr(tf.raw_ops, f"QuantizeAndDequantize{op}")(input=tf.constant(filled), input_min=z,
-                                                                 input_max=z, **attrs).numpy()
+        ref = getattr(tf.raw_ops, f"QuantizeAndDequantize{op}")(
+            input=tf.constant(filled), input_min=z, input_max=z, **attrs
+        ).numpy()
         assert np.isnan(out[nan]).all()
         assert_same_bits(out[~nan], ref[~nan], f"{op} non-NaN elements")
         np_ref = reference.numpy_qdq(x, range_given=False, round_mode=rm or "HALF_TO_EVEN", axis=axis)
@@ -346,8 +433,7 @@ def test_6_4_all_nan_channel_stays_nan():
     x = np.array([[np.nan, 1.0], [np.nan, -0.5], [np.nan, 0.25]], np.float32)
     out = PLUGIN_OPS["V2"](input=x, input_min=tf.zeros([2]), input_max=tf.zeros([2]), axis=1).numpy()
     assert np.isnan(out[:, 0]).all()
-    ref = tf.raw_ops.QuantizeAndDequantizeV2(input=x[:, 1:], input_min=tf.zeros([1]), input_max=tf.zeros([1]),
-                                             axis=1)
+    ref = tf.raw_ops.QuantizeAndDequantizeV2(input=x[:, 1:], input_min=tf.zeros([1]), input_max=tf.zeros([1]), axis=1)
     assert_same_bits(out[:, 1:], ref)
     out = PLUGIN_OPS["V2"](input=np.full(5, np.nan, np.float32), input_min=0.0, input_max=0.0).numpy()
     assert np.isnan(out).all()
@@ -408,10 +494,10 @@ def test_6_5_v4_gradient_range_given_bit_exact(dtype, round_mode):
     up[4:7] = [np.inf, -np.inf, np.nan]
     up = tf.constant(up)
     lo, hi = tf.constant(-1.25, dtype), tf.constant(0.75, dtype)
-    y, grads = _grads(tf_qdq.quantize_and_dequantize_v2, x, lo, hi, up, range_given=True,
-                      round_mode=round_mode)
-    y_tf, grads_tf = _grads(tf.quantization.quantize_and_dequantize_v2, x, lo, hi, up, range_given=True,
-                            round_mode=round_mode)
+    y, grads = _grads(tf_qdq.quantize_and_dequantize_v2, x, lo, hi, up, range_given=True, round_mode=round_mode)
+    y_tf, grads_tf = _grads(
+        tf.quantization.quantize_and_dequantize_v2, x, lo, hi, up, range_given=True, round_mode=round_mode
+    )
     assert_same_bits(y, y_tf)
     for g, g_tf, name in zip(grads, grads_tf, ("input", "input_min", "input_max")):
         assert g_tf is not None
@@ -540,22 +626,35 @@ def test_6_6_forward_accumulator_jvp(dtype, axis):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("signed,num_bits,range_given,lo,hi", [
-    (True, 8, False, 0.0, 0.0), (True, 8, True, -1.0, 1.0), (False, 8, True, 0.0, 1.0),
-    (True, 4, True, -10.0, 5.0), (True, 1, False, 0.0, 0.0), (False, 62, False, 0.0, 0.0),
-    (True, 61, True, -0.3, 0.1), (True, 8, True, 0.0, 0.0)])
+@pytest.mark.parametrize(
+    "signed,num_bits,range_given,lo,hi",
+    [
+        (True, 8, False, 0.0, 0.0),
+        (True, 8, True, -1.0, 1.0),
+        (False, 8, True, 0.0, 1.0),
+        (True, 4, True, -10.0, 5.0),
+        (True, 1, False, 0.0, 0.0),
+        (False, 62, False, 0.0, 0.0),
+        (True, 61, True, -0.3, 0.1),
+        (True, 8, True, 0.0, 0.0),
+    ],
+)
 def test_6_7_v1_runs_and_equals_builtin_v2(dtype, signed, num_bits, range_given, lo, hi):
     rng = _rng("v1", dtype, signed, num_bits, range_given)
-    x = tf.constant(_with_specials(rng, (rng.standard_normal(30) * 2).astype(dtype)) if range_given
-                    else (rng.standard_normal(30) * 2).astype(dtype))
-    out = PLUGIN_OPS["V1"](input=x, signed_input=signed, num_bits=num_bits, range_given=range_given,
-                           input_min=lo, input_max=hi)
+    x = tf.constant(
+        _with_specials(rng, (rng.standard_normal(30) * 2).astype(dtype))
+        if range_given
+        else (rng.standard_normal(30) * 2).astype(dtype)
+    )
+    out = PLUGIN_OPS["V1"](
+        input=x, signed_input=signed, num_bits=num_bits, range_given=range_given, input_min=lo, input_max=hi
+    )
     # V1's attrs are float32: the reference range is float32(attr) cast to T.
     lo_t = tf.cast(tf.constant(lo, tf.float32), dtype)
     hi_t = tf.cast(tf.constant(hi, tf.float32), dtype)
     ref = tf.raw_ops.QuantizeAndDequantizeV2(
-        input=x, input_min=lo_t, input_max=hi_t, signed_input=signed,
-        num_bits=num_bits, range_given=range_given)
+        input=x, input_min=lo_t, input_max=hi_t, signed_input=signed, num_bits=num_bits, range_given=range_given
+    )
     assert_same_bits(out, ref)
 
 
@@ -587,8 +686,9 @@ def test_6_8_per_channel_min_above_max_is_invalid_argument(op, dtype, axis, bad)
     x = tf.constant(np.linspace(-1, 1, 15).reshape(shape).astype(dtype))
     kw = dict(input=x, input_min=tf.constant(lo), input_max=tf.constant(hi), range_given=True, axis=axis)
     kw["num_bits"] = tf.constant(8) if op == "V3" else 8
-    with pytest.raises(tf.errors.InvalidArgumentError,
-                       match=rf"Invalid range: input_min 0\.5 > input_max 0\.25 for channel {bad}\b") as err:
+    with pytest.raises(
+        tf.errors.InvalidArgumentError, match=rf"Invalid range: input_min 0\.5 > input_max 0\.25 for channel {bad}\b"
+    ) as err:
         PLUGIN_OPS[op](**kw)
     assert f"axis {axis}" in err.value.message
     # Fixing that channel makes the call valid.
@@ -611,8 +711,9 @@ def test_6_8_builtin_v3_returns_garbage_instead():
     """What TensorFlow does for the same call (documents the gap)."""
     x = tf.constant([[1, 0.5], [0.25, -1]])
     lo, hi = tf.constant([1.0, -1.0]), tf.constant([-1.0, 1.0])
-    out = tf.raw_ops.QuantizeAndDequantizeV3(input=x, input_min=lo, input_max=hi, num_bits=8, range_given=True,
-                                             axis=1).numpy()
+    out = tf.raw_ops.QuantizeAndDequantizeV3(
+        input=x, input_min=lo, input_max=hi, num_bits=8, range_given=True, axis=1
+    ).numpy()
     assert np.isneginf(out[:, 0]).all()
     with pytest.raises(tf.errors.InvalidArgumentError, match="for channel 0"):
         PLUGIN_OPS["V3"](input=x, input_min=lo, input_max=hi, num_bits=tf.constant(8), range_given=True, axis=1)

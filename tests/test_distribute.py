@@ -8,6 +8,7 @@ MultiWorkerMirroredStrategy with 2 worker processes on 127.0.0.1. Ranges must be
 identical on every replica and worker and equal to the one-device run; weights
 equal to a tolerance; the saved files hold that range.
 """
+
 import json
 import os
 import socket
@@ -18,7 +19,6 @@ import time
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from qdq_testing import child_env
 
 pytestmark = pytest.mark.slow  # worker processes: about a minute in all
@@ -50,9 +50,18 @@ def _run_group(jobs, out_dir):
         for mode, extra in jobs:
             env = dict(child_env(HERE), **extra)
             log = open(os.path.join(out_dir, f"log-{mode}-{len(procs)}.txt"), "w")
-            procs.append((subprocess.Popen([sys.executable, WORKER, mode, out_dir], env=env,
-                                           stdout=log, stderr=subprocess.STDOUT,
-                                           start_new_session=True), log))
+            procs.append(
+                (
+                    subprocess.Popen(
+                        [sys.executable, WORKER, mode, out_dir],
+                        env=env,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                    ),
+                    log,
+                )
+            )
         for p, _ in procs:
             p.wait(timeout=max(1.0, TIMEOUT_S - (time.time() - t0)))
     except subprocess.TimeoutExpired:
@@ -68,16 +77,22 @@ def _run_group(jobs, out_dir):
             mode = jobs[i][0]
             with open(os.path.join(out_dir, f"log-{mode}-{i}.txt")) as f:
                 tail = f.read()[-4000:]
-            pytest.fail(f"{mode} process {i} ended with {p.returncode} "
-                        f"(killed after {TIMEOUT_S} s if negative):\n{tail}")
+            pytest.fail(
+                f"{mode} process {i} ended with {p.returncode} (killed after {TIMEOUT_S} s if negative):\n{tail}"
+            )
     return time.time() - t0
 
 
 def _workers(extra=None):
     ports = _free_ports(2)
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
-    return [("multiworker", dict(extra or {}, TF_CONFIG=json.dumps(
-        {"cluster": cluster, "task": {"type": "worker", "index": i}}))) for i in range(2)]
+    return [
+        (
+            "multiworker",
+            dict(extra or {}, TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})),
+        )
+        for i in range(2)
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -116,8 +131,7 @@ def test_setup_replicas_and_variables(runs):
     var = runs["mirrored-0"]["variable"]
     assert var["class"] == "MirroredVariable", var
     assert var["aggregation"].endswith(".ONLY_FIRST_REPLICA"), var
-    assert var["synchronization"] in ("VariableSynchronization.AUTO",
-                                      "VariableSynchronization.ON_WRITE"), var
+    assert var["synchronization"] in ("VariableSynchronization.AUTO", "VariableSynchronization.ON_WRITE"), var
     assert runs["multiworker-0"]["variable"]["class"] == "MirroredVariable"
 
 
@@ -140,8 +154,9 @@ def test_one_device_ranges_are_the_global_batch_statistics(runs):
     # The second shard holds the large values: a replica-local range would be smaller.
     assert np.abs(x[:, :4]).max() < 0.2 * np.abs(x).max()
     # Calibration in a replica context: the per-channel maximum of the data.
-    np.testing.assert_array_equal(np.asarray(runs["single-0"]["cal_replica"]["q_cal_replica"]["max"][0],
-                                             np.float32), np.abs(x).max(axis=(0, 1)))
+    np.testing.assert_array_equal(
+        np.asarray(runs["single-0"]["cal_replica"]["q_cal_replica"]["max"][0], np.float32), np.abs(x).max(axis=(0, 1))
+    )
     # Cross-replica update_range: moving average (momentum 0.5) of the first global
     # batch's amax, then half of it.
     a = np.abs(x[0]).max()
@@ -162,8 +177,7 @@ def test_weights_match_one_device(runs, phase):
     for name in DISTRIBUTED:
         for layer, ws in runs[name].get(f"weights_{phase}", {}).items():
             for got, ref in zip(ws, want[layer]):
-                np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6,
-                                           err_msg=f"{phase} {name} {layer}")
+                np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6, err_msg=f"{phase} {name} {layer}")
     # Training moved them (the comparison is not of initial weights).
     assert runs["single-0"]["loop"]["q_last"]["max"][0] != [0.0, 0.0, 0.0]
 
@@ -180,12 +194,12 @@ def test_saved_files_hold_the_global_range(runs):
                     np.testing.assert_array_equal(got, w, f"{mode} {kind} {layer} replica {r}")
         loaded = keras.models.load_model(os.path.join(runs["dir"], f"model-{mode}.keras"))
         for layer, w in want.items():
-            np.testing.assert_array_equal(loaded.get_layer(layer).max.numpy(), np.float32(w),
-                                          f"{mode} .keras {layer}")
+            np.testing.assert_array_equal(loaded.get_layer(layer).max.numpy(), np.float32(w), f"{mode} .keras {layer}")
         exported = tf.saved_model.load(os.path.join(runs["dir"], f"export-{mode}"))
         x = tf.constant(_global_batch_inputs()[0])
-        np.testing.assert_array_equal(exported.serve(x).numpy(), np.asarray(res["predict"], np.float32),
-                                      f"{mode} export")
+        np.testing.assert_array_equal(
+            exported.serve(x).numpy(), np.asarray(res["predict"], np.float32), f"{mode} export"
+        )
         np.testing.assert_array_equal(loaded(x).numpy(), np.asarray(res["predict"], np.float32))
 
 
@@ -246,9 +260,28 @@ def test_multiworker_example(tmp_path):
     """examples/qat_multiworker.py with tiny settings: 2 workers on 127.0.0.1,
     the same ranges printed by both, chief's export, lowering and ONNX."""
     example = os.path.join(os.path.dirname(HERE), "examples", "qat_multiworker.py")
-    proc = subprocess.run([sys.executable, example, "--workers", "2", "--epochs", "1", "--steps", "2",
-                           "--batch", "4", "--out", str(tmp_path), "--timeout", str(TIMEOUT_S)],
-                          env=child_env(), capture_output=True, text=True, timeout=TIMEOUT_S + 30)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            example,
+            "--workers",
+            "2",
+            "--epochs",
+            "1",
+            "--steps",
+            "2",
+            "--batch",
+            "4",
+            "--out",
+            str(tmp_path),
+            "--timeout",
+            str(TIMEOUT_S),
+        ],
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S + 30,
+    )
     out = proc.stdout
     assert proc.returncode == 0, out[-4000:] + proc.stderr[-2000:]
     ranges = sorted(line.split(": ", 1)[1] for line in out.splitlines() if "2. ranges on worker" in line)
@@ -257,6 +290,7 @@ def test_multiworker_example(tmp_path):
     assert "workers ended with [0, 0]" in out, out
     try:
         import tf2onnx  # noqa: F401
+
         assert "3 per tensor, 3 per channel" in out, out
         assert (tmp_path / "model.onnx").exists()
     except ImportError:

@@ -1,14 +1,13 @@
 """examples/qat_to_onnx.py runs end to end: training, export, lowering, tf2onnx, onnxruntime."""
+
 import os
 import subprocess
 import sys
 
 import pytest
-
 from qdq_testing import child_env
 
-EXAMPLE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples",
-                       "qat_to_onnx.py")
+EXAMPLE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples", "qat_to_onnx.py")
 
 
 @pytest.mark.slow
@@ -16,8 +15,9 @@ def test_qat_to_onnx_example(tmp_path):
     pytest.importorskip("tf2onnx", reason="tf2onnx not installed (pip install tf_qdq[export])")
     pytest.importorskip("onnxruntime", reason="onnxruntime not installed (pip install tf_qdq[export])")
     env = child_env()  # the same tf_qdq as this process (source tree or installed)
-    proc = subprocess.run([sys.executable, EXAMPLE, "--out", str(tmp_path)], capture_output=True,
-                          text=True, env=env, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, EXAMPLE, "--out", str(tmp_path)], capture_output=True, text=True, env=env, timeout=300
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr[-4000:]
     out = proc.stdout
     assert "lowered SavedModel vs Keras model: bit-identical" in out, out

@@ -2,6 +2,7 @@
 
 The lowered models are loaded in one fresh subprocess that never imports tf_qdq,
 and their outputs must be bit-identical to the plugin's."""
+
 import json
 import os
 import subprocess
@@ -11,10 +12,10 @@ import textwrap
 import numpy as np
 import pytest
 import tensorflow as tf
+from qdq_testing import assert_same_bits
 
 import tf_qdq
 from tf_qdq import export
-from qdq_testing import assert_same_bits
 
 R = tf_qdq.raw_ops
 F32 = tf.float32
@@ -41,43 +42,68 @@ def _ch(v, dtype=F32):
 FORWARD = {
     "v2_computed": lambda x: R.QuantizeAndDequantizeV2(input=x, input_min=0.0, input_max=0.0),
     "v2_given_half_up_narrow": lambda x: R.QuantizeAndDequantizeV2(
-        input=x, input_min=-1.0, input_max=1.0, range_given=True, round_mode="HALF_UP",
-        narrow_range=True),
+        input=x, input_min=-1.0, input_max=1.0, range_given=True, round_mode="HALF_UP", narrow_range=True
+    ),
     "v4_given_f64": lambda x: R.QuantizeAndDequantizeV4(
-        input=tf.cast(x, tf.float64), input_min=tf.constant(-0.7, tf.float64),
-        input_max=tf.constant(1.1, tf.float64), range_given=True, num_bits=6),
-    "v4_channel_computed": lambda x: tf_qdq.quantize_and_dequantize_v2(
-        x, tf.zeros([6]), tf.zeros([6]), axis=1),
+        input=tf.cast(x, tf.float64),
+        input_min=tf.constant(-0.7, tf.float64),
+        input_max=tf.constant(1.1, tf.float64),
+        range_given=True,
+        num_bits=6,
+    ),
+    "v4_channel_computed": lambda x: tf_qdq.quantize_and_dequantize_v2(x, tf.zeros([6]), tf.zeros([6]), axis=1),
     "v4_channel_given": lambda x: tf_qdq.quantize_and_dequantize_v2(
-        x, -_ch([1.0, 0.5, 2.0, 1.5, 0.25, 1.0]), _ch([1.0, 0.5, 2.0, 1.5, 0.25, 1.0]),
-        range_given=True, narrow_range=True, axis=1),
+        x,
+        -_ch([1.0, 0.5, 2.0, 1.5, 0.25, 1.0]),
+        _ch([1.0, 0.5, 2.0, 1.5, 0.25, 1.0]),
+        range_given=True,
+        narrow_range=True,
+        axis=1,
+    ),
     "v2_channel_given_unsigned": lambda x: tf_qdq.quantize_and_dequantize(
-        x, tf.zeros([6]), _ch([1.0, 0.5, 2.0, 1.5, 0.25, 1.0]), signed_input=False,
-        range_given=True, num_bits=7, axis=-1),
-    "v3_tensor": lambda x: R.QuantizeAndDequantizeV3(
-        input=x, input_min=-1.0, input_max=1.0, num_bits=4),
+        x,
+        tf.zeros([6]),
+        _ch([1.0, 0.5, 2.0, 1.5, 0.25, 1.0]),
+        signed_input=False,
+        range_given=True,
+        num_bits=7,
+        axis=-1,
+    ),
+    "v3_tensor": lambda x: R.QuantizeAndDequantizeV3(input=x, input_min=-1.0, input_max=1.0, num_bits=4),
     "v3_channel": lambda x: R.QuantizeAndDequantizeV3(
-        input=tf.transpose(x), input_min=-tf.ones([6]), input_max=tf.ones([6]), num_bits=8,
-        axis=0),
-    "v1_given": lambda x: R.QuantizeAndDequantize(
-        input=x, input_min=-0.3, input_max=1.3, range_given=True, num_bits=5),
+        input=tf.transpose(x), input_min=-tf.ones([6]), input_max=tf.ones([6]), num_bits=8, axis=0
+    ),
+    "v1_given": lambda x: R.QuantizeAndDequantize(input=x, input_min=-0.3, input_max=1.3, range_given=True, num_bits=5),
     "v1_computed": lambda x: R.QuantizeAndDequantize(input=x, signed_input=False),
     "half_v2_computed": lambda x: tf_qdq.quantize_and_dequantize(tf.cast(x, tf.float16), 0.0, 0.0),
     "bf16_v4_channel_given": lambda x: tf_qdq.quantize_and_dequantize_v2(
-        tf.cast(x, tf.bfloat16), -tf.fill([6], tf.constant(0.9, tf.bfloat16)),
-        tf.fill([6], tf.constant(1.3, tf.bfloat16)), range_given=True, axis=1),
+        tf.cast(x, tf.bfloat16),
+        -tf.fill([6], tf.constant(0.9, tf.bfloat16)),
+        tf.fill([6], tf.constant(1.3, tf.bfloat16)),
+        range_given=True,
+        axis=1,
+    ),
     "half_v1_given": lambda x: R.QuantizeAndDequantize(
-        input=tf.cast(x, tf.float16), input_min=-0.1, input_max=0.7, range_given=True),
+        input=tf.cast(x, tf.float16), input_min=-0.1, input_max=0.7, range_given=True
+    ),
     "bf16_v3": lambda x: R.QuantizeAndDequantizeV3(
-        input=tf.cast(x, tf.bfloat16), input_min=tf.constant(-1.0, tf.bfloat16),
-        input_max=tf.constant(1.0, tf.bfloat16), num_bits=3, range_given=True),
+        input=tf.cast(x, tf.bfloat16),
+        input_min=tf.constant(-1.0, tf.bfloat16),
+        input_max=tf.constant(1.0, tf.bfloat16),
+        num_bits=3,
+        range_given=True,
+    ),
 }
 
 
 def _v4grad_outputs(prefix, dtype, x):
     g = R.QuantizeAndDequantizeV4Grad(
-        gradients=tf.cast(x * 3.0, dtype), input=tf.cast(x, dtype),
-        input_min=tf.cast(-tf.ones([6]) * 0.8, dtype), input_max=tf.cast(tf.ones([6]), dtype), axis=1)
+        gradients=tf.cast(x * 3.0, dtype),
+        input=tf.cast(x, dtype),
+        input_min=tf.cast(-tf.ones([6]) * 0.8, dtype),
+        input_max=tf.cast(tf.ones([6]), dtype),
+        axis=1,
+    )
     return {f"{prefix}_{i}": t for i, t in enumerate(g)}
 
 
@@ -117,19 +143,23 @@ def _build_tf1(path):
             x = tf.compat.v1.placeholder(F32, [None, 6], name="x")
             xh = tf.cast(x, tf.float16)
             outs = {
-                "v1_half": R.QuantizeAndDequantize(input=xh, input_min=-1.0, input_max=1.0,
-                                                   range_given=True, num_bits=4),
+                "v1_half": R.QuantizeAndDequantize(
+                    input=xh, input_min=-1.0, input_max=1.0, range_given=True, num_bits=4
+                ),
                 "v2": tf_qdq.quantize_and_dequantize(x, 0.0, 0.0, num_bits=3),
                 "v4_channel_given_half": tf_qdq.quantize_and_dequantize_v2(
-                    xh, -tf.ones([6], tf.float16), tf.ones([6], tf.float16), range_given=True,
-                    axis=1),
+                    xh, -tf.ones([6], tf.float16), tf.ones([6], tf.float16), range_given=True, axis=1
+                ),
             }
             outs.update(_v4grad_outputs("v4grad_half", tf.float16, x))
             _, loop = tf.compat.v1.while_loop(
                 lambda i, v: i < 3,
-                lambda i, v: (i + 1, R.QuantizeAndDequantize(input=v * 1.5, input_min=-1.0,
-                                                             input_max=1.0, range_given=True)),
-                [tf.constant(0), x])
+                lambda i, v: (
+                    i + 1,
+                    R.QuantizeAndDequantize(input=v * 1.5, input_min=-1.0, input_max=1.0, range_given=True),
+                ),
+                [tf.constant(0), x],
+            )
             outs["v1_in_while_loop"] = loop
             with tf.compat.v1.Session(graph=g) as sess:
                 expected = sess.run(outs, {x: _x()})
@@ -202,24 +232,42 @@ def lowered(tmp_path_factory):
     }
     jobs = {
         "x": str(d / "x.npy"),
-        "tf2": [{"dir": str(d / n), "functions": ["forward", "grads", "computed_v4", "given_v4"],
-                 "out": str(d / f"{n}.npz")} for n in ("tf2_low", "tf2_st")],
+        "tf2": [
+            {
+                "dir": str(d / n),
+                "functions": ["forward", "grads", "computed_v4", "given_v4"],
+                "out": str(d / f"{n}.npz"),
+            }
+            for n in ("tf2_low", "tf2_st")
+        ],
         "tf1": [{"dir": str(d / "tf1_low"), "out": str(d / "tf1_low.npz")}],
     }
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    proc = subprocess.run([sys.executable, "-c", RUNNER, json.dumps(jobs)], capture_output=True,
-                          text=True, env=env, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", RUNNER, json.dumps(jobs)], capture_output=True, text=True, env=env, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
-    return dict(dir=d, x=x, expected=expected, expected_tf1=expected_tf1, stats=stats,
-                ops=json.loads(proc.stdout.strip().splitlines()[-2]),
-                optional_modules=json.loads(proc.stdout.strip().splitlines()[-1]),
-                tf2=dict(np.load(d / "tf2_low.npz")), tf2_st=dict(np.load(d / "tf2_st.npz")),
-                tf1=dict(np.load(d / "tf1_low.npz")))
+    return dict(
+        dir=d,
+        x=x,
+        expected=expected,
+        expected_tf1=expected_tf1,
+        stats=stats,
+        ops=json.loads(proc.stdout.strip().splitlines()[-2]),
+        optional_modules=json.loads(proc.stdout.strip().splitlines()[-1]),
+        tf2=dict(np.load(d / "tf2_low.npz")),
+        tf2_st=dict(np.load(d / "tf2_st.npz")),
+        tf1=dict(np.load(d / "tf1_low.npz")),
+    )
 
 
 def test_lowered_models_have_only_builtin_ops(lowered):
-    assert lowered["ops"] == ["QuantizeAndDequantizeV2", "QuantizeAndDequantizeV3",
-                              "QuantizeAndDequantizeV4", "QuantizeAndDequantizeV4Grad"]
+    assert lowered["ops"] == [
+        "QuantizeAndDequantizeV2",
+        "QuantizeAndDequantizeV3",
+        "QuantizeAndDequantizeV4",
+        "QuantizeAndDequantizeV4Grad",
+    ]
     for name in ("tf2_low", "tf2_st", "tf1_low"):
         counts = export.count_ops(lowered["dir"] / name)
         assert not any(op.startswith("TfQdq>") for op in counts), (name, counts)
@@ -286,8 +334,9 @@ def test_lowered_gradients_are_tensorflows(lowered):
 class HalfUpPerChannel(tf.Module):
     @tf.function(input_signature=[tf.TensorSpec([None, 2], F32)])
     def f(self, x):
-        return tf_qdq.quantize_and_dequantize(x, -tf.ones([2]), tf.ones([2]), range_given=True,
-                                              round_mode="HALF_UP", axis=1, name="my_qdq")
+        return tf_qdq.quantize_and_dequantize(
+            x, -tf.ones([2]), tf.ones([2]), range_given=True, round_mode="HALF_UP", axis=1, name="my_qdq"
+        )
 
 
 def test_half_up_per_channel_given_range_is_refused(tmp_path, capsys):
@@ -309,8 +358,9 @@ class Builtin(tf.Module):
             a = tf.quantization.quantize_and_dequantize_v2(x, -1.0, 1.0, range_given=True)
         return {
             "v2": tf.quantization.quantize_and_dequantize(x, 0.0, 0.0, num_bits=5),
-            "v3": tf.raw_ops.QuantizeAndDequantizeV3(input=x, input_min=-tf.ones([6]),
-                                                     input_max=tf.ones([6]), num_bits=8, axis=1),
+            "v3": tf.raw_ops.QuantizeAndDequantizeV3(
+                input=x, input_min=-tf.ones([6]), input_max=tf.ones([6]), num_bits=8, axis=1
+            ),
             "v4": a,
             "grad": tape.gradient(a, x),
         }
@@ -322,10 +372,12 @@ def test_raise_then_lower_round_trip(tmp_path):
     x = _x()
     want = {k: v.numpy() for k, v in m.f(x).items()}
     stats = export.raise_saved_model(tmp_path / "builtin", tmp_path / "raised")
-    assert stats == {"QuantizeAndDequantizeV2 -> TfQdq>QuantizeAndDequantizeV2": 1,
-                     "QuantizeAndDequantizeV3 -> TfQdq>QuantizeAndDequantizeV3": 1,
-                     "QuantizeAndDequantizeV4 -> TfQdq>QuantizeAndDequantizeV4": 1,
-                     "QuantizeAndDequantizeV4Grad -> TfQdq>QuantizeAndDequantizeV4Grad": 1}
+    assert stats == {
+        "QuantizeAndDequantizeV2 -> TfQdq>QuantizeAndDequantizeV2": 1,
+        "QuantizeAndDequantizeV3 -> TfQdq>QuantizeAndDequantizeV3": 1,
+        "QuantizeAndDequantizeV4 -> TfQdq>QuantizeAndDequantizeV4": 1,
+        "QuantizeAndDequantizeV4Grad -> TfQdq>QuantizeAndDequantizeV4Grad": 1,
+    }
     counts = export.count_ops(tmp_path / "raised")
     assert all(op.startswith("TfQdq>") for op in counts)
     raised = tf.saved_model.load(str(tmp_path / "raised"))
@@ -355,13 +407,13 @@ def test_lower_graph_def_and_op_list(tmp_path):
     gd = m.computed_v4.get_concrete_function().graph.as_graph_def()
     low = export.lower_graph_def(gd)
     assert [n.op for n in low.node if "Quantize" in n.op] == ["QuantizeAndDequantizeV4"]
-    assert [n.op for n in export.raise_graph_def(low).node if "Quantize" in n.op] == [
-        "TfQdq>QuantizeAndDequantizeV4"]
+    assert [n.op for n in export.raise_graph_def(low).node if "Quantize" in n.op] == ["TfQdq>QuantizeAndDequantizeV4"]
     assert export.main([str(tmp_path / "src"), str(tmp_path / "dst")]) == 1  # exists
     assert export.main(["--overwrite", str(tmp_path / "src"), str(tmp_path / "dst")]) == 0
 
 
 # ----------------------------------------------------------------------------- tf2onnx
+
 
 class OnnxModel(tf.Module):
     def __init__(self):
@@ -371,13 +423,13 @@ class OnnxModel(tf.Module):
 
     @tf.function(input_signature=[tf.TensorSpec([None, 4], F32), tf.TensorSpec([None, 6, 6, 4], F32)])
     def f(self, v, img):
-        w = tf_qdq.quantize_and_dequantize_v2(self.w, -self.wmax, self.wmax, range_given=True,
-                                              narrow_range=True, axis=3)
+        w = tf_qdq.quantize_and_dequantize_v2(
+            self.w, -self.wmax, self.wmax, range_given=True, narrow_range=True, axis=3
+        )
         a = tf_qdq.quantize_and_dequantize_v2(img, -1.5, 1.5, range_given=True)
         return {
             "act": tf_qdq.quantize_and_dequantize_v2(v, -1.0, 1.0, range_given=True),
-            "unsigned": tf_qdq.quantize_and_dequantize(v, 0.0, 1.0, range_given=True,
-                                                       signed_input=False),
+            "unsigned": tf_qdq.quantize_and_dequantize(v, 0.0, 1.0, range_given=True, signed_input=False),
             "computed": tf_qdq.quantize_and_dequantize(v, 0.0, 0.0),
             "conv": tf.nn.conv2d(a, w, 1, "SAME"),
         }
@@ -392,14 +444,14 @@ def test_tf2onnx_quantize_linear_pairs_match_tensorflow(tmp_path):
     ops = [n.op_type for n in proto.graph.node]
     assert not any("Quantize" in op and op not in ("QuantizeLinear", "DequantizeLinear") for op in ops)
     assert ops.count("QuantizeLinear") == ops.count("DequantizeLinear") == 5
-    axes = [a.i for n in proto.graph.node if n.op_type == "QuantizeLinear"
-            for a in n.attribute if a.name == "axis"]
+    axes = [a.i for n in proto.graph.node if n.op_type == "QuantizeLinear" for a in n.attribute if a.name == "axis"]
     assert len(axes) == 1  # the weights: per channel; activations: per tensor
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     sess = ort.InferenceSession(str(tmp_path / "m.onnx"), so, providers=["CPUExecutionProvider"])
-    v = np.concatenate([np.linspace(-1.2, 1.2, 40000, dtype=np.float32),
-                        ((np.arange(-128, 128) + 0.5) / 127).astype(np.float32)]).reshape(-1, 4)
+    v = np.concatenate(
+        [np.linspace(-1.2, 1.2, 40000, dtype=np.float32), ((np.arange(-128, 128) + 0.5) / 127).astype(np.float32)]
+    ).reshape(-1, 4)
     img = np.random.RandomState(1).uniform(-2, 2, (2, 6, 6, 4)).astype(np.float32)
     got = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, {"v": v, "img": img})))
     want = {k: t.numpy() for k, t in m.f(v, img).items()}

@@ -8,24 +8,31 @@ crash. The @example cases pin inputs that abort TensorFlow 2.21 or that the
 model must get right (denormals-are-zero range checks, the sign of NaN in the
 bfloat16 reference).
 """
+
 import numpy as np
 import pytest
 
 hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import example, given  # noqa: E402
+from qdq_testing import BFLOAT16 as BF16  # noqa: E402
 
 from tf_qdq.tools import fuzz  # noqa: E402
 from tf_qdq.tools.fuzz import Case  # noqa: E402
-
-from qdq_testing import BFLOAT16 as BF16  # noqa: E402
 
 f32 = np.float32
 X = np.arange(6, dtype=f32).reshape(2, 3) - 2.5
 
 
 def _v3(axis, mn, mx, x=X, nb=8, **attrs):
-    return Case(op="V3", dtype=f32, x=x, mn=np.asarray(mn, f32), mx=np.asarray(mx, f32),
-                num_bits_tensor=np.asarray(nb, np.int32), attrs=dict(axis=axis, range_given=True, **attrs))
+    return Case(
+        op="V3",
+        dtype=f32,
+        x=x,
+        mn=np.asarray(mn, f32),
+        mx=np.asarray(mx, f32),
+        num_bits_tensor=np.asarray(nb, np.int32),
+        attrs=dict(axis=axis, range_given=True, **attrs),
+    )
 
 
 PINNED = [
@@ -42,24 +49,52 @@ PINNED = [
     Case(op="V4Grad", dtype=f32, x=X, grads=X, mn=np.zeros(0, f32), mx=np.asarray(1, f32), attrs=dict(axis=-1)),
     Case(op="V4Grad", dtype=f32, x=X, grads=X, mn=np.asarray(0, f32), mx=np.asarray(1, f32), attrs=dict(axis=1)),
     # denormals-are-zero: an inverted subnormal range compares as 0 <= 0 and is accepted
-    Case(op="V2", dtype=f32, x=X, mn=np.asarray(1e-40, f32), mx=np.asarray(-1e-40, f32),
-         attrs=dict(axis=-1, range_given=True)),
+    Case(
+        op="V2",
+        dtype=f32,
+        x=X,
+        mn=np.asarray(1e-40, f32),
+        mx=np.asarray(-1e-40, f32),
+        attrs=dict(axis=-1, range_given=True),
+    ),
     # +inf in bfloat16 data with a computed range: every output is NaN (the reference's sign of NaN varies)
-    Case(op="V2", dtype=BF16, x=np.full((3, 70000), np.inf).astype(BF16), mn=np.asarray(0, BF16),
-         mx=np.asarray(0, BF16), attrs=dict(axis=-1, num_bits=1, signed_input=False)),
+    Case(
+        op="V2",
+        dtype=BF16,
+        x=np.full((3, 70000), np.inf).astype(BF16),
+        mn=np.asarray(0, BF16),
+        mx=np.asarray(0, BF16),
+        attrs=dict(axis=-1, num_bits=1, signed_input=False),
+    ),
     # NaN in the data with a computed range, per channel (docs/semantics.md#differences-from-tensorflow, item 4), HALF_UP
-    Case(op="V4", dtype=np.float64, x=np.array([[np.nan, 1, -1e73], [2, np.nan, 1e-282]]),
-         mn=np.zeros(3), mx=np.zeros(3), attrs=dict(axis=1, round_mode="HALF_UP")),
+    Case(
+        op="V4",
+        dtype=np.float64,
+        x=np.array([[np.nan, 1, -1e73], [2, np.nan, 1e-282]]),
+        mn=np.zeros(3),
+        mx=np.zeros(3),
+        attrs=dict(axis=1, round_mode="HALF_UP"),
+    ),
     # per-channel given range with HALF_UP (no built-in defines it: per-slice reference)
-    Case(op="V2", dtype=np.float16, x=X.astype(np.float16), mn=np.array([-1, 0, -3], np.float16),
-         mx=np.array([1, 0, 3], np.float16), attrs=dict(axis=1, range_given=True, round_mode="HALF_UP")),
+    Case(
+        op="V2",
+        dtype=np.float16,
+        x=X.astype(np.float16),
+        mn=np.array([-1, 0, -3], np.float16),
+        mx=np.array([1, 0, 3], np.float16),
+        attrs=dict(axis=1, range_given=True, round_mode="HALF_UP"),
+    ),
     # wrapper: non-float input, negative axis, axis beyond int64
     Case(op="qdq", dtype=np.int32, x=np.arange(3, dtype=np.int32), mn=np.asarray(0, f32), mx=np.asarray(1, f32)),
     Case(op="qdq_v2", dtype=f32, x=X, mn=np.zeros(3, f32), mx=np.ones(3, f32), attrs=dict(axis=-1, range_given=True)),
     Case(op="qdq", dtype=f32, x=X, mn=np.zeros(3, f32), mx=np.ones(3, f32), attrs=dict(axis=2**70)),
     # V1 with a range of signed zeros (the oracle must keep -0.0, not turn it into +0.0)
-    Case(op="V1", dtype=f32, x=np.array([0.0, -0.0, 1e-40, -1e-40, 0.5, -0.5, 2.0], f32),
-         attrs=dict(signed_input=False, num_bits=1, range_given=True, input_min=0.0, input_max=-0.0)),
+    Case(
+        op="V1",
+        dtype=f32,
+        x=np.array([0.0, -0.0, 1e-40, -1e-40, 0.5, -0.5, 2.0], f32),
+        attrs=dict(signed_input=False, num_bits=1, range_given=True, input_min=0.0, input_max=-0.0),
+    ),
     # graph mode: the shape function rejects min/max shapes the kernel would ignore
     Case(op="V2", dtype=f32, x=X, mn=np.zeros(2, f32), mx=np.zeros(2, f32), attrs=dict(axis=-1), graph=True),
 ]
@@ -94,9 +129,23 @@ def test_model_classifies_pinned_cases():
     """The validity model itself: the aborting inputs are errors, the others valid."""
     errs = [fuzz.expected_errors(c) for c in PINNED]
     assert [e[0] if e else None for e in errs] == [
-        "InvalidArgumentError", "InvalidArgumentError", "InvalidArgumentError", "InvalidArgumentError",
-        "InvalidArgumentError", "InvalidArgumentError", "InvalidArgumentError", "InvalidArgumentError",
-        None, None, None, None, "TypeError", None, "ValueError", None, "ValueError",
+        "InvalidArgumentError",
+        "InvalidArgumentError",
+        "InvalidArgumentError",
+        "InvalidArgumentError",
+        "InvalidArgumentError",
+        "InvalidArgumentError",
+        "InvalidArgumentError",
+        "InvalidArgumentError",
+        None,
+        None,
+        None,
+        None,
+        "TypeError",
+        None,
+        "ValueError",
+        None,
+        "ValueError",
     ]
 
 

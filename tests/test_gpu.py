@@ -14,6 +14,7 @@ TF_QDQ_EXPECT_GPU=1 (set it on GPU machines) turns every "built without CUDA",
 "no GPU visible" and "GPU kernels not registered" skip into a failure, so such
 a run cannot pass by skipping.
 """
+
 import os
 import shutil
 import subprocess
@@ -21,11 +22,11 @@ import subprocess
 import numpy as np
 import pytest
 import tensorflow as tf
+from qdq_testing import ALL_DTYPES as DTYPES  # noqa: F401
+from qdq_testing import PLUGIN_OPS as OPS
 
 import tf_qdq
 from tf_qdq import _loader
-
-from qdq_testing import ALL_DTYPES as DTYPES, BFLOAT16, PLUGIN_OPS as OPS  # noqa: F401
 
 CUDA_BUILD = _loader.built_with_cuda(tf_qdq.library_path())
 GPUS = tf.config.list_physical_devices("GPU")
@@ -80,8 +81,10 @@ def _skip_if_driver_too_old():
     deliberately leaves its GPU kernels unregistered (and logs a warning), so
     the ops run on the CPU instead of failing on the GPU."""
     if GPUS and not _gpu_kernels("TfQdq>QuantizeAndDequantizeV2"):
-        skip_or_fail("GPU kernels not registered: the NVIDIA driver is older than the CUDA runtime tf_qdq was "
-                    "built with (see the warning logged when the library loaded)")
+        skip_or_fail(
+            "GPU kernels not registered: the NVIDIA driver is older than the CUDA runtime tf_qdq was "
+            "built with (see the warning logged when the library loaded)"
+        )
 
 
 @requires_cuda_build
@@ -113,14 +116,14 @@ def test_library_needs_no_cuda_runtime_at_load_time():
     readelf = shutil.which("readelf")
     if readelf is None:  # a tool, not the GPU: skipping is fine even with TF_QDQ_EXPECT_GPU
         pytest.skip("readelf not available")
-    dynamic = subprocess.run([readelf, "-d", tf_qdq.library_path()], check=True, capture_output=True,
-                             text=True).stdout
+    dynamic = subprocess.run([readelf, "-d", tf_qdq.library_path()], check=True, capture_output=True, text=True).stdout
     needed = [line for line in dynamic.splitlines() if "(NEEDED)" in line]
     assert needed, dynamic
     assert not any("cudart" in line or "libcuda." in line for line in needed), needed
 
 
 # --- parity: GPU against CPU (needs a GPU) -------------------------------------
+
 
 def _data(shape, dtype, seed=0, specials=True):
     rng = np.random.default_rng(seed)
@@ -147,94 +150,193 @@ def _cases():
         for rm in ("HALF_TO_EVEN", "HALF_UP"):
             for op in ("V2", "V4"):
                 yield f"{op}-data-{rm}-{name}", op, dict(input=x, input_min=z, input_max=z, round_mode=rm)
-                yield f"{op}-given-{rm}-{name}", op, dict(input=x, input_min=lo, input_max=hi, range_given=True,
-                                                          round_mode=rm)
+                yield (
+                    f"{op}-given-{rm}-{name}",
+                    op,
+                    dict(input=x, input_min=lo, input_max=hi, range_given=True, round_mode=rm),
+                )
             for axis, depth in ((0, 64), (1, 33), (2, 16)):
                 clo, chi = _channels(depth, axis, dt)
-                yield (f"V2-axis{axis}-data-{rm}-{name}", "V2",
-                       dict(input=x, input_min=clo, input_max=chi, axis=axis, round_mode=rm))
-                yield (f"V2-axis{axis}-given-{rm}-{name}", "V2",
-                       dict(input=x, input_min=clo, input_max=chi, axis=axis, round_mode=rm, range_given=True))
-        for bits, signed, narrow in ((1, True, False), (1, True, True), (2, True, True), (4, False, False),
-                                     (8, True, True), (16, True, False), (16, False, False)):
+                yield (
+                    f"V2-axis{axis}-data-{rm}-{name}",
+                    "V2",
+                    dict(input=x, input_min=clo, input_max=chi, axis=axis, round_mode=rm),
+                )
+                yield (
+                    f"V2-axis{axis}-given-{rm}-{name}",
+                    "V2",
+                    dict(input=x, input_min=clo, input_max=chi, axis=axis, round_mode=rm, range_given=True),
+                )
+        for bits, signed, narrow in (
+            (1, True, False),
+            (1, True, True),
+            (2, True, True),
+            (4, False, False),
+            (8, True, True),
+            (16, True, False),
+            (16, False, False),
+        ):
             tag = f"{bits}bit-{'s' if signed else 'u'}{'-narrow' if narrow else ''}-{name}"
-            yield f"V2-{tag}-data", "V2", dict(input=x, input_min=z, input_max=z, num_bits=bits,
-                                               signed_input=signed, narrow_range=narrow)
-            yield f"V2-{tag}-given", "V2", dict(input=x, input_min=np.array(0.0 if not signed else -1.0, dt),
-                                                input_max=np.array(1.0, dt), num_bits=bits, signed_input=signed,
-                                                narrow_range=narrow, range_given=True)
+            yield (
+                f"V2-{tag}-data",
+                "V2",
+                dict(input=x, input_min=z, input_max=z, num_bits=bits, signed_input=signed, narrow_range=narrow),
+            )
+            yield (
+                f"V2-{tag}-given",
+                "V2",
+                dict(
+                    input=x,
+                    input_min=np.array(0.0 if not signed else -1.0, dt),
+                    input_max=np.array(1.0, dt),
+                    num_bits=bits,
+                    signed_input=signed,
+                    narrow_range=narrow,
+                    range_given=True,
+                ),
+            )
         # V3 (num_bits tensor, HALF_TO_EVEN), per tensor and per channel.
         yield f"V3-given-{name}", "V3", dict(input=x, input_min=lo, input_max=hi, num_bits=6)
         yield f"V3-data-{name}", "V3", dict(input=x, input_min=lo, input_max=hi, num_bits=8, range_given=False)
         clo, chi = _channels(33, 7, dt)
         yield f"V3-axis1-given-{name}", "V3", dict(input=x, input_min=clo, input_max=chi, num_bits=8, axis=1)
-        yield f"V3-axis1-data-{name}", "V3", dict(input=x, input_min=clo, input_max=chi, num_bits=5, axis=1,
-                                                  range_given=False, narrow_range=True)
+        yield (
+            f"V3-axis1-data-{name}",
+            "V3",
+            dict(input=x, input_min=clo, input_max=chi, num_bits=5, axis=1, range_given=False, narrow_range=True),
+        )
         # V1 (attrs).
         yield f"V1-given-{name}", "V1", dict(input=x, input_min=-2.5, input_max=3.0, range_given=True)
         yield f"V1-data-{name}", "V1", dict(input=x, num_bits=7)
         # Special values.
         sp = np.array([1, np.nan, 0.5, np.inf, -np.inf, -0.0, 0.0, -1e-3, 2.0, -7.0], np.float32).astype(dt)
-        yield f"V2-nan-inf-given-{name}", "V2", dict(input=sp, input_min=np.array(-1, dt), input_max=np.array(1, dt),
-                                                     range_given=True)
-        yield f"V2-nan-inf-given-halfup-{name}", "V2", dict(input=sp, input_min=np.array(-1, dt),
-                                                            input_max=np.array(1, dt), range_given=True,
-                                                            round_mode="HALF_UP")
+        yield (
+            f"V2-nan-inf-given-{name}",
+            "V2",
+            dict(input=sp, input_min=np.array(-1, dt), input_max=np.array(1, dt), range_given=True),
+        )
+        yield (
+            f"V2-nan-inf-given-halfup-{name}",
+            "V2",
+            dict(
+                input=sp, input_min=np.array(-1, dt), input_max=np.array(1, dt), range_given=True, round_mode="HALF_UP"
+            ),
+        )
         nan_only = np.array([1, np.nan, 0.5, -0.0, np.nan, -3.0], np.float32).astype(dt)
         yield f"V2-nan-data-{name}", "V2", dict(input=nan_only, input_min=z, input_max=z)
-        yield f"V2-inf-data-{name}", "V2", dict(input=np.array([1, np.inf, 0.5], np.float32).astype(dt),
-                                                input_min=z, input_max=z)
+        yield (
+            f"V2-inf-data-{name}",
+            "V2",
+            dict(input=np.array([1, np.inf, 0.5], np.float32).astype(dt), input_min=z, input_max=z),
+        )
         # Per channel: an all-NaN channel, zero-only channels of either sign
         # (the sign of a zero maximum), negative-only channels.
-        ch = np.array([[np.nan, -0.0, 0.0, -0.0, -1.0],
-                       [np.nan, -0.0, -0.0, 0.0, -2.0],
-                       [np.nan, 0.0, -0.0, -0.0, -0.5]], np.float32).astype(dt)
+        ch = np.array(
+            [[np.nan, -0.0, 0.0, -0.0, -1.0], [np.nan, -0.0, -0.0, 0.0, -2.0], [np.nan, 0.0, -0.0, -0.0, -0.5]],
+            np.float32,
+        ).astype(dt)
         for rm in ("HALF_TO_EVEN", "HALF_UP"):
             for signed in (True, False):
-                yield (f"V2-zero-sign-channels-{rm}-{'s' if signed else 'u'}-{name}", "V2",
-                       dict(input=ch, input_min=np.zeros(5, dt), input_max=np.zeros(5, dt), axis=1, round_mode=rm,
-                            signed_input=signed))
-                yield (f"V2-zero-sign-tensor-{rm}-{'s' if signed else 'u'}-{name}", "V2",
-                       dict(input=-np.abs(ch), input_min=z, input_max=z, round_mode=rm, signed_input=signed))
+                yield (
+                    f"V2-zero-sign-channels-{rm}-{'s' if signed else 'u'}-{name}",
+                    "V2",
+                    dict(
+                        input=ch,
+                        input_min=np.zeros(5, dt),
+                        input_max=np.zeros(5, dt),
+                        axis=1,
+                        round_mode=rm,
+                        signed_input=signed,
+                    ),
+                )
+                yield (
+                    f"V2-zero-sign-tensor-{rm}-{'s' if signed else 'u'}-{name}",
+                    "V2",
+                    dict(input=-np.abs(ch), input_min=z, input_max=z, round_mode=rm, signed_input=signed),
+                )
         # Many channels (several reduction windows), channels-last and inner > 1.
         big = _data((3, 4100), dt, seed=3)
-        yield f"V4-4100-channels-last-data-{name}", "V4", dict(input=big, input_min=np.zeros(4100, dt),
-                                                               input_max=np.zeros(4100, dt), axis=1)
+        yield (
+            f"V4-4100-channels-last-data-{name}",
+            "V4",
+            dict(input=big, input_min=np.zeros(4100, dt), input_max=np.zeros(4100, dt), axis=1),
+        )
         blo, bhi = _channels(4100, 3, dt)
-        yield f"V4-4100-channels-given-{name}", "V4", dict(input=big, input_min=blo, input_max=bhi, axis=1,
-                                                           range_given=True)
+        yield (
+            f"V4-4100-channels-given-{name}",
+            "V4",
+            dict(input=big, input_min=blo, input_max=bhi, axis=1, range_given=True),
+        )
         big2 = _data((2, 2500, 3), dt, seed=4)
-        yield f"V4-2500-channels-inner3-data-{name}", "V4", dict(input=big2, input_min=np.zeros(2500, dt),
-                                                                 input_max=np.zeros(2500, dt), axis=1)
+        yield (
+            f"V4-2500-channels-inner3-data-{name}",
+            "V4",
+            dict(input=big2, input_min=np.zeros(2500, dt), input_max=np.zeros(2500, dt), axis=1),
+        )
         # A larger tensor (grid-stride loops over many blocks).
         large = _data((1 << 21) + 3, dt, seed=5)
         yield f"V2-large-data-{name}", "V2", dict(input=large, input_min=z, input_max=z)
         large2 = _data((1 << 13, 257), dt, seed=6)
-        yield f"V2-large-axis0-data-{name}", "V2", dict(input=large2, input_min=np.zeros(1 << 13, dt),
-                                                       input_max=np.zeros(1 << 13, dt), axis=0)
+        yield (
+            f"V2-large-axis0-data-{name}",
+            "V2",
+            dict(input=large2, input_min=np.zeros(1 << 13, dt), input_max=np.zeros(1 << 13, dt), axis=0),
+        )
         # Empty tensors, also with an empty channel dimension.
         e = np.zeros((0,), dt)
         yield f"V2-empty-data-{name}", "V2", dict(input=e, input_min=z, input_max=z)
         yield f"V2-empty-given-{name}", "V2", dict(input=e, input_min=lo, input_max=hi, range_given=True)
-        yield f"V2-empty-channels-{name}", "V2", dict(input=np.zeros((3, 0, 2), dt), input_min=np.zeros(0, dt),
-                                                      input_max=np.zeros(0, dt), axis=1, range_given=True)
-        yield f"V2-empty-outer-{name}", "V2", dict(input=np.zeros((0, 4), dt), input_min=-np.ones(4, dt),
-                                                   input_max=np.ones(4, dt), axis=1, range_given=True)
+        yield (
+            f"V2-empty-channels-{name}",
+            "V2",
+            dict(
+                input=np.zeros((3, 0, 2), dt),
+                input_min=np.zeros(0, dt),
+                input_max=np.zeros(0, dt),
+                axis=1,
+                range_given=True,
+            ),
+        )
+        yield (
+            f"V2-empty-outer-{name}",
+            "V2",
+            dict(
+                input=np.zeros((0, 4), dt),
+                input_min=-np.ones(4, dt),
+                input_max=np.ones(4, dt),
+                axis=1,
+                range_given=True,
+            ),
+        )
         # V4Grad.
         g = _data((64, 33, 16), dt, seed=9)[::-1].copy()
         yield f"V4Grad-tensor-{name}", "V4Grad", dict(gradients=g, input=x, input_min=lo, input_max=hi)
         for axis, depth in ((0, 64), (1, 33), (2, 16)):
             clo, chi = _channels(depth, axis + 10, dt)
-            yield (f"V4Grad-axis{axis}-{name}", "V4Grad",
-                   dict(gradients=g, input=x, input_min=clo, input_max=chi, axis=axis))
+            yield (
+                f"V4Grad-axis{axis}-{name}",
+                "V4Grad",
+                dict(gradients=g, input=x, input_min=clo, input_max=chi, axis=axis),
+            )
         gs = np.array([np.inf, 2, 3, np.nan, np.inf, -0.0], np.float32).astype(dt)
         xs = np.array([-2, -1, np.nan, 2, 0, 0.5], np.float32).astype(dt)
-        yield f"V4Grad-specials-{name}", "V4Grad", dict(gradients=gs, input=xs, input_min=np.array(-1, dt),
-                                                        input_max=np.array(1, dt))
+        yield (
+            f"V4Grad-specials-{name}",
+            "V4Grad",
+            dict(gradients=gs, input=xs, input_min=np.array(-1, dt), input_max=np.array(1, dt)),
+        )
         yield f"V4Grad-empty-{name}", "V4Grad", dict(gradients=e, input=e, input_min=lo, input_max=hi)
-        yield f"V4Grad-empty-channels-{name}", "V4Grad", dict(
-            gradients=np.zeros((2, 0), dt), input=np.zeros((2, 0), dt), input_min=np.zeros(0, dt),
-            input_max=np.zeros(0, dt), axis=1)
+        yield (
+            f"V4Grad-empty-channels-{name}",
+            "V4Grad",
+            dict(
+                gradients=np.zeros((2, 0), dt),
+                input=np.zeros((2, 0), dt),
+                input_min=np.zeros(0, dt),
+                input_max=np.zeros(0, dt),
+                axis=1,
+            ),
+        )
 
 
 CASES = list(_cases())
@@ -249,8 +351,9 @@ def assert_same_bits_or_both_nan(gpu, cpu, msg):
     bad = ~((gb == cb) | (gn & cn))
     if bad.any():
         idx = np.flatnonzero(bad)[:5]
-        detail = ", ".join(f"[{i}] gpu {g.flat[i]!r} (0x{int(gb.flat[i]):x}) cpu {c.flat[i]!r} (0x{int(cb.flat[i]):x})"
-                           for i in idx)
+        detail = ", ".join(
+            f"[{i}] gpu {g.flat[i]!r} (0x{int(gb.flat[i]):x}) cpu {c.flat[i]!r} (0x{int(cb.flat[i]):x})" for i in idx
+        )
         raise AssertionError(f"{msg}: {int(bad.sum())} of {g.size} elements differ: {detail}")
 
 
@@ -300,23 +403,33 @@ def test_gpu_errors_are_clean():
     """Validation runs on the host before any launch: the same InvalidArgument on the GPU."""
     with tf.device("/GPU:0"):
         with pytest.raises(tf.errors.InvalidArgumentError, match="Invalid range"):
-            OPS["V2"](input=np.ones(4, np.float32), input_min=np.float32(1), input_max=np.float32(0),
-                      range_given=True)
+            OPS["V2"](input=np.ones(4, np.float32), input_min=np.float32(1), input_max=np.float32(0), range_given=True)
         with pytest.raises(tf.errors.InvalidArgumentError):
-            OPS["V2"](input=np.ones((2, 3), np.float32), input_min=np.zeros(2, np.float32),
-                      input_max=np.ones(2, np.float32), range_given=True, axis=1)
+            OPS["V2"](
+                input=np.ones((2, 3), np.float32),
+                input_min=np.zeros(2, np.float32),
+                input_max=np.ones(2, np.float32),
+                range_given=True,
+                axis=1,
+            )
 
 
 @requires_gpu
-@pytest.mark.xfail(strict=False, reason=(
-    "known difference: TensorFlow runs CPU kernels with flush-to-zero / denormals-are-zero, so the CPU kernels (like "
-    "the built-in ops) flush subnormal inputs, bounds and intermediates; the GPU kernels are compiled with "
-    "-ftz=false (IEEE subnormals)"))
+@pytest.mark.xfail(
+    strict=False,
+    reason=(
+        "known difference: TensorFlow runs CPU kernels with flush-to-zero / denormals-are-zero, so the CPU kernels (like "
+        "the built-in ops) flush subnormal inputs, bounds and intermediates; the GPU kernels are compiled with "
+        "-ftz=false (IEEE subnormals)"
+    ),
+)
 @pytest.mark.parametrize("dtype,tiny", [(np.float32, 1e-39), (np.float64, 1e-310)], ids=["float32", "float64"])
 def test_gpu_subnormals_match_cpu(dtype, tiny):
     x = np.array([tiny, -tiny / 2, 3.0, 0.0], dtype)
-    for kw in (dict(input=x, input_min=dtype(-tiny), input_max=dtype(tiny), range_given=True),
-               dict(input=x[:2].copy(), input_min=dtype(0), input_max=dtype(0))):
+    for kw in (
+        dict(input=x, input_min=dtype(-tiny), input_max=dtype(tiny), range_given=True),
+        dict(input=x[:2].copy(), input_min=dtype(0), input_max=dtype(0)),
+    ):
         cpu = _run("V2", kw, "/CPU:0")[0]
         gpu = _run("V2", kw, "/GPU:0")[0]
         assert_same_bits_or_both_nan(gpu, cpu, f"subnormals {kw}")

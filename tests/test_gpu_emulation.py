@@ -11,6 +11,7 @@ bit), the per-channel windows, the one-flush-per-thread scan of short runs
 16-byte groups of the elementwise loops with their heads and tails (every
 element written once, every group aligned and in bounds). It needs only a
 C++ compiler."""
+
 import os
 import shutil
 import subprocess
@@ -31,8 +32,11 @@ def test_gpu_loop_bodies_on_the_host(tmp_path):
         pytest.skip("no C++ compiler found")
     exe = str(tmp_path / "gpu_emulation")
     base = [cxx, "-std=c++17", "-ffp-contract=off", "-I", ROOT, os.path.join(HERE, "gpu_emulation.cc"), "-o", exe]
-    sanitized = subprocess.run(base + ["-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all"],
-                               capture_output=True, text=True)
+    sanitized = subprocess.run(
+        base + ["-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all"],
+        capture_output=True,
+        text=True,
+    )
     if sanitized.returncode != 0:  # no sanitizer runtime: plain build
         subprocess.run(base + ["-O2"], check=True, capture_output=True, text=True)
     env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0")

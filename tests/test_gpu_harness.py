@@ -5,6 +5,7 @@ where a GPU is visible.
 
 Without nvcc the build test skips; without a GPU the run test skips. With
 TF_QDQ_EXPECT_GPU=1 both fail instead (a GPU machine must run the harness)."""
+
 import os
 import shutil
 import subprocess

@@ -5,12 +5,13 @@ bit for bit with it; where the plugin deliberately differs (per-channel given
 range, range_given=False for V4, second order, forward mode, half/bfloat16),
 the expected values are computed in NumPy from the contract.
 """
+
 import numpy as np
 import pytest
 import tensorflow as tf
+from qdq_testing import BFLOAT16, PLUGIN_OPS, assert_same_bits
 
 import tf_qdq
-from qdq_testing import BFLOAT16, PLUGIN_OPS, assert_same_bits
 
 R = tf_qdq.raw_ops
 
@@ -122,8 +123,9 @@ def test_v4_gradient_given_range_per_channel(dtype, axis):
     lo = np.linspace(-1.5, -0.2, c).astype(dtype)
     hi = np.linspace(0.3, 2.0, c).astype(dtype)
     lo[0], hi[-1] = x.reshape(-1)[0], x.reshape(-1)[1]  # exact bounds in some channels
-    ours = _grads(lambda a, b, d: tf_qdq.quantize_and_dequantize_v2(a, b, d, range_given=True, axis=axis),
-                  x, lo, hi, dy)
+    ours = _grads(
+        lambda a, b, d: tf_qdq.quantize_and_dequantize_v2(a, b, d, range_given=True, axis=axis), x, lo, hi, dy
+    )
     expected = dy * _mask(x, lo, hi, pos).astype(dtype)
     assert_same_bits(ours[0], expected, "d/dx")
     assert_same_bits(ours[1], np.zeros(c, dtype), "d/dmin")
@@ -154,8 +156,11 @@ def test_v4_gradient_computed_range_passes_through(dtype, axis):
 
 
 @pytest.mark.parametrize("grad_api", ["tape", "tf.gradients"])
-@pytest.mark.parametrize("axis,shape", [(None, [6, 5]), (1, [6, 5]), (1, [None, 5]), (1, [6, None])],
-                         ids=["per-tensor", "per-channel", "unknown-batch", "unknown-depth"])
+@pytest.mark.parametrize(
+    "axis,shape",
+    [(None, [6, 5]), (1, [6, 5]), (1, [None, 5]), (1, [6, None])],
+    ids=["per-tensor", "per-channel", "unknown-batch", "unknown-depth"],
+)
 def test_v4_gradient_computed_range_bounds_are_made_on_the_host(grad_api, axis, shape):
     """V4Grad takes its bounds in host memory: the [-inf, +inf] bounds of range_given=False are
     made on the CPU (not on the forward op's device), and their shape is the depth."""
@@ -199,8 +204,9 @@ def test_v3_gradient_straight_through_matches_builtin(dtype):
         with tf.GradientTape() as tape:
             tape.watch([xt, lo, hi])
             y = op(input=xt, input_min=lo, input_max=hi, num_bits=nb, narrow_range=True)
-        return tape.gradient(y, [xt, lo, hi, nb], output_gradients=dyt,
-                             unconnected_gradients=tf.UnconnectedGradients.NONE)
+        return tape.gradient(
+            y, [xt, lo, hi, nb], output_gradients=dyt, unconnected_gradients=tf.UnconnectedGradients.NONE
+        )
 
     ours, theirs = run(R.QuantizeAndDequantizeV3), run(tf.raw_ops.QuantizeAndDequantizeV3)
     assert_same_bits(ours[0], theirs[0], "d/dx")
@@ -366,8 +372,9 @@ def _check_zero_or_none(jvp, like, what):
 @pytest.mark.parametrize("dtype", FLOATS)
 def test_forward_mode_v1(dtype):
     x, t = _data(dtype, seed=10)
-    out, jvp = _jvp(lambda a: R.QuantizeAndDequantize(input=a, range_given=True, input_min=-1.0,
-                                                       input_max=1.5), [x], [t])
+    out, jvp = _jvp(
+        lambda a: R.QuantizeAndDequantize(input=a, range_given=True, input_min=-1.0, input_max=1.5), [x], [t]
+    )
     assert_same_bits(jvp, t, "jvp V1")
     assert_same_bits(out, PLUGIN_OPS["V1"](input=x, range_given=True, input_min=-1.0, input_max=1.5), "primal")
 
@@ -377,8 +384,11 @@ def test_forward_mode_v1(dtype):
 def test_forward_mode_v2(dtype, range_given):
     x, t = _data(dtype, seed=11)
     lo, hi = dtype(-1.0), dtype(1.5)
-    _, jvp = _jvp(lambda a, b, c: tf_qdq.quantize_and_dequantize(a, b, c, range_given=range_given),
-                  [x, lo, hi], [t, dtype(3.0), dtype(-5.0)])
+    _, jvp = _jvp(
+        lambda a, b, c: tf_qdq.quantize_and_dequantize(a, b, c, range_given=range_given),
+        [x, lo, hi],
+        [t, dtype(3.0), dtype(-5.0)],
+    )
     assert_same_bits(jvp, t, "jvp V2")
 
 
@@ -386,8 +396,11 @@ def test_forward_mode_v2(dtype, range_given):
 def test_forward_mode_v3(dtype):
     x, t = _data(dtype, seed=12)
     lo, hi = dtype(-1.0), dtype(1.5)
-    _, jvp = _jvp(lambda a, b, c: R.QuantizeAndDequantizeV3(input=a, input_min=b, input_max=c, num_bits=6),
-                  [x, lo, hi], [t, dtype(3.0), dtype(-5.0)])
+    _, jvp = _jvp(
+        lambda a, b, c: R.QuantizeAndDequantizeV3(input=a, input_min=b, input_max=c, num_bits=6),
+        [x, lo, hi],
+        [t, dtype(3.0), dtype(-5.0)],
+    )
     assert_same_bits(jvp, t, "jvp V3")
 
 
@@ -400,8 +413,11 @@ def test_forward_mode_v4_given_range(dtype, axis):
     else:
         lo = np.linspace(-1.5, -0.2, x.shape[1]).astype(dtype)
         hi = np.linspace(0.3, 2.0, x.shape[1]).astype(dtype)
-    _, jvp = _jvp(lambda a, b, c: tf_qdq.quantize_and_dequantize_v2(a, b, c, range_given=True, axis=axis),
-                  [x, lo, hi], [t, np.full_like(lo, 3.0), np.full_like(hi, -5.0)])
+    _, jvp = _jvp(
+        lambda a, b, c: tf_qdq.quantize_and_dequantize_v2(a, b, c, range_given=True, axis=axis),
+        [x, lo, hi],
+        [t, np.full_like(lo, 3.0), np.full_like(hi, -5.0)],
+    )
     assert_same_bits(jvp, t * _mask(x, lo, hi, -1 if axis is None else axis).astype(dtype), "jvp V4")
 
 
@@ -442,15 +458,18 @@ def test_low_precision_v4_gradient_is_float32_gradient_cast(dtype, axis):
         lo = np.linspace(-1.5, -0.2, x.shape[0]).astype(dtype)
         hi = np.linspace(0.3, 2.0, x.shape[0]).astype(dtype)
         lo[0], hi[1] = x.reshape(-1)[0], x[1, 0]  # exact bounds
-    ours = _grads(lambda a, b, c: tf_qdq.quantize_and_dequantize_v2(a, b, c, range_given=True, axis=axis),
-                  x, lo, hi, dy)
+    ours = _grads(
+        lambda a, b, c: tf_qdq.quantize_and_dequantize_v2(a, b, c, range_given=True, axis=axis), x, lo, hi, dy
+    )
     f32 = [v.astype(np.float32) for v in (x, lo, hi, dy)]
     if axis is None:
-        ref = _grads(lambda a, b, c: tf.quantization.quantize_and_dequantize_v2(a, b, c, range_given=True),
-                     *f32)[0].numpy()
+        ref = _grads(lambda a, b, c: tf.quantization.quantize_and_dequantize_v2(a, b, c, range_given=True), *f32)[
+            0
+        ].numpy()
     else:
-        ref = tf.raw_ops.QuantizeAndDequantizeV4Grad(gradients=f32[3], input=f32[0], input_min=f32[1],
-                                                     input_max=f32[2], axis=axis)[0].numpy()
+        ref = tf.raw_ops.QuantizeAndDequantizeV4Grad(
+            gradients=f32[3], input=f32[0], input_min=f32[1], input_max=f32[2], axis=axis
+        )[0].numpy()
     assert_same_bits(ours[0], ref.astype(dtype), "d/dx")
     assert_same_bits(ours[1], _zeros_like(lo), "d/dmin")
     assert_same_bits(ours[2], _zeros_like(hi), "d/dmax")
@@ -465,8 +484,7 @@ def test_low_precision_straight_through_gradients(dtype):
     assert_same_bits(g2[0], dy, "V2")
     g4 = _grads(lambda a, b, c: tf_qdq.quantize_and_dequantize_v2(a, b, c), x, lo, hi, dy)
     assert_same_bits(g4[0], dy, "V4 computed range")
-    g3 = _grads(lambda a, b, c: R.QuantizeAndDequantizeV3(input=a, input_min=b, input_max=c, num_bits=8),
-                x, lo, hi, dy)
+    g3 = _grads(lambda a, b, c: R.QuantizeAndDequantizeV3(input=a, input_min=b, input_max=c, num_bits=8), x, lo, hi, dy)
     assert_same_bits(g3[0], dy, "V3")
 
 
@@ -479,8 +497,11 @@ def test_low_precision_v4grad_kernel_and_second_order(dtype):
         tape.watch(gt)
         out = R.QuantizeAndDequantizeV4Grad(gradients=gt, input=xt, input_min=lo, input_max=hi)
     ref = tf.raw_ops.QuantizeAndDequantizeV4Grad(
-        gradients=g.astype(np.float32), input=x.astype(np.float32),
-        input_min=np.float32(-1.0), input_max=np.float32(1.5))
+        gradients=g.astype(np.float32),
+        input=x.astype(np.float32),
+        input_min=np.float32(-1.0),
+        input_max=np.float32(1.5),
+    )
     assert_same_bits(out[0], ref[0].numpy().astype(dtype), "input_backprop")
     assert_same_bits(out[1], np.zeros((), dtype), "input_min_backprop")
     assert_same_bits(tape.gradient(out[0], gt), _mask(x, lo, hi).astype(dtype), "d/dgradients")
@@ -490,6 +511,9 @@ def test_low_precision_v4grad_kernel_and_second_order(dtype):
 def test_low_precision_forward_mode(dtype):
     x, t = _data(dtype, seed=20)
     lo, hi = np.asarray(-1.0, dtype), np.asarray(1.5, dtype)
-    _, jvp = _jvp(lambda a, b, c: tf_qdq.quantize_and_dequantize_v2(a, b, c, range_given=True),
-                  [x, lo, hi], [t, np.asarray(1.0, dtype), np.asarray(1.0, dtype)])
+    _, jvp = _jvp(
+        lambda a, b, c: tf_qdq.quantize_and_dequantize_v2(a, b, c, range_given=True),
+        [x, lo, hi],
+        [t, np.asarray(1.0, dtype), np.asarray(1.0, dtype)],
+    )
     assert_same_bits(jvp, t * _mask(x, lo, hi).astype(dtype), "jvp V4")

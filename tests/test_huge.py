@@ -13,13 +13,13 @@ the kernels is int64 (View's outer/depth/inner, the block splitting).
 Every test runs in a child process: a crash or an out-of-memory kill fails the
 test, not pytest.
 """
+
 import os
 import subprocess
 import sys
 import textwrap
 
 import pytest
-
 from qdq_testing import child_env  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -28,8 +28,9 @@ HUGE = os.environ.get("TF_QDQ_HUGE") == "1"
 
 def run_child(code, timeout=1800):
     env = child_env()
-    p = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=env,
-                       timeout=timeout)
+    p = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=env, timeout=timeout
+    )
     assert p.returncode == 0, f"child failed (rc {p.returncode}):\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}"
     return p.stdout
 
@@ -90,7 +91,9 @@ _SENTINEL_CHECK = """
 @pytest.mark.skipif(not HUGE, reason="allocates 4-8 GiB and takes a while: set TF_QDQ_HUGE=1 to run")
 @pytest.mark.parametrize("layout", ["per-tensor", "per-channel-outer", "per-channel-inner"])
 def test_more_than_int32_max_elements(layout):
-    out = run_child(_SENTINEL_CHECK + f"""
+    out = run_child(
+        _SENTINEL_CHECK
+        + f"""
     layout = {layout!r}
     if layout == "per-tensor":
         shape, axis = [N], -1
@@ -148,6 +151,6 @@ def test_more_than_int32_max_elements(layout):
             want_mid[15] = expected(np.array([HI]), LO, HI)[0]  # flat N - 1 = 2^31 + 7, channel 1
             assert (bits(middle) == bits(want_mid)).all(), (middle, want_mid)
     print("huge ok", layout)
-    """)
+    """
+    )
     assert "huge ok" in out
-

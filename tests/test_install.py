@@ -1,6 +1,7 @@
 """tf_qdq.install()/uninstall(), and the export paths they keep correct: Grappler's
 constant folding of QDQ ops on constants, tf2onnx's tf_optimize, the TFLite
 converter. (The Keras 2 toolkit end to end is tests/test_toolkit.py.)"""
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -25,8 +26,11 @@ def test_install_patches_and_uninstall_restores():
         assert _functions() == [tf_qdq.quantize_and_dequantize, tf_qdq.quantize_and_dequantize_v2] * 3
         assert vars(tf.lite.TFLiteConverter)["from_saved_model"] is not tflite
         tf_qdq.install()  # idempotent: one uninstall still restores everything
-        graph = tf.function(lambda x: tf.quantization.quantize_and_dequantize_v2(
-            x, -1.0, 1.0, range_given=True)).get_concrete_function(tf.TensorSpec([3])).graph
+        graph = (
+            tf.function(lambda x: tf.quantization.quantize_and_dequantize_v2(x, -1.0, 1.0, range_given=True))
+            .get_concrete_function(tf.TensorSpec([3]))
+            .graph
+        )
         assert "TfQdq>QuantizeAndDequantizeV4" in {op.type for op in graph.get_operations()}
     assert not tf_qdq.installed()
     assert _functions() == builtin
@@ -52,8 +56,9 @@ def _graph():
         w = tf.constant(np.linspace(-1.3, 1.3, 12, dtype=np.float32).reshape(3, 4), name="w")
         x = tf.compat.v1.placeholder(tf.float32, [3, 4], name="x")
         pw = tf_qdq.quantize_and_dequantize_v2(w, -1.0, 1.0, range_given=True, name="plugin_w")
-        bw = tf.raw_ops.QuantizeAndDequantizeV4(input=w, input_min=-1.0, input_max=1.0,
-                                                range_given=True, name="builtin_w")
+        bw = tf.raw_ops.QuantizeAndDequantizeV4(
+            input=w, input_min=-1.0, input_max=1.0, range_given=True, name="builtin_w"
+        )
         px = tf_qdq.quantize_and_dequantize_v2(x, -1.0, 1.0, range_given=True, name="plugin_x")
         tf.identity(pw + px, name="out1")
         tf.identity(bw + x, name="out2")
@@ -86,13 +91,17 @@ def test_grappler_folds_plugin_qdq_on_constants_whatever_the_flag():
     # The flag keeps the built-in QDQ on the Const, but not the plugin's: Grappler
     # recognizes quantization emulation by op name ("QuantizeAndDequantize*").
     assert _qdq_nodes(_grappler(gd, True)) == [
-        ("builtin_w", "QuantizeAndDequantizeV4"), ("plugin_x", "TfQdq>QuantizeAndDequantizeV4")]
+        ("builtin_w", "QuantizeAndDequantizeV4"),
+        ("plugin_x", "TfQdq>QuantizeAndDequantizeV4"),
+    ]
     # Without it (the default), every QDQ whose inputs are all constant is folded.
     assert _qdq_nodes(_grappler(gd, False)) == [("plugin_x", "TfQdq>QuantizeAndDequantizeV4")]
     # Lowered first, the weight QDQ survives like the built-in one.
     assert _qdq_nodes(_grappler(export.lower_graph_def(gd), True)) == [
-        ("builtin_w", "QuantizeAndDequantizeV4"), ("plugin_w", "QuantizeAndDequantizeV4"),
-        ("plugin_x", "QuantizeAndDequantizeV4")]
+        ("builtin_w", "QuantizeAndDequantizeV4"),
+        ("plugin_w", "QuantizeAndDequantizeV4"),
+        ("plugin_x", "QuantizeAndDequantizeV4"),
+    ]
 
 
 def test_tf2onnx_tf_optimize_lowers_before_folding():
@@ -105,16 +114,21 @@ def test_tf2onnx_tf_optimize_lowers_before_folding():
     def tf_optimize(*args):
         with tf.Graph().as_default():  # as tf2onnx calls it
             return tf_loader.tf_optimize(*args)
+
     assert export.tf2onnx_patched()  # by `import tf_qdq`
     assert _qdq_nodes(tf_optimize(*args, gd)) == [
-        ("builtin_w", "QuantizeAndDequantizeV4"), ("plugin_w", "QuantizeAndDequantizeV4"),
-        ("plugin_x", "QuantizeAndDequantizeV4")]
+        ("builtin_w", "QuantizeAndDequantizeV4"),
+        ("plugin_w", "QuantizeAndDequantizeV4"),
+        ("plugin_x", "QuantizeAndDequantizeV4"),
+    ]
     export.unpatch_tf2onnx()
     try:
         assert not export.tf2onnx_patched()
         # What tf2onnx does without the hook: the weight QDQ is gone.
         assert _qdq_nodes(tf_optimize(*args, gd)) == [
-            ("builtin_w", "QuantizeAndDequantizeV4"), ("plugin_x", "TfQdq>QuantizeAndDequantizeV4")]
+            ("builtin_w", "QuantizeAndDequantizeV4"),
+            ("plugin_x", "TfQdq>QuantizeAndDequantizeV4"),
+        ]
     finally:
         export.patch_tf2onnx()
     assert export.tf2onnx_patched()
@@ -130,8 +144,7 @@ def test_tf2onnx_from_function_keeps_weight_qdq(large_model):
     @tf.function(input_signature=[tf.TensorSpec([None, 3], tf.float32, name="x")])
     def f(x):
         x = tf_qdq.quantize_and_dequantize_v2(x, -1.0, 1.0, range_given=True)
-        k = tf_qdq.quantize_and_dequantize_v2(w, -wmax, wmax, range_given=True, narrow_range=True,
-                                              axis=1)
+        k = tf_qdq.quantize_and_dequantize_v2(w, -wmax, wmax, range_given=True, narrow_range=True, axis=1)
         return tf.matmul(x, k)
 
     if large_model:
@@ -140,8 +153,9 @@ def test_tf2onnx_from_function_keeps_weight_qdq(large_model):
         from tf2onnx import tf_loader
 
         cf = f.get_concrete_function()
-        gd = tf_loader.from_function(cf, [t.name for t in cf.inputs if t.dtype != tf.resource],
-                                     [t.name for t in cf.outputs], large_model=True)
+        gd = tf_loader.from_function(
+            cf, [t.name for t in cf.inputs if t.dtype != tf.resource], [t.name for t in cf.outputs], large_model=True
+        )
         ops = export.graph._used_ops(gd)
         assert "QuantizeAndDequantizeV3" in ops and "QuantizeAndDequantizeV4" in ops, ops
         assert not any(op.startswith("TfQdq>") for op in ops), ops
@@ -162,8 +176,9 @@ def test_tf2onnx_refuses_what_cannot_be_lowered(tmp_path):
 
     @tf.function(input_signature=[tf.TensorSpec([None, 3], tf.float32)])
     def f(x):
-        return tf_qdq.quantize_and_dequantize_v2(x, -r, r, range_given=True, axis=1,
-                                                 round_mode="HALF_UP", name="my_qdq")
+        return tf_qdq.quantize_and_dequantize_v2(
+            x, -r, r, range_given=True, axis=1, round_mode="HALF_UP", name="my_qdq"
+        )
 
     out = tmp_path / "m.onnx"
     with pytest.raises(export.LoweringError, match=r"my_qdq.*HALF_UP"):
@@ -205,10 +220,7 @@ def test_tf2onnx_imported_before_tf_qdq_is_patched_too():
 
     from qdq_testing import child_env
 
-    code = ("import tf2onnx.convert, tf_qdq\n"
-            "from tf_qdq import export\n"
-            "print(export.tf2onnx_patched())\n")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env=child_env(), timeout=240)
+    code = "import tf2onnx.convert, tf_qdq\nfrom tf_qdq import export\nprint(export.tf2onnx_patched())\n"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=child_env(), timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.split()[-1] == "True"

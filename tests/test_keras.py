@@ -1,12 +1,13 @@
 """tf_qdq.keras.QuantizeDequantize: ranges, arithmetic, gradients, serialization, export."""
+
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from qdq_testing import assert_same_bits
 
 from tf_qdq import export, reference
 from tf_qdq.keras import QuantizeDequantize
-from qdq_testing import assert_same_bits
 
 
 def _data(shape=(8, 5), scale=1.5, seed=0):
@@ -18,8 +19,9 @@ def test_fixed_range_is_the_v4_op_with_the_given_range():
     layer = QuantizeDequantize(range_mode="fixed", init_range=1.0, num_bits=6, narrow_range=True)
     for training in (False, True):
         got = layer(x, training=training)
-        want = reference.builtin("V4", input=x, input_min=-1.0, input_max=1.0, range_given=True,
-                                 num_bits=6, narrow_range=True)
+        want = reference.builtin(
+            "V4", input=x, input_min=-1.0, input_max=1.0, range_given=True, num_bits=6, narrow_range=True
+        )
         assert_same_bits(got, want, f"training={training}")
     assert float(layer.max.numpy()) == 1.0 and float(layer.min.numpy()) == -1.0
     assert not layer.trainable_weights and len(layer.non_trainable_weights) == 2
@@ -32,8 +34,9 @@ def test_per_channel_unsigned_last_range():
     amax = np.max(np.maximum(x.numpy(), 0), axis=(0, 1))
     np.testing.assert_array_equal(layer.max.numpy(), amax)
     np.testing.assert_array_equal(layer.min.numpy(), np.zeros(6, np.float32))
-    want = reference.builtin("V4", input=x, input_min=np.zeros(6, np.float32), input_max=amax,
-                             range_given=True, signed_input=False, axis=2)  # via V3
+    want = reference.builtin(
+        "V4", input=x, input_min=np.zeros(6, np.float32), input_max=amax, range_given=True, signed_input=False, axis=2
+    )  # via V3
     assert_same_bits(got, want, "per channel")
     # Inference keeps the stored range.
     layer(x * 3.0, training=False)
@@ -70,8 +73,9 @@ def test_half_inputs_with_mixed_precision():
     x = _data()
     y = layer(x, training=True)
     assert y.dtype == tf.float16
-    want = reference.builtin("V4", input=tf.cast(x, tf.float16), input_min=-layer.max.numpy(),
-                             input_max=layer.max.numpy(), range_given=True)
+    want = reference.builtin(
+        "V4", input=tf.cast(x, tf.float16), input_min=-layer.max.numpy(), input_max=layer.max.numpy(), range_given=True
+    )
     assert_same_bits(y, want, "half")
 
 
@@ -90,14 +94,20 @@ def _model():
     inp = keras.Input((5,))
     x = QuantizeDequantize(range_mode="moving_average", name="q_in")(inp)
     x = keras.layers.Dense(3)(x)
-    out = QuantizeDequantize(axis=-1, narrow_range=True, range_mode="last",
-                             init_range=[1.0, 2.0, 3.0], name="q_out")(x)
+    out = QuantizeDequantize(axis=-1, narrow_range=True, range_mode="last", init_range=[1.0, 2.0, 3.0], name="q_out")(x)
     return keras.Model(inp, out)
 
 
 def test_config_save_load_export_and_lower(tmp_path):
-    layer = QuantizeDequantize(num_bits=4, axis=1, narrow_range=True, signed=False,
-                               range_mode="fixed", init_range=np.array([1.0, 2.0]), name="q")
+    layer = QuantizeDequantize(
+        num_bits=4,
+        axis=1,
+        narrow_range=True,
+        signed=False,
+        range_mode="fixed",
+        init_range=np.array([1.0, 2.0]),
+        name="q",
+    )
     config = layer.get_config()
     assert config["init_range"] == [1.0, 2.0]
     clone = QuantizeDequantize.from_config(config)
@@ -115,19 +125,20 @@ def test_config_save_load_export_and_lower(tmp_path):
     loaded = keras.models.load_model(tmp_path / "m.keras")
     assert isinstance(loaded.get_layer("q_out"), QuantizeDequantize)
     assert_same_bits(loaded(x), want, ".keras reload")
-    np.testing.assert_array_equal(loaded.get_layer("q_out").max.numpy(),
-                                  model.get_layer("q_out").max.numpy())
+    np.testing.assert_array_equal(loaded.get_layer("q_out").max.numpy(), model.get_layer("q_out").max.numpy())
 
     model.export(str(tmp_path / "exported"), verbose=False)
     assert export.count_ops(tmp_path / "exported") == {"TfQdq>QuantizeAndDequantizeV4": 2}
     stats = export.lower_saved_model(tmp_path / "exported", tmp_path / "lowered")
-    assert stats == {"TfQdq>QuantizeAndDequantizeV4 -> QuantizeAndDequantizeV4": 1,
-                     "TfQdq>QuantizeAndDequantizeV4 -> QuantizeAndDequantizeV3": 1}
+    assert stats == {
+        "TfQdq>QuantizeAndDequantizeV4 -> QuantizeAndDequantizeV4": 1,
+        "TfQdq>QuantizeAndDequantizeV4 -> QuantizeAndDequantizeV3": 1,
+    }
     lowered = tf.saved_model.load(str(tmp_path / "lowered"))
     assert_same_bits(lowered.serve(tf.constant(x)), want, "exported and lowered")
 
 
-KERAS2_SCRIPT = r'''
+KERAS2_SCRIPT = r"""
 import json, os, sys
 import numpy as np
 import tensorflow as tf
@@ -170,14 +181,13 @@ res["q_in_before"] = float(model.get_layer("q_in").max.numpy())
 tf.saved_model.save(model, os.path.join(out, "raw_saved"))
 res["want"] = want.tolist()
 json.dump(res, open(os.path.join(out, "res.json"), "w"))
-'''
+"""
 
 
 def test_keras2_tf_keras(tmp_path):
     """With TF_USE_LEGACY_KERAS=1 the layer is a tf_keras layer: build, fit 2 steps,
     save and load as .keras, .h5 and SavedModel with the same outputs."""
     import json
-    import os
     import subprocess
     import sys
 
@@ -186,8 +196,9 @@ def test_keras2_tf_keras(tmp_path):
     script = tmp_path / "keras2.py"
     script.write_text(KERAS2_SCRIPT)
     env = dict(child_env(), TF_USE_LEGACY_KERAS="1")
-    proc = subprocess.run([sys.executable, str(script), str(tmp_path)], env=env, capture_output=True,
-                          text=True, timeout=180)
+    proc = subprocess.run(
+        [sys.executable, str(script), str(tmp_path)], env=env, capture_output=True, text=True, timeout=180
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     res = json.loads((tmp_path / "res.json").read_text())
     assert res["is_layer"]
@@ -206,5 +217,8 @@ def test_keras2_tf_keras(tmp_path):
     # The plain SavedModel holds the plugin's op and runs with tf_qdq imported.
     loaded = tf.saved_model.load(str(tmp_path / "raw_saved"))
     x = np.random.RandomState(0).uniform(-2, 2, (16, 6)).astype(np.float32)
-    assert_same_bits(loaded(tf.constant(x), training=False), np.asarray(res["want"], np.float32),
-                     "tf.saved_model.save of a tf_keras model")
+    assert_same_bits(
+        loaded(tf.constant(x), training=False),
+        np.asarray(res["want"], np.float32),
+        "tf.saved_model.save of a tf_keras model",
+    )

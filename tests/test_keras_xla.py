@@ -1,13 +1,14 @@
 """tf_qdq.keras.QuantizeDequantize in Keras models compiled with XLA (docs/xla.md#keras):
 jit_compile=True, and jit_compile="auto", which Keras turns on when it sees a GPU."""
+
 import numpy as np
 import pytest
 import tensorflow as tf
 
 keras = pytest.importorskip("keras")
-import tf_qdq.keras  # noqa: E402
-
 from qdq_testing import assert_same_bits  # noqa: E402
+
+import tf_qdq.keras  # noqa: E402
 
 
 def _data(seed=0):

@@ -16,6 +16,7 @@ float32 -> bfloat16 cast gives -NaN as 0x7fc0 or 0xffc0 depending on the
 element's position, so the reference has no single bit pattern.
 
 Run directly (python tests/test_kernel_paths.py [--quick]) for a summary."""
+
 import os
 import subprocess
 import sys
@@ -25,32 +26,67 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
-
-import tf_qdq  # noqa: E402
-from tf_qdq import reference  # noqa: E402
 from qdq_testing import ALL_DTYPES as DTYPES  # noqa: E402 (tests/ helper)
 from qdq_testing import BFLOAT16 as BF16  # noqa: E402
 from qdq_testing import half_cast_keeps_nan_payload  # noqa: E402
 
-OPS = {"V2": tf_qdq.raw_ops.QuantizeAndDequantizeV2, "V3": tf_qdq.raw_ops.QuantizeAndDequantizeV3,
-       "V4": tf_qdq.raw_ops.QuantizeAndDequantizeV4, "V4Grad": tf_qdq.raw_ops.QuantizeAndDequantizeV4Grad}
+import tf_qdq  # noqa: E402
+from tf_qdq import reference  # noqa: E402
+
+OPS = {
+    "V2": tf_qdq.raw_ops.QuantizeAndDequantizeV2,
+    "V3": tf_qdq.raw_ops.QuantizeAndDequantizeV3,
+    "V4": tf_qdq.raw_ops.QuantizeAndDequantizeV4,
+    "V4Grad": tf_qdq.raw_ops.QuantizeAndDequantizeV4Grad,
+}
 
 # (shape, axis): per-tensor sizes around vector widths, chunks and blocks; per-channel layouts.
-PER_TENSOR_SIZES = [1, 2, 7, 15, 16, 17, 31, 33, 63, 64, 65, 127, 129, 1023, 1024, 1025, 2049,
-                    32 * 1024 - 1, 32 * 1024, 32 * 1024 + 1, 64 * 1024 + 3, 100003,
-                    2 * 128 * 1024 + 3]  # two blocks
+PER_TENSOR_SIZES = [
+    1,
+    2,
+    7,
+    15,
+    16,
+    17,
+    31,
+    33,
+    63,
+    64,
+    65,
+    127,
+    129,
+    1023,
+    1024,
+    1025,
+    2049,
+    32 * 1024 - 1,
+    32 * 1024,
+    32 * 1024 + 1,
+    64 * 1024 + 3,
+    100003,
+    2 * 128 * 1024 + 3,
+]  # two blocks
 PER_CHANNEL = [
-    ((5, 7), 0), ((5, 7), 1), ((3, 256), 1), ((2, 3, 5), 0), ((2, 3, 5), 1), ((2, 3, 5), 2),
-    ((4, 1000, 3), 1),      # cols, inner 3
-    ((2, 40, 33), 1),       # rows, inner 33
-    ((2, 40, 31), 1),       # cols, inner 31
-    ((70001, 2), 1),        # cols inner 1, flat blocks with per-block accumulators
-    ((3, 20011), 1),        # cols with >= 16K positions: range split by positions
-    ((1, 17000, 3), 1),     # cols inner 3, positions split
-    ((3, 17000, 40), 1),    # rows, channels split
-    ((300, 257, 1), 1),     # inner 1 from a trailing 1; range over 8 rows at a time
-    ((50, 33), 1), ((20, 64, 3), 1),  # cols, whole periods 8 at a time plus remainders
-    ((1, 1), 0), ((1, 9), 0), ((9, 1), 1), ((40000, 1), 0),
+    ((5, 7), 0),
+    ((5, 7), 1),
+    ((3, 256), 1),
+    ((2, 3, 5), 0),
+    ((2, 3, 5), 1),
+    ((2, 3, 5), 2),
+    ((4, 1000, 3), 1),  # cols, inner 3
+    ((2, 40, 33), 1),  # rows, inner 33
+    ((2, 40, 31), 1),  # cols, inner 31
+    ((70001, 2), 1),  # cols inner 1, flat blocks with per-block accumulators
+    ((3, 20011), 1),  # cols with >= 16K positions: range split by positions
+    ((1, 17000, 3), 1),  # cols inner 3, positions split
+    ((3, 17000, 40), 1),  # rows, channels split
+    ((300, 257, 1), 1),  # inner 1 from a trailing 1; range over 8 rows at a time
+    ((50, 33), 1),
+    ((20, 64, 3), 1),  # cols, whole periods 8 at a time plus remainders
+    ((1, 1), 0),
+    ((1, 9), 0),
+    ((9, 1), 1),
+    ((40000, 1), 0),
 ]
 
 
@@ -67,8 +103,11 @@ def _values(rng, n, dtype, specials):
     if dtype == np.float16 and n > 8:  # subnormals, values that round to inf, NaN payloads
         u = x.view(np.uint16)
         idx = rng.choice(n, size=max(1, n // 40), replace=False)
-        u[idx] = rng.choice([0x0001, 0x8001, 0x03ff, 0x0400, 0x7bff, 0xfbff, 0x8000, 0x0000]
-                            + ([0x7d23, 0xfe01, 0x7c01] if specials else []), size=idx.size)
+        u[idx] = rng.choice(
+            [0x0001, 0x8001, 0x03FF, 0x0400, 0x7BFF, 0xFBFF, 0x8000, 0x0000]
+            + ([0x7D23, 0xFE01, 0x7C01] if specials else []),
+            size=idx.size,
+        )
     return x
 
 
@@ -111,29 +150,43 @@ def cases(quick=False, seed=0):
                 num_bits = 2
             narrow = bool(rng.integers(2))
             rm = str(rng.choice(["HALF_TO_EVEN", "HALF_UP"]))
-            kw = dict(input=x, input_min=lo, input_max=hi, signed_input=signed, num_bits=num_bits,
-                      range_given=rg, round_mode=rm, narrow_range=narrow, axis=axis)
-            label = f"{np.dtype(dtype).name} {shape} axis={axis} rg={rg} {rm} bits={num_bits} " \
-                    f"signed={signed} narrow={narrow}"
+            kw = dict(
+                input=x,
+                input_min=lo,
+                input_max=hi,
+                signed_input=signed,
+                num_bits=num_bits,
+                range_given=rg,
+                round_mode=rm,
+                narrow_range=narrow,
+                axis=axis,
+            )
+            label = (
+                f"{np.dtype(dtype).name} {shape} axis={axis} rg={rg} {rm} bits={num_bits} "
+                f"signed={signed} narrow={narrow}"
+            )
             yield label, "V2", kw, dtype
             if rg:
                 kw3 = dict(kw)
                 kw3.pop("round_mode")
                 yield label + " V3", "V3", kw3, dtype
             g = _values(rng, n, dtype, specials=True).reshape(shape)
-            yield label + " V4Grad", "V4Grad", dict(gradients=g, input=x, input_min=lo, input_max=hi,
-                                                    axis=axis), dtype
+            yield label + " V4Grad", "V4Grad", dict(gradients=g, input=x, input_min=lo, input_max=hi, axis=axis), dtype
     # Zero maxima (sign of zero outputs), all-NaN / inf data with a computed range.
     for dtype in DTYPES:
         for shape, axis in (((4096 + 3,), -1), ((70001, 2), 1), ((3, 9, 40), 1), ((50000,), -1)):
             x = -np.abs(rng.standard_normal(shape)).astype(dtype)
-            x.flat[:: 7] = -0.0
+            x.flat[::7] = -0.0
             if shape[0] % 2:
                 x.flat[-1] = 0.0  # one +0.0 at the very end
             z = np.zeros(() if axis == -1 else (shape[axis],), dtype)
             for rm in ("HALF_TO_EVEN", "HALF_UP"):
-                yield f"{np.dtype(dtype).name} zero max {shape} {rm}", "V2", dict(
-                    input=x, input_min=z, input_max=z, axis=axis, round_mode=rm), dtype
+                yield (
+                    f"{np.dtype(dtype).name} zero max {shape} {rm}",
+                    "V2",
+                    dict(input=x, input_min=z, input_max=z, axis=axis, round_mode=rm),
+                    dtype,
+                )
         x = rng.standard_normal(5000).astype(dtype)
         x[1234] = np.inf
         z = np.zeros((), dtype)
@@ -142,8 +195,12 @@ def cases(quick=False, seed=0):
         x = rng.standard_normal(40000).astype(dtype)
         x[rng.choice(40000, 300, replace=False)] = np.nan
         z = np.zeros((), dtype)
-        yield f"{np.dtype(dtype).name} NaN in data (docs/semantics.md#differences-from-tensorflow, item 4)", "numpy", dict(
-            input=x, input_min=z, input_max=z), dtype
+        yield (
+            f"{np.dtype(dtype).name} NaN in data (docs/semantics.md#differences-from-tensorflow, item 4)",
+            "numpy",
+            dict(input=x, input_min=z, input_max=z),
+            dtype,
+        )
 
 
 def _ambiguous_zero_max(kw):
@@ -204,12 +261,25 @@ def test_all_16bit_patterns(dtype):
     the conversions and the vector and scalar loops, against the float32 built-in."""
     x = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16).view(dtype)
     finite = x[np.isfinite(x.astype(np.float32))]
-    configs = [(-1.0, 1.0, 8, True, False), (-65504.0, 65504.0, 8, True, True),
-               (0.0, 1e-3, 4, False, False), (-3.0, 0.5, 13, True, True), (-1e-5, 2e-5, 2, True, False)]
+    configs = [
+        (-1.0, 1.0, 8, True, False),
+        (-65504.0, 65504.0, 8, True, True),
+        (0.0, 1e-3, 4, False, False),
+        (-3.0, 0.5, 13, True, True),
+        (-1e-5, 2e-5, 2, True, False),
+    ]
     for lo, hi, bits, signed, narrow in configs:
         for rm in ("HALF_TO_EVEN", "HALF_UP"):
-            kw = dict(input=x, input_min=dtype(lo), input_max=dtype(hi), range_given=True,
-                      num_bits=bits, signed_input=signed, narrow_range=narrow, round_mode=rm)
+            kw = dict(
+                input=x,
+                input_min=dtype(lo),
+                input_max=dtype(hi),
+                range_given=True,
+                num_bits=bits,
+                signed_input=signed,
+                narrow_range=narrow,
+                round_mode=rm,
+            )
             bad = _compare(OPS["V2"](**kw), reference.builtin("V2", **kw), dtype)[0]
             assert bad == 0, (lo, hi, bits, rm)
             kw = dict(kw, input=finite, range_given=False)
@@ -226,22 +296,22 @@ def test_bfloat16_nan_bits():
     for n in (5, 40, 1031):
         x = np.linspace(-1, 1, n).astype(BF16)
         u = x.view(np.uint16)
-        u[::3] = 0xffc1  # -NaN with a payload
-        u[1::3] = 0x7f81  # +NaN (signaling pattern)
+        u[::3] = 0xFFC1  # -NaN with a payload
+        u[1::3] = 0x7F81  # +NaN (signaling pattern)
         out = OPS["V2"](input=x, input_min=BF16(-1), input_max=BF16(1), range_given=True)
         ob = out.numpy().view(np.uint16)
-        assert np.all(ob[::3] == 0xffc0) and np.all(ob[1::3] == 0x7fc0), (n, ob[:6])
+        assert np.all(ob[::3] == 0xFFC0) and np.all(ob[1::3] == 0x7FC0), (n, ob[:6])
         # V4Grad: NaN gradients inside and outside [min, max] (g * 1 and g * 0).
         g = x.copy()
         xr = np.linspace(-2, 2, n).astype(BF16)
         grad = OPS["V4Grad"](gradients=g, input=xr, input_min=BF16(-1), input_max=BF16(1))[0]
         gb = grad.numpy().view(np.uint16)
-        assert np.all(gb[::3] == 0xffc0) and np.all(gb[1::3] == 0x7fc0), (n, gb[:6])
+        assert np.all(gb[::3] == 0xFFC0) and np.all(gb[1::3] == 0x7FC0), (n, gb[:6])
         h = np.linspace(-1, 1, n).astype(np.float16)
         hu = h.view(np.uint16)
-        hu[::3] = 0xfd23  # signaling NaN, payload 0x123: comes out quiet with its payload
+        hu[::3] = 0xFD23  # signaling NaN, payload 0x123: comes out quiet with its payload
         out = OPS["V2"](input=h, input_min=np.float16(-1), input_max=np.float16(1), range_given=True)
-        assert np.all(out.numpy().view(np.uint16)[::3] == 0xff23), n
+        assert np.all(out.numpy().view(np.uint16)[::3] == 0xFF23), n
 
 
 def test_large():
@@ -252,11 +322,11 @@ def test_large():
     lo, hi = np.float32(-1.5), np.float32(2.0)
     for dtype in (np.float32, np.float16):
         xd = x.astype(dtype) if dtype == np.float32 else np.tile(x, 2)[: 2 * n].astype(dtype)
-        l, h = dtype(lo), dtype(hi)
+        low, high = dtype(lo), dtype(hi)
         for rg in (False, True):
-            kw = dict(input=xd, input_min=l, input_max=h, range_given=rg)
+            kw = dict(input=xd, input_min=low, input_max=high, range_given=rg)
             assert _compare(OPS["V2"](**kw), reference.builtin("V2", **kw), dtype)[0] == 0
-        kw = dict(gradients=xd[::-1].copy(), input=xd, input_min=l, input_max=h)
+        kw = dict(gradients=xd[::-1].copy(), input=xd, input_min=low, input_max=high)
         assert _compare(OPS["V4Grad"](**kw)[0], reference.builtin("V4Grad", **kw)[0], dtype)[0] == 0
 
 
@@ -269,13 +339,11 @@ def test_in_place_in_tf_function():
             one = np.ones((), dtype)
             lo, hi = np.asarray(-1, dtype), np.asarray(1.5, dtype)
             for rg in (False, True):
-                f = tf.function(lambda t: OPS["V2"](input=t * one, input_min=lo, input_max=hi,
-                                                     range_given=rg))
+                f = tf.function(lambda t: OPS["V2"](input=t * one, input_min=lo, input_max=hi, range_given=rg))
                 ref = reference.builtin("V2", input=x, input_min=lo, input_max=hi, range_given=rg)
                 bad = _compare(f(tf.constant(x)), ref, dtype)[0]
                 assert bad == 0, (np.dtype(dtype).name, n, rg)
-            g = tf.function(lambda t: OPS["V4Grad"](gradients=t * one, input=t, input_min=lo,
-                                                     input_max=hi)[0])
+            g = tf.function(lambda t: OPS["V4Grad"](gradients=t * one, input=t, input_min=lo, input_max=hi)[0])
             ref = reference.builtin("V4Grad", gradients=x, input=x, input_min=lo, input_max=hi)[0]
             assert _compare(g(tf.constant(x)), ref, dtype)[0] == 0
 
@@ -291,11 +359,12 @@ def test_grid_other_isa(isa, stream):
     if stream:
         env["TF_QDQ_STREAM_BYTES"] = "0"
     here = os.path.dirname(os.path.abspath(__file__))
-    code = ("import sys; sys.path.insert(0, %r); import test_kernel_paths as t; "
-            "n, f = t.run_grid(quick=True, seed=7); print(n, 'cases'); "
-            "print('\\n'.join(f[:20])); sys.exit(1 if f else 0)" % here)
-    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                       timeout=300)
+    code = (
+        "import sys; sys.path.insert(0, %r); import test_kernel_paths as t; "
+        "n, f = t.run_grid(quick=True, seed=7); print(n, 'cases'); "
+        "print('\\n'.join(f[:20])); sys.exit(1 if f else 0)" % here
+    )
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
 
 

@@ -1,6 +1,7 @@
 """Where the ops are used (docs/semantics.md#where-the-ops-run): eager, tf.function, TF1 graph mode,
 shape inference at graph build time (docs/semantics.md#ops), and SavedModel export and
 reload in fresh processes."""
+
 import os
 import subprocess
 import sys
@@ -9,9 +10,9 @@ import textwrap
 import numpy as np
 import pytest
 import tensorflow as tf
+from qdq_testing import BUILTIN_OPS, INPUT_NAMES, PLUGIN_OPS, assert_same_bits
 
 import tf_qdq
-from qdq_testing import BUILTIN_OPS, INPUT_NAMES, PLUGIN_OPS, assert_same_bits
 
 F32 = np.float32
 HALF = np.float16
@@ -35,14 +36,16 @@ def _cases():
         ("V1", "V1", dict(input=x), dict(range_given=True, input_min=-1.5, input_max=2.0, num_bits=4)),
         ("V2-data-half_up", "V2", dict(input=x, input_min=z, input_max=z), dict(round_mode="HALF_UP")),
         ("V2-given", "V2", dict(input=x, input_min=lo, input_max=hi), dict(range_given=True, num_bits=3)),
-        ("V2-per-channel-given", "V2", dict(input=x, input_min=clo, input_max=chi),
-         dict(range_given=True, axis=1)),
+        ("V2-per-channel-given", "V2", dict(input=x, input_min=clo, input_max=chi), dict(range_given=True, axis=1)),
         ("V3", "V3", dict(input=x, input_min=lo, input_max=hi, num_bits=np.int32(5)), dict(narrow_range=True)),
-        ("V3-per-channel", "V3", dict(input=x, input_min=clo, input_max=chi, num_bits=np.int32(4)),
-         dict(axis=1)),
+        ("V3-per-channel", "V3", dict(input=x, input_min=clo, input_max=chi, num_bits=np.int32(4)), dict(axis=1)),
         ("V4-per-channel-data", "V4", dict(input=x, input_min=z5, input_max=z5), dict(axis=0)),
-        ("V4-given-unsigned", "V4", dict(input=x, input_min=z, input_max=hi),
-         dict(range_given=True, signed_input=False, num_bits=4)),
+        (
+            "V4-given-unsigned",
+            "V4",
+            dict(input=x, input_min=z, input_max=hi),
+            dict(range_given=True, signed_input=False, num_bits=4),
+        ),
         ("V4Grad", "V4Grad", dict(gradients=dy, input=x, input_min=lo, input_max=hi), {}),
         ("V4Grad-per-channel", "V4Grad", dict(gradients=dy, input=x, input_min=clo, input_max=chi), dict(axis=1)),
         ("half-V2-given", "V2", dict(input=xh, input_min=loh, input_max=hih), dict(range_given=True)),
@@ -81,8 +84,10 @@ def _function(op, inputs, attrs, signature=None):
 def _session(op, inputs, attrs, shape_of):
     names = list(inputs)
     with tf.Graph().as_default() as g:
-        phs = {n: tf.compat.v1.placeholder(tf.as_dtype(np.asarray(inputs[n]).dtype), shape_of(inputs[n]), name=n)
-               for n in names}
+        phs = {
+            n: tf.compat.v1.placeholder(tf.as_dtype(np.asarray(inputs[n]).dtype), shape_of(inputs[n]), name=n)
+            for n in names
+        }
         out = _as_list_t(PLUGIN_OPS[op](**phs, **attrs))
         with tf.compat.v1.Session(graph=g) as sess:
             return sess.run(out, feed_dict={phs[n]: inputs[n] for n in names})
@@ -139,13 +144,18 @@ def test_api_wrappers_in_tf_function_and_session_match_eager():
     clo, chi = np.array([-1.0, -2.0, -3.0], F32), np.array([1.0, 2.0, 0.5], F32)
 
     def f(a, b, c):
-        return [tf_qdq.quantize_and_dequantize(a, b, c, range_given=True, axis=-2),
-                tf_qdq.quantize_and_dequantize_v2(a, b, c, range_given=True, axis=1),
-                tf_qdq.quantize_and_dequantize_v2(a, -1.0, 1.0, num_bits=4)]
+        return [
+            tf_qdq.quantize_and_dequantize(a, b, c, range_given=True, axis=-2),
+            tf_qdq.quantize_and_dequantize_v2(a, b, c, range_given=True, axis=1),
+            tf_qdq.quantize_and_dequantize_v2(a, -1.0, 1.0, num_bits=4),
+        ]
 
     eager = [o.numpy() for o in f(tf.constant(x), tf.constant(clo), tf.constant(chi))]
-    sig = [tf.TensorSpec([None, 3, None], tf.float32), tf.TensorSpec([None], tf.float32),
-           tf.TensorSpec([None], tf.float32)]
+    sig = [
+        tf.TensorSpec([None, 3, None], tf.float32),
+        tf.TensorSpec([None], tf.float32),
+        tf.TensorSpec([None], tf.float32),
+    ]
     traced = tf.function(f, input_signature=sig)(x, clo, chi)
     _check_all([o.numpy() for o in traced], eager, "tf.function")
     with tf.Graph().as_default() as g:
@@ -173,8 +183,12 @@ def _graph_op(op, shapes, attrs, dtype=tf.float32):
 def _builtin_graph_op(op, shapes, attrs):
     fn = BUILTIN_OPS[op]
     names = INPUT_NAMES[op]
-    phs = {n: tf.compat.v1.placeholder(tf.int32 if n == "num_bits" else tf.float32,
-                                       shapes.get(n, [] if n == "num_bits" else None), name=n) for n in names}
+    phs = {
+        n: tf.compat.v1.placeholder(
+            tf.int32 if n == "num_bits" else tf.float32, shapes.get(n, [] if n == "num_bits" else None), name=n
+        )
+        for n in names
+    }
     return _as_list_t(fn(**phs, **attrs))
 
 
@@ -191,17 +205,41 @@ SHAPE_CASES = [
     ("V3-known", "V3", dict(input=[5, 4], input_min=[], input_max=[], num_bits=[]), {}, [[5, 4]]),
     ("V3-per-channel", "V3", dict(input=[None, 4], input_min=[4], input_max=[4]), dict(axis=1), [[None, 4]]),
     ("V4-known", "V4", dict(input=[7], input_min=[], input_max=[]), {}, [[7]]),
-    ("V4-per-channel-unknown-dims", "V4", dict(input=[None, None], input_min=[None], input_max=[None]),
-     dict(axis=0), [[None, None]]),
-    ("V4Grad-per-tensor", "V4Grad",
-     dict(gradients=[None, 4], input=[5, None], input_min=[], input_max=None), {}, [[5, 4], [], []]),
-    ("V4Grad-per-channel", "V4Grad",
-     dict(gradients=[3, 4], input=[3, 4], input_min=[None], input_max=[4]), dict(axis=1), [[3, 4], [4], [4]]),
-    ("V4Grad-per-channel-min-unknown", "V4Grad",
-     dict(gradients=[3, 4], input=[3, 4], input_min=[None], input_max=None), dict(axis=1),
-     [[3, 4], [None], [None]]),
-    ("V4Grad-unknown", "V4Grad", dict(gradients=None, input=None, input_min=None, input_max=None),
-     dict(axis=2), [None, [None], [None]]),
+    (
+        "V4-per-channel-unknown-dims",
+        "V4",
+        dict(input=[None, None], input_min=[None], input_max=[None]),
+        dict(axis=0),
+        [[None, None]],
+    ),
+    (
+        "V4Grad-per-tensor",
+        "V4Grad",
+        dict(gradients=[None, 4], input=[5, None], input_min=[], input_max=None),
+        {},
+        [[5, 4], [], []],
+    ),
+    (
+        "V4Grad-per-channel",
+        "V4Grad",
+        dict(gradients=[3, 4], input=[3, 4], input_min=[None], input_max=[4]),
+        dict(axis=1),
+        [[3, 4], [4], [4]],
+    ),
+    (
+        "V4Grad-per-channel-min-unknown",
+        "V4Grad",
+        dict(gradients=[3, 4], input=[3, 4], input_min=[None], input_max=None),
+        dict(axis=1),
+        [[3, 4], [None], [None]],
+    ),
+    (
+        "V4Grad-unknown",
+        "V4Grad",
+        dict(gradients=None, input=None, input_min=None, input_max=None),
+        dict(axis=2),
+        [None, [None], [None]],
+    ),
 ]
 
 
@@ -223,61 +261,172 @@ def test_v1_static_shape_is_input_shape():
 def test_static_shapes_half_and_bfloat16():
     for dt in (tf.float16, tf.bfloat16):
         with tf.Graph().as_default():
-            outs = _graph_op("V4Grad", dict(gradients=[3, None], input=[None, 4], input_min=[4],
-                                            input_max=[None]), dict(axis=1), dtype=dt)
+            outs = _graph_op(
+                "V4Grad",
+                dict(gradients=[3, None], input=[None, 4], input_min=[4], input_max=[None]),
+                dict(axis=1),
+                dtype=dt,
+            )
             assert _static(outs) == [[3, 4], [4], [4]]
             assert all(o.dtype == dt for o in outs)
 
 
 SHAPE_ERRORS = [
     # (id, op, shapes, attrs, expected message part)
-    ("per-tensor-min-rank-1", "V2", dict(input=[3, 2], input_min=[1], input_max=[]), {},
-     "Shape must be rank 0 but is rank 1"),
-    ("per-tensor-max-rank-1", "V4", dict(input=[3, 2], input_min=[], input_max=[2]), {},
-     "Shapes must be equal rank, but are 1 and 0"),
-    ("per-channel-min-rank-0", "V2", dict(input=[3, 2], input_min=[], input_max=[]), dict(axis=1),
-     "Shape must be rank 1 but is rank 0"),
-    ("per-channel-min-rank-0-V3", "V3", dict(input=[3, 2], input_min=[], input_max=[2]), dict(axis=0),
-     "Shape must be rank 1 but is rank 0"),
-    ("axis-minus-2", "V2", dict(input=[3, 2], input_min=[2], input_max=[2]), dict(axis=-2),
-     "axis should be at least -1, got -2"),
-    ("axis-minus-100", "V4", dict(input=[3, 2], input_min=[2], input_max=[2]), dict(axis=-100),
-     "axis should be at least -1, got -100"),
-    ("axis-int32-min", "V3", dict(input=None, input_min=[2], input_max=[2]), dict(axis=-2147483648),
-     "axis should be at least -1, got -2147483648"),
-    ("axis-eq-rank", "V2", dict(input=[3, 2], input_min=[2], input_max=[2]), dict(axis=2),
-     "Shape must be at least rank 3 but is rank 2"),
-    ("axis-gt-rank", "V4", dict(input=[3], input_min=[None], input_max=[None]), dict(axis=10),
-     "Shape must be at least rank 11 but is rank 1"),
-    ("axis-on-scalar", "V3", dict(input=[], input_min=[1], input_max=[1]), dict(axis=0),
-     "Shape must be at least rank 1 but is rank 0"),
-    ("min-dim-mismatch", "V2", dict(input=[3, 2], input_min=[3], input_max=[3]), dict(axis=1),
-     "Dimensions must be equal, but are 3 and 2"),
-    ("max-dim-mismatch", "V4", dict(input=[3, 2], input_min=[None], input_max=[2]), dict(axis=0),
-     "Dimensions must be equal, but are 2 and 3"),
-    ("min-max-mismatch", "V2", dict(input=[3, 2], input_min=[3], input_max=[2]), dict(axis=0),
-     "Dimension 0 in both shapes must be equal"),
-    ("V3-num-bits-rank-1", "V3", dict(input=[3, 2], input_min=[], input_max=[], num_bits=[1]), {},
-     "Shape must be rank 0 but is rank 1"),
-    ("V3-num-bits-empty", "V3", dict(input=[3, 2], input_min=[], input_max=[], num_bits=[0]), {},
-     "Shape must be rank 0 but is rank 1"),
-    ("axis-int32-max", "V4", dict(input=[3, 2], input_min=[2], input_max=[2]), dict(axis=2147483647),
-     "Axis cannot be >= kint32max value, got 2147483647"),
-    ("axis-int32-max-unknown-input", "V2", dict(input=None, input_min=None, input_max=None),
-     dict(axis=2147483647), "Axis cannot be >= kint32max value, got 2147483647"),
-    ("V4Grad-gradients-input-mismatch", "V4Grad",
-     dict(gradients=[3, 3], input=[3, 2], input_min=[], input_max=[]), {},
-     "Dimension 1 in both shapes must be equal, but are 3 and 2"),
-    ("V4Grad-rank-mismatch", "V4Grad", dict(gradients=[6], input=[3, 2], input_min=[], input_max=[]), {},
-     "Shapes must be equal rank"),
-    ("V4Grad-min-wrong-length", "V4Grad",
-     dict(gradients=[3, 2], input=[3, 2], input_min=[3], input_max=[3]), dict(axis=1),
-     "Dimensions must be equal, but are 3 and 2"),
-    ("V4Grad-min-rank-2", "V4Grad", dict(gradients=[3, 2], input=[3, 2], input_min=[1, 2], input_max=[1, 2]),
-     dict(axis=1), "Shape must be rank 1 but is rank 2"),
-    ("V4Grad-empty-min-scalar-max", "V4Grad",
-     dict(gradients=[3, 2], input=[3, 2], input_min=[0], input_max=[]), dict(axis=1),
-     "Shapes must be equal rank"),
+    (
+        "per-tensor-min-rank-1",
+        "V2",
+        dict(input=[3, 2], input_min=[1], input_max=[]),
+        {},
+        "Shape must be rank 0 but is rank 1",
+    ),
+    (
+        "per-tensor-max-rank-1",
+        "V4",
+        dict(input=[3, 2], input_min=[], input_max=[2]),
+        {},
+        "Shapes must be equal rank, but are 1 and 0",
+    ),
+    (
+        "per-channel-min-rank-0",
+        "V2",
+        dict(input=[3, 2], input_min=[], input_max=[]),
+        dict(axis=1),
+        "Shape must be rank 1 but is rank 0",
+    ),
+    (
+        "per-channel-min-rank-0-V3",
+        "V3",
+        dict(input=[3, 2], input_min=[], input_max=[2]),
+        dict(axis=0),
+        "Shape must be rank 1 but is rank 0",
+    ),
+    (
+        "axis-minus-2",
+        "V2",
+        dict(input=[3, 2], input_min=[2], input_max=[2]),
+        dict(axis=-2),
+        "axis should be at least -1, got -2",
+    ),
+    (
+        "axis-minus-100",
+        "V4",
+        dict(input=[3, 2], input_min=[2], input_max=[2]),
+        dict(axis=-100),
+        "axis should be at least -1, got -100",
+    ),
+    (
+        "axis-int32-min",
+        "V3",
+        dict(input=None, input_min=[2], input_max=[2]),
+        dict(axis=-2147483648),
+        "axis should be at least -1, got -2147483648",
+    ),
+    (
+        "axis-eq-rank",
+        "V2",
+        dict(input=[3, 2], input_min=[2], input_max=[2]),
+        dict(axis=2),
+        "Shape must be at least rank 3 but is rank 2",
+    ),
+    (
+        "axis-gt-rank",
+        "V4",
+        dict(input=[3], input_min=[None], input_max=[None]),
+        dict(axis=10),
+        "Shape must be at least rank 11 but is rank 1",
+    ),
+    (
+        "axis-on-scalar",
+        "V3",
+        dict(input=[], input_min=[1], input_max=[1]),
+        dict(axis=0),
+        "Shape must be at least rank 1 but is rank 0",
+    ),
+    (
+        "min-dim-mismatch",
+        "V2",
+        dict(input=[3, 2], input_min=[3], input_max=[3]),
+        dict(axis=1),
+        "Dimensions must be equal, but are 3 and 2",
+    ),
+    (
+        "max-dim-mismatch",
+        "V4",
+        dict(input=[3, 2], input_min=[None], input_max=[2]),
+        dict(axis=0),
+        "Dimensions must be equal, but are 2 and 3",
+    ),
+    (
+        "min-max-mismatch",
+        "V2",
+        dict(input=[3, 2], input_min=[3], input_max=[2]),
+        dict(axis=0),
+        "Dimension 0 in both shapes must be equal",
+    ),
+    (
+        "V3-num-bits-rank-1",
+        "V3",
+        dict(input=[3, 2], input_min=[], input_max=[], num_bits=[1]),
+        {},
+        "Shape must be rank 0 but is rank 1",
+    ),
+    (
+        "V3-num-bits-empty",
+        "V3",
+        dict(input=[3, 2], input_min=[], input_max=[], num_bits=[0]),
+        {},
+        "Shape must be rank 0 but is rank 1",
+    ),
+    (
+        "axis-int32-max",
+        "V4",
+        dict(input=[3, 2], input_min=[2], input_max=[2]),
+        dict(axis=2147483647),
+        "Axis cannot be >= kint32max value, got 2147483647",
+    ),
+    (
+        "axis-int32-max-unknown-input",
+        "V2",
+        dict(input=None, input_min=None, input_max=None),
+        dict(axis=2147483647),
+        "Axis cannot be >= kint32max value, got 2147483647",
+    ),
+    (
+        "V4Grad-gradients-input-mismatch",
+        "V4Grad",
+        dict(gradients=[3, 3], input=[3, 2], input_min=[], input_max=[]),
+        {},
+        "Dimension 1 in both shapes must be equal, but are 3 and 2",
+    ),
+    (
+        "V4Grad-rank-mismatch",
+        "V4Grad",
+        dict(gradients=[6], input=[3, 2], input_min=[], input_max=[]),
+        {},
+        "Shapes must be equal rank",
+    ),
+    (
+        "V4Grad-min-wrong-length",
+        "V4Grad",
+        dict(gradients=[3, 2], input=[3, 2], input_min=[3], input_max=[3]),
+        dict(axis=1),
+        "Dimensions must be equal, but are 3 and 2",
+    ),
+    (
+        "V4Grad-min-rank-2",
+        "V4Grad",
+        dict(gradients=[3, 2], input=[3, 2], input_min=[1, 2], input_max=[1, 2]),
+        dict(axis=1),
+        "Shape must be rank 1 but is rank 2",
+    ),
+    (
+        "V4Grad-empty-min-scalar-max",
+        "V4Grad",
+        dict(gradients=[3, 2], input=[3, 2], input_min=[0], input_max=[]),
+        dict(axis=1),
+        "Shapes must be equal rank",
+    ),
 ]
 
 
@@ -300,15 +449,29 @@ def test_shape_function_errors_at_graph_construction(case):
     assert _normalize(str(ours.value)) == str(theirs.value)
 
 
-@pytest.mark.parametrize("op,inputs,attrs,expected", [
-    ("V2", dict(input=np.zeros((3, 2), F32), input_min=np.zeros(2, F32), input_max=np.zeros(2, F32)),
-     dict(axis=-3),
-     "axis should be at least -1, got -3"),
-    ("V4", dict(input=np.zeros((3, 2), F32), input_min=np.zeros(3, F32), input_max=np.zeros(3, F32)),
-     dict(axis=1), "Dimensions must be equal, but are 3 and 2"),
-    ("V3", dict(input=np.zeros((3, 2), F32), input_min=F32(0), input_max=F32(1),
-                num_bits=np.array([8], np.int32)), {}, "Shape must be rank 0 but is rank 1"),
-])
+@pytest.mark.parametrize(
+    "op,inputs,attrs,expected",
+    [
+        (
+            "V2",
+            dict(input=np.zeros((3, 2), F32), input_min=np.zeros(2, F32), input_max=np.zeros(2, F32)),
+            dict(axis=-3),
+            "axis should be at least -1, got -3",
+        ),
+        (
+            "V4",
+            dict(input=np.zeros((3, 2), F32), input_min=np.zeros(3, F32), input_max=np.zeros(3, F32)),
+            dict(axis=1),
+            "Dimensions must be equal, but are 3 and 2",
+        ),
+        (
+            "V3",
+            dict(input=np.zeros((3, 2), F32), input_min=F32(0), input_max=F32(1), num_bits=np.array([8], np.int32)),
+            {},
+            "Shape must be rank 0 but is rank 1",
+        ),
+    ],
+)
 def test_shape_function_errors_when_tracing_tf_function(op, inputs, attrs, expected):
     names = list(inputs)
 
@@ -317,14 +480,26 @@ def test_shape_function_errors_when_tracing_tf_function(op, inputs, attrs, expec
         return PLUGIN_OPS[op](**dict(zip(names, args)), **attrs)
 
     with pytest.raises(ValueError, match=expected):
-        f.get_concrete_function(*[tf.TensorSpec(np.shape(inputs[n]), tf.as_dtype(np.asarray(inputs[n]).dtype))
-                                  for n in names])
+        f.get_concrete_function(
+            *[tf.TensorSpec(np.shape(inputs[n]), tf.as_dtype(np.asarray(inputs[n]).dtype)) for n in names]
+        )
 
 
-@pytest.mark.parametrize("op,attrs", [
-    ("V1", {}), ("V2", {}), ("V2", dict(axis=0)), ("V2", dict(axis=7)), ("V3", {}), ("V3", dict(axis=2)),
-    ("V4", {}), ("V4", dict(axis=1)), ("V4Grad", {}), ("V4Grad", dict(axis=3)),
-])
+@pytest.mark.parametrize(
+    "op,attrs",
+    [
+        ("V1", {}),
+        ("V2", {}),
+        ("V2", dict(axis=0)),
+        ("V2", dict(axis=7)),
+        ("V3", {}),
+        ("V3", dict(axis=2)),
+        ("V4", {}),
+        ("V4", dict(axis=1)),
+        ("V4Grad", {}),
+        ("V4Grad", dict(axis=3)),
+    ],
+)
 @pytest.mark.parametrize("unknown", ["rank", "dims"])
 def test_unknown_shapes_are_tolerated(op, attrs, unknown):
     axis = attrs.get("axis", -1)
@@ -333,8 +508,9 @@ def test_unknown_shapes_are_tolerated(op, attrs, unknown):
             shapes = {}
         else:
             mm = [] if axis == -1 else [None]
-            shapes = dict(input=[None] * max(axis + 1, 2), gradients=[None] * max(axis + 1, 2),
-                          input_min=mm, input_max=mm)
+            shapes = dict(
+                input=[None] * max(axis + 1, 2), gradients=[None] * max(axis + 1, 2), input_min=mm, input_max=mm
+            )
         outs = _graph_op(op, shapes, attrs)
         assert outs[0].shape.rank == (None if unknown == "rank" else max(axis + 1, 2))
         if op == "V4Grad":
@@ -357,7 +533,7 @@ def test_graph_mode_runtime_error_is_invalid_argument():
 # ----------------------------------------------------------------------------- SavedModel
 
 
-MODULE_SRC = textwrap.dedent('''
+MODULE_SRC = textwrap.dedent("""
     import numpy as np
     import tensorflow as tf
     import tf_qdq
@@ -391,9 +567,9 @@ MODULE_SRC = textwrap.dedent('''
                                                                 CHI.astype(np.float16), range_given=True,
                                                                 axis=1),
             }
-''')
+""")
 
-SAVE_SRC = MODULE_SRC + textwrap.dedent('''
+SAVE_SRC = MODULE_SRC + textwrap.dedent("""
     import os, sys
     d = sys.argv[1]
     m = QdqModule()
@@ -402,9 +578,9 @@ SAVE_SRC = MODULE_SRC + textwrap.dedent('''
         np.save(os.path.join(d, "saved_" + k + ".npy"), v.numpy())
     tf.saved_model.save(m, os.path.join(d, "model"))
     print("SAVED")
-''')
+""")
 
-LOAD_SRC = textwrap.dedent('''
+LOAD_SRC = textwrap.dedent("""
     import os, sys
     import numpy as np
     import tensorflow as tf
@@ -415,9 +591,9 @@ LOAD_SRC = textwrap.dedent('''
     for k, v in loaded(tf.constant(x)).items():
         np.save(os.path.join(d, "loaded_" + k + ".npy"), v.numpy())
     print("LOADED")
-''')
+""")
 
-LOAD_WITHOUT_SRC = textwrap.dedent('''
+LOAD_WITHOUT_SRC = textwrap.dedent("""
     import os, sys
     import tensorflow as tf
     d = sys.argv[1]
@@ -429,7 +605,7 @@ LOAD_WITHOUT_SRC = textwrap.dedent('''
         print("ERROR:", e)
         sys.exit(3)
     print("LOADED WITHOUT PLUGIN")
-''')
+""")
 
 OUTPUT_KEYS = ["v1", "v2", "v2_pc", "v3", "v3_pc", "v4", "v4_pc", "v4_data", "v4_grad", "half_v2", "half_v4_pc"]
 
@@ -443,8 +619,9 @@ def _run(src, cwd, *args):
     env = dict(os.environ)
     env["TF_CPP_MIN_LOG_LEVEL"] = "2"
     env["PYTHONPATH"] = os.pathsep.join(p for p in (PKG_PARENT, env.get("PYTHONPATH")) if p)
-    return subprocess.run([sys.executable, "-c", src, *map(str, args)], env=env, cwd=cwd,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-c", src, *map(str, args)], env=env, cwd=cwd, capture_output=True, text=True, timeout=300
+    )
 
 
 @pytest.fixture(scope="module")

@@ -11,17 +11,16 @@ itself cross-checked against the built-in ops on part of the grid.
 Every case draws its data from `np.random.default_rng` seeded by a hash of the
 case's parameters, so a failing case is reproducible by its test id alone.
 """
-import itertools
+
 import zlib
 
 import numpy as np
 import pytest
 import tensorflow as tf
+from qdq_testing import BFLOAT16, PLUGIN_OPS, assert_same_bits
 
 import tf_qdq
 from tf_qdq import reference
-
-from qdq_testing import BFLOAT16, PLUGIN_OPS, assert_same_bits
 
 DTYPES = [np.float32, np.float64]
 NUM_BITS_SIGNED = [1, 2, 4, 8, 16, 23, 32, 61]
@@ -47,7 +46,7 @@ def _view(shape, axis):
     if axis == -1:
         return 1, 1, n
     outer = int(np.prod(shape[:axis], dtype=np.int64))
-    inner = int(np.prod(shape[axis + 1:], dtype=np.int64))
+    inner = int(np.prod(shape[axis + 1 :], dtype=np.int64))
     return outer, shape[axis], inner
 
 
@@ -126,8 +125,9 @@ def _channel(rng, m, dtype, signed, narrow, num_bits, range_given, kind, special
     return base, T(mn), T(mx)
 
 
-def make_case(seed_parts, dtype, shape, axis, signed=True, narrow=False, num_bits=8,
-              range_given=False, kind=None, specials=None):
+def make_case(
+    seed_parts, dtype, shape, axis, signed=True, narrow=False, num_bits=8, range_given=False, kind=None, specials=None
+):
     """Input x of `shape` and the range tensors (scalars per-tensor, vectors per
     channel). With a computed range the range tensors hold arbitrary values,
     which both implementations must ignore."""
@@ -140,8 +140,7 @@ def make_case(seed_parts, dtype, shape, axis, signed=True, narrow=False, num_bit
     view = np.empty((outer, max(depth, 0), inner), dtype=dtype)
     mns, mxs = [], []
     for c in range(depth):
-        vals, mn, mx = _channel(rng, outer * inner, dtype, signed, narrow, num_bits,
-                                range_given, kind, specials)
+        vals, mn, mx = _channel(rng, outer * inner, dtype, signed, narrow, num_bits, range_given, kind, specials)
         view[:, c, :] = vals.reshape(outer, inner)
         mns.append(mn)
         mxs.append(mx)
@@ -159,10 +158,18 @@ def make_case(seed_parts, dtype, shape, axis, signed=True, narrow=False, num_bit
 # ----------------------------------------------------------------------------- calls
 
 
-def op_kwargs(op, x, mn, mx, signed=True, num_bits=8, range_given=False,
-              round_mode="HALF_TO_EVEN", narrow=False, axis=-1):
-    kw = dict(input=tf.constant(x), input_min=tf.constant(mn), input_max=tf.constant(mx),
-              signed_input=signed, range_given=range_given, narrow_range=narrow, axis=axis)
+def op_kwargs(
+    op, x, mn, mx, signed=True, num_bits=8, range_given=False, round_mode="HALF_TO_EVEN", narrow=False, axis=-1
+):
+    kw = dict(
+        input=tf.constant(x),
+        input_min=tf.constant(mn),
+        input_max=tf.constant(mx),
+        signed_input=signed,
+        range_given=range_given,
+        narrow_range=narrow,
+        axis=axis,
+    )
     if op == "V3":
         kw["num_bits"] = tf.constant(num_bits, tf.int32)
     else:
@@ -177,10 +184,16 @@ def expected_forward(op, kw):
     if out is None:
         nb = kw["num_bits"]
         out = numpy_oracle(
-            kw["input"].numpy(), kw["input_min"].numpy(), kw["input_max"].numpy(),
-            signed_input=kw["signed_input"], num_bits=int(nb.numpy()) if tf.is_tensor(nb) else nb,
-            range_given=kw["range_given"], round_mode=kw.get("round_mode", "HALF_TO_EVEN"),
-            narrow_range=kw["narrow_range"], axis=kw["axis"])
+            kw["input"].numpy(),
+            kw["input_min"].numpy(),
+            kw["input_max"].numpy(),
+            signed_input=kw["signed_input"],
+            num_bits=int(nb.numpy()) if tf.is_tensor(nb) else nb,
+            range_given=kw["range_given"],
+            round_mode=kw.get("round_mode", "HALF_TO_EVEN"),
+            narrow_range=kw["narrow_range"],
+            axis=kw["axis"],
+        )
     return out
 
 
@@ -206,7 +219,7 @@ def _bit_configs():
     out = []
     for signed in (True, False):
         for narrow in (False, True):
-            for nb in (NUM_BITS_SIGNED if signed else NUM_BITS_UNSIGNED):
+            for nb in NUM_BITS_SIGNED if signed else NUM_BITS_UNSIGNED:
                 out.append((signed, narrow, nb))
     return out
 
@@ -220,8 +233,8 @@ def _bit_configs():
 _GRID = []
 for _op in FORWARD_OPS:
     for _dt in DTYPES:
-        for (_s, _nr, _nb) in _bit_configs():
-            for _rm in (ROUND_MODES if _op != "V3" else ["HALF_TO_EVEN"]):
+        for _s, _nr, _nb in _bit_configs():
+            for _rm in ROUND_MODES if _op != "V3" else ["HALF_TO_EVEN"]:
                 for _rg in (False, True):
                     for _pc in (False, True):
                         _GRID.append((_op, _dt, _s, _nr, _nb, _rm, _rg, _pc))
@@ -229,8 +242,10 @@ for _op in FORWARD_OPS:
 
 def _grid_id(p):
     op, dt, s, nr, nb, rm, rg, pc = p
-    return (f"{op}-{np.dtype(dt).name}-{'s' if s else 'u'}{nb}{'n' if nr else ''}-{rm}-"
-            f"{'rg' if rg else 'data'}-{'pc' if pc else 'pt'}")
+    return (
+        f"{op}-{np.dtype(dt).name}-{'s' if s else 'u'}{nb}{'n' if nr else ''}-{rm}-"
+        f"{'rg' if rg else 'data'}-{'pc' if pc else 'pt'}"
+    )
 
 
 def _grid_case(p):
@@ -252,11 +267,30 @@ def test_attribute_grid(p):
 
 # ----------------------------------------------------------------------------- layouts
 
-SHAPES = [(), (1,), (7,), (0,), (4, 3), (1, 1), (3, 0), (0, 5), (2, 3, 4), (3, 0, 2),
-          (2, 2, 3, 3), (1, 3, 1, 4), (2, 0, 1, 3), (3, 1, 2, 0)]
+SHAPES = [
+    (),
+    (1,),
+    (7,),
+    (0,),
+    (4, 3),
+    (1, 1),
+    (3, 0),
+    (0, 5),
+    (2, 3, 4),
+    (3, 0, 2),
+    (2, 2, 3, 3),
+    (1, 3, 1, 4),
+    (2, 0, 1, 3),
+    (3, 1, 2, 0),
+]
 _LAYOUTS = [(shape, axis) for shape in SHAPES for axis in [-1] + list(range(len(shape)))]
-_LAYOUT_GRID = [(op, dt, shape, axis, rg) for (shape, axis) in _LAYOUTS for op in FORWARD_OPS
-                for dt in DTYPES for rg in (False, True)]
+_LAYOUT_GRID = [
+    (op, dt, shape, axis, rg)
+    for (shape, axis) in _LAYOUTS
+    for op in FORWARD_OPS
+    for dt in DTYPES
+    for rg in (False, True)
+]
 
 
 def _layout_id(p):
@@ -280,9 +314,10 @@ def test_layouts(p):
         kw = op_kwargs(op, x, mn, mx, **attrs)
         with pytest.raises(tf.errors.InvalidArgumentError) as builtin_err:
             tf.raw_ops.QuantizeAndDequantizeV3(**kw)
-        with pytest.raises(tf.errors.InvalidArgumentError,
-                           match="Axis requested is larger than input dimensions. Axis: -1 "
-                                 "Input Dimensions: 0") as plugin_err:
+        with pytest.raises(
+            tf.errors.InvalidArgumentError,
+            match="Axis requested is larger than input dimensions. Axis: -1 Input Dimensions: 0",
+        ):
             PLUGIN_OPS[op](**kw)
         assert "Axis requested is larger than input dimensions" in str(builtin_err.value)
         return
@@ -302,7 +337,7 @@ def test_ties_round_as_documented(dtype, num_bits, range_given, per_channel):
     keeps -0.0 for -0.5), HALF_UP is floor(v + 0.5); both equal the built-in."""
     T = dtype
     qmin, qmax = reference.integer_range(num_bits, True, False)
-    step = T(2.0 ** -3)
+    step = T(2.0**-3)
     js = np.array([j for j in (-3, -2, -1, 0, 1, 2, 5) if qmin <= j < qmax], dtype=np.float64)
     ties = ((js + 0.5) * float(step)).astype(T)
     anchor = T(qmax) * step
@@ -317,13 +352,17 @@ def test_ties_round_as_documented(dtype, num_bits, range_given, per_channel):
         lo, hi = np.array([lo, lo], T), np.array([hi, hi], T)
     else:
         lo, hi = np.asarray(lo, T), np.asarray(hi, T)
-    for op, rm, exp in (("V2", "HALF_TO_EVEN", expect_even), ("V4", "HALF_UP", expect_up),
-                        ("V3", "HALF_TO_EVEN", expect_even)):
-        actual, _ = check_forward(op, x, lo, hi, signed=True, num_bits=num_bits,
-                                  range_given=range_given, round_mode=rm, axis=axis)
+    for op, rm, exp in (
+        ("V2", "HALF_TO_EVEN", expect_even),
+        ("V4", "HALF_UP", expect_up),
+        ("V3", "HALF_TO_EVEN", expect_even),
+    ):
+        actual, _ = check_forward(
+            op, x, lo, hi, signed=True, num_bits=num_bits, range_given=range_given, round_mode=rm, axis=axis
+        )
         got = actual.numpy().reshape(-1, x.shape[-1])
         for row in got:
-            assert_same_bits(row[:len(js)], exp, f"{op} {rm} ties")
+            assert_same_bits(row[: len(js)], exp, f"{op} {rm} ties")
             assert row[-1] == anchor
     # -0.5 quanta: HALF_TO_EVEN keeps the sign of zero, HALF_UP gives +0.0.
     if qmin <= -1:
@@ -341,9 +380,21 @@ def _special_cases():
     x = [1.0, -2.0, 3.0, 0.5, -0.0, 0.0, 0.125, -7.75]
     # Given ranges with infinite, degenerate, zero-free and tiny/huge bounds.
     for T in (f32, f64):
-        for lo, hi in [(-np.inf, np.inf), (-np.inf, 1.0), (-1.0, np.inf), (0.0, np.inf),
-                       (-np.inf, 0.0), (3.0, 3.0), (-3.0, -3.0), (0.0, 0.0), (-0.0, 0.0),
-                       (0.25, 4.0), (-4.0, -0.25), (-1.0, 1.0), (-10.0, 5.0)]:
+        for lo, hi in [
+            (-np.inf, np.inf),
+            (-np.inf, 1.0),
+            (-1.0, np.inf),
+            (0.0, np.inf),
+            (-np.inf, 0.0),
+            (3.0, 3.0),
+            (-3.0, -3.0),
+            (0.0, 0.0),
+            (-0.0, 0.0),
+            (0.25, 4.0),
+            (-4.0, -0.25),
+            (-1.0, 1.0),
+            (-10.0, 5.0),
+        ]:
             cases.append((f"{np.dtype(T).name}[{lo},{hi}]", T, x, lo, hi, True))
     cases.append(("f64 tiny range", f64, [1e-282, -3e-282, 5e-283, 1.0, 0.0], -1e-282, 2e-282, True))
     cases.append(("f64 huge range", f64, [1e73, -3e73, 5e72, 1.0, -0.0], -1e73, 2e73, True))
@@ -376,14 +427,22 @@ _SPECIAL = _special_cases()
 
 @pytest.mark.parametrize("case", _SPECIAL, ids=[c[0] for c in _SPECIAL])
 @pytest.mark.parametrize("signed", [True, False])
-@pytest.mark.parametrize("op,round_mode", [("V2", "HALF_TO_EVEN"), ("V3", "HALF_TO_EVEN"),
-                                           ("V4", "HALF_UP")])
+@pytest.mark.parametrize("op,round_mode", [("V2", "HALF_TO_EVEN"), ("V3", "HALF_TO_EVEN"), ("V4", "HALF_UP")])
 @pytest.mark.parametrize("num_bits", [1, 8, 32])
 def test_special_values(case, signed, op, round_mode, num_bits):
     name, T, x, lo, hi, rg = case
     x = np.asarray(x, T)
-    check_forward(op, x, np.asarray(lo, T), np.asarray(hi, T), msg=name, signed=signed,
-                  num_bits=num_bits, range_given=rg, round_mode=round_mode)
+    check_forward(
+        op,
+        x,
+        np.asarray(lo, T),
+        np.asarray(hi, T),
+        msg=name,
+        signed=signed,
+        num_bits=num_bits,
+        range_given=rg,
+        round_mode=round_mode,
+    )
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -411,25 +470,31 @@ def test_zero_signs(dtype, signed):
     T = dtype
     x = np.array([-0.0, 0.0, 1.0, -0.001, 0.001, -0.0, 0.75], T)
     for rm in ROUND_MODES:
-        actual, _ = check_forward("V2", x, np.asarray(0, T), np.asarray(0, T),
-                                  signed=signed, round_mode=rm)
+        actual, _ = check_forward("V2", x, np.asarray(0, T), np.asarray(0, T), signed=signed, round_mode=rm)
         if rm == "HALF_TO_EVEN":
             assert np.signbit(actual.numpy()[[0, 3, 5]]).all()
         if rm == "HALF_UP":
             assert not np.signbit(actual.numpy()[[0, 1, 3, 4, 5]]).any()
-        check_forward("V4", x, np.asarray(-1, T), np.asarray(1, T), signed=signed,
-                      range_given=True, round_mode=rm)
+        check_forward("V4", x, np.asarray(-1, T), np.asarray(1, T), signed=signed, range_given=True, round_mode=rm)
 
 
 # ----------------------------------------------------------------------------- V1
 
 
-_V1_GRID = [(dt, s, nb, rg) for dt in DTYPES for s in (True, False)
-            for nb in (NUM_BITS_SIGNED if s else NUM_BITS_UNSIGNED) for rg in (False, True)]
+_V1_GRID = [
+    (dt, s, nb, rg)
+    for dt in DTYPES
+    for s in (True, False)
+    for nb in (NUM_BITS_SIGNED if s else NUM_BITS_UNSIGNED)
+    for rg in (False, True)
+]
 
 
-@pytest.mark.parametrize("p", _V1_GRID, ids=[f"{np.dtype(p[0]).name}-{'s' if p[1] else 'u'}{p[2]}-"
-                                             f"{'rg' if p[3] else 'data'}" for p in _V1_GRID])
+@pytest.mark.parametrize(
+    "p",
+    _V1_GRID,
+    ids=[f"{np.dtype(p[0]).name}-{'s' if p[1] else 'u'}{p[2]}-{'rg' if p[3] else 'data'}" for p in _V1_GRID],
+)
 def test_v1_equals_builtin_v2_with_attr_range(p):
     """V1 takes its range from float attrs; its reference is built-in V2 with the
     attr range cast to T."""
@@ -438,8 +503,7 @@ def test_v1_equals_builtin_v2_with_attr_range(p):
     # The attrs are float32: TensorFlow rounds these (float64) values, and the
     # reference casts float32(attr) to T.
     lo, hi = float(mn), float(mx)
-    kw = dict(input=tf.constant(x), signed_input=s, num_bits=nb, range_given=rg,
-              input_min=lo, input_max=hi)
+    kw = dict(input=tf.constant(x), signed_input=s, num_bits=nb, range_given=rg, input_min=lo, input_max=hi)
     expected = reference.builtin("V1", **kw)
     assert_same_bits(PLUGIN_OPS["V1"](**kw), expected, f"V1 {p}")
 
@@ -447,12 +511,15 @@ def test_v1_equals_builtin_v2_with_attr_range(p):
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_v1_explicit_values(dtype):
     x = tf.constant([-0.8, -0.5, 0.0, 0.3, 0.8, 0.555, -2.0, 33.0], dtype)
-    out = PLUGIN_OPS["V1"](input=x, signed_input=True, num_bits=8, range_given=True,
-                           input_min=-1.0, input_max=1.0)
+    out = PLUGIN_OPS["V1"](input=x, signed_input=True, num_bits=8, range_given=True, input_min=-1.0, input_max=1.0)
     exp = np.array([-102, -64, 0, 38, 102, 70, -128, 127], np.float64) / 127
     np.testing.assert_allclose(out.numpy(), exp.astype(dtype), rtol=2e-7 if dtype == np.float32 else 1e-15)
-    assert_same_bits(out, reference.builtin("V1", input=x, signed_input=True, num_bits=8,
-                                            range_given=True, input_min=-1.0, input_max=1.0))
+    assert_same_bits(
+        out,
+        reference.builtin(
+            "V1", input=x, signed_input=True, num_bits=8, range_given=True, input_min=-1.0, input_max=1.0
+        ),
+    )
 
 
 # ----------------------------------------------------------------------------- V4Grad
@@ -486,18 +553,23 @@ def _grad_case(seed_parts, dtype, shape, axis):
     return g, x, lo, hi
 
 
-_GRAD_GRID = [(dt, shape, axis) for dt in DTYPES
-              for shape in [(), (9,), (0,), (4, 5), (3, 0), (2, 3, 4), (2, 1, 3, 2)]
-              for axis in [-1] + list(range(len(shape)))]
+_GRAD_GRID = [
+    (dt, shape, axis)
+    for dt in DTYPES
+    for shape in [(), (9,), (0,), (4, 5), (3, 0), (2, 3, 4), (2, 1, 3, 2)]
+    for axis in [-1] + list(range(len(shape)))
+]
 
 
-@pytest.mark.parametrize("p", _GRAD_GRID, ids=[f"{np.dtype(p[0]).name}-{'x'.join(map(str, p[1])) or 'scalar'}-"
-                                               f"ax{p[2]}" for p in _GRAD_GRID])
+@pytest.mark.parametrize(
+    "p", _GRAD_GRID, ids=[f"{np.dtype(p[0]).name}-{'x'.join(map(str, p[1])) or 'scalar'}-ax{p[2]}" for p in _GRAD_GRID]
+)
 def test_v4grad_parity(p):
     dt, shape, axis = p
     g, x, lo, hi = _grad_case(("grad",) + p, dt, shape, axis)
-    kw = dict(gradients=tf.constant(g), input=tf.constant(x), input_min=tf.constant(lo),
-              input_max=tf.constant(hi), axis=axis)
+    kw = dict(
+        gradients=tf.constant(g), input=tf.constant(x), input_min=tf.constant(lo), input_max=tf.constant(hi), axis=axis
+    )
     expected = reference.builtin("V4Grad", **kw)
     actual = PLUGIN_OPS["V4Grad"](**kw)
     assert len(actual) == 3
@@ -551,14 +623,27 @@ def test_large_per_tensor(round_mode, range_given):
 def test_large_per_tensor_float64_unsigned_narrow():
     x = _large(2, (200003,), np.float64)
     for rg, lo, hi in ((False, 0.0, 0.0), (True, -0.5, 4.0)):
-        check_forward("V2", x, np.float64(lo), np.float64(hi), signed=False, num_bits=5,
-                      range_given=rg, round_mode="HALF_UP", msg="f64 200003 unsigned")
-        check_forward("V3", x, np.float64(lo), np.float64(hi), num_bits=7, narrow=True,
-                      range_given=rg, msg="f64 200003 narrow")
+        check_forward(
+            "V2",
+            x,
+            np.float64(lo),
+            np.float64(hi),
+            signed=False,
+            num_bits=5,
+            range_given=rg,
+            round_mode="HALF_UP",
+            msg="f64 200003 unsigned",
+        )
+        check_forward(
+            "V3", x, np.float64(lo), np.float64(hi), num_bits=7, narrow=True, range_given=rg, msg="f64 200003 narrow"
+        )
 
 
-@pytest.mark.parametrize("case", [((300, 257), 1), ((4, 70000), 0), ((3, 7, 2000), 1), ((70, 3, 400), 2)],
-                         ids=["300x257-ax1", "4x70000-ax0", "3x7x2000-ax1", "70x3x400-ax2"])
+@pytest.mark.parametrize(
+    "case",
+    [((300, 257), 1), ((4, 70000), 0), ((3, 7, 2000), 1), ((70, 3, 400), 2)],
+    ids=["300x257-ax1", "4x70000-ax0", "3x7x2000-ax1", "70x3x400-ax2"],
+)
 @pytest.mark.parametrize("round_mode", ROUND_MODES)
 def test_large_per_channel(case, round_mode):
     shape, axis = case
@@ -574,8 +659,7 @@ def test_large_per_channel(case, round_mode):
     # Given range (reference: built-in V3, or NumPy for HALF_UP).
     lo = (-rng.uniform(0.5, 3.0, depth)).astype(np.float32)
     hi = rng.uniform(0.5, 3.0, depth).astype(np.float32)
-    check_forward("V2", x, lo, hi, axis=axis, range_given=True, round_mode=round_mode,
-                  msg=f"{shape} given")
+    check_forward("V2", x, lo, hi, axis=axis, range_given=True, round_mode=round_mode, msg=f"{shape} given")
     if round_mode == "HALF_TO_EVEN":
         check_forward("V3", x, lo, hi, axis=axis, range_given=True, msg=f"{shape} V3 given")
 
@@ -589,8 +673,13 @@ def test_large_v4grad():
         depth = 1 if axis == -1 else shape[axis]
         lo = np.full(depth, -1.0, np.float32) if axis != -1 else np.float32(-1.0)
         hi = np.full(depth, 1.5, np.float32) if axis != -1 else np.float32(1.5)
-        kw = dict(gradients=tf.constant(g), input=tf.constant(x), input_min=tf.constant(lo),
-                  input_max=tf.constant(hi), axis=axis)
+        kw = dict(
+            gradients=tf.constant(g),
+            input=tf.constant(x),
+            input_min=tf.constant(lo),
+            input_max=tf.constant(hi),
+            axis=axis,
+        )
         actual = PLUGIN_OPS["V4Grad"](**kw)
         expected = reference.builtin("V4Grad", **kw)
         for a, e in zip(actual, expected):
@@ -609,8 +698,15 @@ def test_large_subnormal_data_matches_builtin():
     x[3] = np.float32(-2e-30)
     for rm in ROUND_MODES:
         out, _ = check_forward("V2", x, np.float32(0), np.float32(0), round_mode=rm, msg="subnormal data")
-        check_forward("V2", x, np.float32(-1e-30), np.float32(1e-30), range_given=True, round_mode=rm,
-                      msg="subnormal data, given range")
+        check_forward(
+            "V2",
+            x,
+            np.float32(-1e-30),
+            np.float32(1e-30),
+            range_given=True,
+            round_mode=rm,
+            msg="subnormal data, given range",
+        )
     assert out.numpy()[77777] != 0 and out.numpy()[3] == np.float32(-2e-30)
 
 
@@ -628,17 +724,22 @@ def test_python_api_matches_tf_quantization(axis, range_given):
         lo, hi = tf.constant(-1.0), tf.constant(1.5)
     else:
         d = x.shape[axis]
-        lo, hi = tf.constant(np.linspace(-1.0, -0.2, d, dtype=np.float32)), tf.constant(
-            np.linspace(0.3, 1.5, d, dtype=np.float32))
-    for ours, theirs in ((tf_qdq.quantize_and_dequantize, tf.quantization.quantize_and_dequantize),
-                         (tf_qdq.quantize_and_dequantize_v2, tf.quantization.quantize_and_dequantize_v2)):
+        lo, hi = (
+            tf.constant(np.linspace(-1.0, -0.2, d, dtype=np.float32)),
+            tf.constant(np.linspace(0.3, 1.5, d, dtype=np.float32)),
+        )
+    for ours, theirs in (
+        (tf_qdq.quantize_and_dequantize, tf.quantization.quantize_and_dequantize),
+        (tf_qdq.quantize_and_dequantize_v2, tf.quantization.quantize_and_dequantize_v2),
+    ):
         for rm in ROUND_MODES:
             kw = dict(range_given=range_given, round_mode=rm, axis=axis)
             got = ours(x, lo, hi, **kw)
             if axis is not None and range_given:
                 pos_axis = axis % 2
-                exp = reference.numpy_qdq(x.numpy(), lo.numpy(), hi.numpy(), range_given=True,
-                                          round_mode=rm, axis=pos_axis)
+                exp = reference.numpy_qdq(
+                    x.numpy(), lo.numpy(), hi.numpy(), range_given=True, round_mode=rm, axis=pos_axis
+                )
             else:
                 exp = theirs(x, lo, hi, **kw)
             assert_same_bits(got, exp, f"{ours.__name__} {kw}")
@@ -664,16 +765,24 @@ def test_numpy_oracle_matches_builtin(p):
     op = p[0]
     x, mn, mx, attrs = _grid_case(p)
     expected = reference.builtin(op, **op_kwargs(op, x, mn, mx, **attrs))
-    got = reference.numpy_qdq(x, mn, mx, signed_input=attrs["signed"], num_bits=attrs["num_bits"],
-                              range_given=attrs["range_given"], round_mode=attrs["round_mode"],
-                              narrow_range=attrs["narrow"], axis=attrs["axis"])
+    got = reference.numpy_qdq(
+        x,
+        mn,
+        mx,
+        signed_input=attrs["signed"],
+        num_bits=attrs["num_bits"],
+        range_given=attrs["range_given"],
+        round_mode=attrs["round_mode"],
+        narrow_range=attrs["narrow"],
+        axis=attrs["axis"],
+    )
     assert_same_bits(got, expected, f"numpy_qdq {_grid_id(p)}")
 
 
-_ORACLE_LAYOUTS = [l for l in _LAYOUT_GRID if l[0] == "V3" and len(l[2]) > 0 and 0 not in l[2]]
+_ORACLE_LAYOUTS = [p for p in _LAYOUT_GRID if p[0] == "V3" and len(p[2]) > 0 and 0 not in p[2]]
 
 
-@pytest.mark.parametrize("p", _ORACLE_LAYOUTS, ids=[_layout_id(l) for l in _ORACLE_LAYOUTS])
+@pytest.mark.parametrize("p", _ORACLE_LAYOUTS, ids=[_layout_id(p) for p in _ORACLE_LAYOUTS])
 def test_numpy_oracle_layouts(p):
     op, dt, shape, axis, rg = p
     x, mn, mx = make_case(("oracle",) + p, dt, shape, axis, True, False, 8, rg)
@@ -708,6 +817,12 @@ def test_negative_zero_clamp_bound_in_vector_loops(dtype):
     half vector loops once broadcast -0.0 as +0.0 (`VF{} + v`) and gave -0.0."""
     rng = np.random.default_rng(3)
     x = rng.standard_normal(1000).astype(dtype)
-    kw = dict(input=x, input_min=dtype(-0.265625), input_max=dtype(-0.263427734375), signed_input=False,
-              num_bits=1, range_given=True)
+    kw = dict(
+        input=x,
+        input_min=dtype(-0.265625),
+        input_max=dtype(-0.263427734375),
+        signed_input=False,
+        num_bits=1,
+        range_given=True,
+    )
     assert_same_bits(PLUGIN_OPS["V2"](**kw), reference.builtin("V2", **kw), "unsigned negative range")

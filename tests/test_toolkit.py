@@ -8,14 +8,13 @@ quantum in onnxruntime.
 
 Keras 2 is chosen per process (TF_USE_LEGACY_KERAS=1), so the model lives in a
 child process; the command lines run in grandchildren."""
+
 import json
-import os
 import subprocess
 import sys
 import textwrap
 
 import pytest
-
 from qdq_testing import child_env
 
 pytest.importorskip("tf_keras", reason="tf_keras not installed")
@@ -152,8 +151,7 @@ def toolkit(tmp_path_factory):
     d = tmp_path_factory.mktemp("toolkit")
     env = child_env()
     env["TF_USE_LEGACY_KERAS"] = "1"
-    proc = subprocess.run([sys.executable, "-c", CHILD, str(d)], capture_output=True, text=True,
-                          env=env, timeout=600)
+    proc = subprocess.run([sys.executable, "-c", CHILD, str(d)], capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-6000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
 

@@ -2,6 +2,7 @@
 on XLA_CPU every op gives the bits of the plugin's own CPU kernel, for every dtype and
 mode; bad inputs fail at compile time with the kernels' messages; gradients compile;
 a process that used XLA before importing tf_qdq still compiles the ops."""
+
 import itertools
 import re
 import subprocess
@@ -11,12 +12,10 @@ import textwrap
 import numpy as np
 import pytest
 import tensorflow as tf
+from qdq_testing import ALL_DTYPES, assert_same_bits, child_env
 
 import tf_qdq
 from tf_qdq import reference
-
-from qdq_testing import child_env
-from qdq_testing import ALL_DTYPES, BFLOAT16, assert_same_bits
 
 raw = tf_qdq.raw_ops
 SHAPE = (3, 4, 5)  # per-channel along axis 1: 4 channels
@@ -27,9 +26,29 @@ def _data(dtype, seed=0, shape=SHAPE):
     """Normal data with NaN, both zeros, subnormals (of float32 and of half), near-ties."""
     rng = np.random.default_rng(seed)
     x = (rng.normal(size=shape) * 2).astype(np.float32)
-    specials = [np.nan, -0.0, 0.0, 1e-40, -1e-40, 3e-6, -3e-6, 0.5 / 127, 1.5 / 127, -0.5 / 127,
-                1.0, -1.0, 3.0, -3.0, 0.25, 1e-8, 2.5, -2.5, 0.49999997, -0.5]
-    x.reshape(-1)[:len(specials)] = specials
+    specials = [
+        np.nan,
+        -0.0,
+        0.0,
+        1e-40,
+        -1e-40,
+        3e-6,
+        -3e-6,
+        0.5 / 127,
+        1.5 / 127,
+        -0.5 / 127,
+        1.0,
+        -1.0,
+        3.0,
+        -3.0,
+        0.25,
+        1e-8,
+        2.5,
+        -2.5,
+        0.49999997,
+        -0.5,
+    ]
+    x.reshape(-1)[: len(specials)] = specials
     return x.astype(dtype)
 
 
@@ -50,18 +69,31 @@ def _forward_cases():
             for op in ("V2", "V4"):
                 fn = raw.QuantizeAndDequantizeV2 if op == "V2" else raw.QuantizeAndDequantizeV4
                 for rm in ("HALF_TO_EVEN", "HALF_UP"):
-                    cases.append((f"{op} axis={axis} given={given} signed={signed} bits={bits} narrow={narrow} {rm}",
-                                  lambda x, lo, hi, fn=fn, kw=dict(common, num_bits=bits, narrow_range=narrow,
-                                                                   round_mode=rm):
-                                  fn(input=x, input_min=lo, input_max=hi, **kw)))
-            cases.append((f"V3 axis={axis} given={given} signed={signed} bits={bits} narrow={narrow}",
-                          lambda x, lo, hi, kw=dict(common, narrow_range=narrow), bits=bits:
-                          raw.QuantizeAndDequantizeV3(input=x, input_min=lo, input_max=hi,
-                                                      num_bits=tf.constant(bits), **kw)))
+                    cases.append(
+                        (
+                            f"{op} axis={axis} given={given} signed={signed} bits={bits} narrow={narrow} {rm}",
+                            lambda x, lo, hi, fn=fn, kw=dict(common, num_bits=bits, narrow_range=narrow, round_mode=rm): (
+                                fn(input=x, input_min=lo, input_max=hi, **kw)
+                            ),
+                        )
+                    )
+            cases.append(
+                (
+                    f"V3 axis={axis} given={given} signed={signed} bits={bits} narrow={narrow}",
+                    lambda x, lo, hi, kw=dict(common, narrow_range=narrow), bits=bits: raw.QuantizeAndDequantizeV3(
+                        input=x, input_min=lo, input_max=hi, num_bits=tf.constant(bits), **kw
+                    ),
+                )
+            )
         if axis == -1:
-            cases.append((f"V1 given={given} signed={signed} bits={bits}",
-                          lambda x, lo, hi, kw=dict(signed_input=signed, num_bits=bits, range_given=given):
-                          raw.QuantizeAndDequantize(input=x, input_min=-1.3, input_max=2.1, **kw)))
+            cases.append(
+                (
+                    f"V1 given={given} signed={signed} bits={bits}",
+                    lambda x, lo, hi, kw=dict(signed_input=signed, num_bits=bits, range_given=given): (
+                        raw.QuantizeAndDequantize(input=x, input_min=-1.3, input_max=2.1, **kw)
+                    ),
+                )
+            )
     return cases
 
 
@@ -100,8 +132,7 @@ def test_v4grad_matches_cpu_kernel(dtype):
     def fn(g, x):
         outs = []
         for axis, lo, hi in cases:
-            outs.extend(raw.QuantizeAndDequantizeV4Grad(gradients=g, input=x, input_min=lo, input_max=hi,
-                                                        axis=axis))
+            outs.extend(raw.QuantizeAndDequantizeV4Grad(gradients=g, input=x, input_min=lo, input_max=hi, axis=axis))
         return outs
 
     got = tf.function(fn, jit_compile=True)(g, x)
@@ -118,9 +149,9 @@ def test_constant_ranges_and_special_data(dtype):
     with_inf = x.copy()
     with_inf.reshape(-1)[7] = np.inf
     zeros = np.zeros((2, 4, 3), dtype)
-    zeros[:, 0] = -0.0                          # only -0.0: max is -0.0
-    zeros[0, 1, 0] = -0.0                       # both signs: max +0.0, min -0.0
-    zeros[:, 2] = np.nan                        # all NaN
+    zeros[:, 0] = -0.0  # only -0.0: max is -0.0
+    zeros[0, 1, 0] = -0.0  # both signs: max +0.0, min -0.0
+    zeros[:, 2] = np.nan  # all NaN
     zeros[1, 3, 2] = 5.0
     zeros[0, 3, 1] = -0.0
     empty = np.zeros((0, 4), dtype)
@@ -130,17 +161,27 @@ def test_constant_ranges_and_special_data(dtype):
     def fn(x, with_inf, zeros, empty):
         out = []
         for rm in ("HALF_TO_EVEN", "HALF_UP"):
-            out.append(raw.QuantizeAndDequantizeV4(input=x, input_min=lo, input_max=hi, range_given=True, axis=1,
-                                                   round_mode=rm, **kw))
-            out.append(raw.QuantizeAndDequantizeV4(input=x, input_min=dtype(-0.7), input_max=dtype(0.9),
-                                                   range_given=True, round_mode=rm, **kw))
+            out.append(
+                raw.QuantizeAndDequantizeV4(
+                    input=x, input_min=lo, input_max=hi, range_given=True, axis=1, round_mode=rm, **kw
+                )
+            )
+            out.append(
+                raw.QuantizeAndDequantizeV4(
+                    input=x, input_min=dtype(-0.7), input_max=dtype(0.9), range_given=True, round_mode=rm, **kw
+                )
+            )
             for axis in (-1, 1):
                 z = np.zeros([] if axis == -1 else [4], dtype)
                 for data in (with_inf, zeros):
-                    out.append(raw.QuantizeAndDequantizeV2(input=data, input_min=z, input_max=z, axis=axis,
-                                                           round_mode=rm, **kw))
-                out.append(raw.QuantizeAndDequantizeV2(input=empty, input_min=z, input_max=z, axis=axis,
-                                                       round_mode=rm, **kw))
+                    out.append(
+                        raw.QuantizeAndDequantizeV2(
+                            input=data, input_min=z, input_max=z, axis=axis, round_mode=rm, **kw
+                        )
+                    )
+                out.append(
+                    raw.QuantizeAndDequantizeV2(input=empty, input_min=z, input_max=z, axis=axis, round_mode=rm, **kw)
+                )
         return out
 
     args = (x, with_inf, zeros, empty)
@@ -167,9 +208,18 @@ def test_subnormals_flush_as_on_the_cpu_kernel(dtype):
         for rm in ("HALF_TO_EVEN", "HALF_UP"):
             for given in (True, False):
                 for bits, signed in ((8, True), (1, False), (16, True)):
-                    out.append(raw.QuantizeAndDequantizeV4(input=x, input_min=lo, input_max=hi, axis=0,
-                                                           range_given=given, num_bits=bits, signed_input=signed,
-                                                           round_mode=rm))
+                    out.append(
+                        raw.QuantizeAndDequantizeV4(
+                            input=x,
+                            input_min=lo,
+                            input_max=hi,
+                            axis=0,
+                            range_given=given,
+                            num_bits=bits,
+                            signed_input=signed,
+                            round_mode=rm,
+                        )
+                    )
         out.append(raw.QuantizeAndDequantizeV4Grad(gradients=x, input=x, input_min=lo, input_max=hi, axis=0)[0])
         return out
 
@@ -184,9 +234,12 @@ def test_zero_signs_follow_the_rule():
     channel with both zeros has max +0.0 and keeps each zero's sign; min's sign never reaches the output
     (a zero min never selects the min branch)."""
     x = np.array([[-0.0, -0.0], [-0.0, 0.0], [0.0, -0.0], [0.0, 0.0]], np.float32)
-    f = tf.function(lambda x: raw.QuantizeAndDequantizeV4(input=x, input_min=np.zeros(4, np.float32),
-                                                           input_max=np.zeros(4, np.float32), axis=0),
-                    jit_compile=True)
+    f = tf.function(
+        lambda x: raw.QuantizeAndDequantizeV4(
+            input=x, input_min=np.zeros(4, np.float32), input_max=np.zeros(4, np.float32), axis=0
+        ),
+        jit_compile=True,
+    )
     expected = np.array([[0.0, 0.0], [-0.0, 0.0], [0.0, -0.0], [0.0, 0.0]], np.float32)
     assert_same_bits(f(x), expected, "zero signs")
     assert_same_bits(f(x), reference.numpy_qdq(x, axis=0), "zero signs vs NumPy reference")
@@ -216,15 +269,21 @@ def _fma_sensitive_inputs(n=32):
 def test_half_up_is_not_contracted_into_fma():
     y, m = _fma_sensitive_inputs()
     x = y.reshape(-1, 1)
-    f = tf.function(lambda x, lo, hi: raw.QuantizeAndDequantizeV4(input=x, input_min=lo, input_max=hi, axis=0,
-                                                                   range_given=True, round_mode="HALF_UP"),
-                    jit_compile=True)
+    f = tf.function(
+        lambda x, lo, hi: raw.QuantizeAndDequantizeV4(
+            input=x, input_min=lo, input_max=hi, axis=0, range_given=True, round_mode="HALF_UP"
+        ),
+        jit_compile=True,
+    )
     got = f(x, -m, m)
     expected = reference.numpy_qdq(x, -m, m, range_given=True, round_mode="HALF_UP", axis=0)
     assert np.all(expected != 0), "every case rounds to 1 (not 0) before dequantizing"
     assert_same_bits(got, expected, "HALF_UP vs NumPy")
-    assert_same_bits(got, raw.QuantizeAndDequantizeV4(input=x, input_min=-m, input_max=m, axis=0, range_given=True,
-                                                      round_mode="HALF_UP"), "HALF_UP vs CPU kernel")
+    assert_same_bits(
+        got,
+        raw.QuantizeAndDequantizeV4(input=x, input_min=-m, input_max=m, axis=0, range_given=True, round_mode="HALF_UP"),
+        "HALF_UP vs CPU kernel",
+    )
 
 
 def test_random_cases():
@@ -239,9 +298,14 @@ def test_random_cases():
         a = rng.uniform(0, 3, size=depth).astype(dtype)
         b = rng.uniform(-3, 0, size=depth).astype(dtype)
         lo, hi = (b, a) if axis != -1 else (b[0], a[0])
-        kw = dict(signed_input=bool(rng.integers(2)), num_bits=int(rng.integers(1, 17)),
-                  range_given=bool(rng.integers(2)), narrow_range=bool(rng.integers(2)), axis=axis,
-                  round_mode=["HALF_TO_EVEN", "HALF_UP"][int(rng.integers(2))])
+        kw = dict(
+            signed_input=bool(rng.integers(2)),
+            num_bits=int(rng.integers(1, 17)),
+            range_given=bool(rng.integers(2)),
+            narrow_range=bool(rng.integers(2)),
+            axis=axis,
+            round_mode=["HALF_TO_EVEN", "HALF_UP"][int(rng.integers(2))],
+        )
         fn = lambda x, lo, hi: raw.QuantizeAndDequantizeV4(input=x, input_min=lo, input_max=hi, **kw)  # noqa: E731
         assert_same_bits(tf.function(fn, jit_compile=True)(x, lo, hi), fn(x, lo, hi), f"case {i}: {shape} {kw}")
 
@@ -266,38 +330,67 @@ def _first_line(msg):
 
 BAD_INPUTS = {
     "constant range min > max": (
-        lambda x: raw.QuantizeAndDequantizeV4(input=x, input_min=np.float32(2), input_max=np.float32(1),
-                                              range_given=True), [np.ones(4, np.float32)], None),
+        lambda x: raw.QuantizeAndDequantizeV4(
+            input=x, input_min=np.float32(2), input_max=np.float32(1), range_given=True
+        ),
+        [np.ones(4, np.float32)],
+        None,
+    ),
     "per-channel constant range min > max": (
-        lambda x: raw.QuantizeAndDequantizeV2(input=x, input_min=np.array([0, 2], np.float32),
-                                              input_max=np.array([1, 1], np.float32), range_given=True, axis=0),
-        [np.ones((2, 3), np.float32)], None),
+        lambda x: raw.QuantizeAndDequantizeV2(
+            input=x,
+            input_min=np.array([0, 2], np.float32),
+            input_max=np.array([1, 1], np.float32),
+            range_given=True,
+            axis=0,
+        ),
+        [np.ones((2, 3), np.float32)],
+        None,
+    ),
     "axis beyond the rank": (
-        lambda x: raw.QuantizeAndDequantizeV4(input=x, input_min=np.zeros(3, np.float32),
-                                              input_max=np.zeros(3, np.float32), axis=2),
-        [np.ones((2, 3), np.float32)], [tf.TensorSpec(None, tf.float32)]),
+        lambda x: raw.QuantizeAndDequantizeV4(
+            input=x, input_min=np.zeros(3, np.float32), input_max=np.zeros(3, np.float32), axis=2
+        ),
+        [np.ones((2, 3), np.float32)],
+        [tf.TensorSpec(None, tf.float32)],
+    ),
     "per-channel range of the wrong size": (
-        lambda x: raw.QuantizeAndDequantizeV4(input=x, input_min=np.zeros(2, np.float32),
-                                              input_max=np.zeros(2, np.float32), axis=1, range_given=True),
-        [np.ones((2, 3), np.float32)], [tf.TensorSpec([2, None], tf.float32)]),
+        lambda x: raw.QuantizeAndDequantizeV4(
+            input=x, input_min=np.zeros(2, np.float32), input_max=np.zeros(2, np.float32), axis=1, range_given=True
+        ),
+        [np.ones((2, 3), np.float32)],
+        [tf.TensorSpec([2, None], tf.float32)],
+    ),
     "V3 num_bits out of range": (
-        lambda x: raw.QuantizeAndDequantizeV3(input=x, input_min=np.float32(0), input_max=np.float32(1),
-                                              num_bits=70), [np.ones(4, np.float32)], None),
+        lambda x: raw.QuantizeAndDequantizeV3(input=x, input_min=np.float32(0), input_max=np.float32(1), num_bits=70),
+        [np.ones(4, np.float32)],
+        None,
+    ),
     # (axis < -1 never reaches a kernel in a graph: the shape function rejects it while tracing.)
     "V3 axis beyond the rank": (
-        lambda x: raw.QuantizeAndDequantizeV3(input=x, input_min=np.zeros(2, np.float32),
-                                              input_max=np.zeros(2, np.float32), num_bits=8, axis=3),
-        [np.ones((2, 2), np.float32)], [tf.TensorSpec(None, tf.float32)]),
+        lambda x: raw.QuantizeAndDequantizeV3(
+            input=x, input_min=np.zeros(2, np.float32), input_max=np.zeros(2, np.float32), num_bits=8, axis=3
+        ),
+        [np.ones((2, 2), np.float32)],
+        [tf.TensorSpec(None, tf.float32)],
+    ),
     "V4Grad shapes differ": (
-        lambda g, x: raw.QuantizeAndDequantizeV4Grad(gradients=g, input=x, input_min=np.float32(0),
-                                                     input_max=np.float32(1))[0],
-        [np.ones(4, np.float32), np.ones(5, np.float32)], [tf.TensorSpec(None, tf.float32)] * 2),
+        lambda g, x: raw.QuantizeAndDequantizeV4Grad(
+            gradients=g, input=x, input_min=np.float32(0), input_max=np.float32(1)
+        )[0],
+        [np.ones(4, np.float32), np.ones(5, np.float32)],
+        [tf.TensorSpec(None, tf.float32)] * 2,
+    ),
     "V1 range attrs min > max": (
         lambda x: raw.QuantizeAndDequantize(input=x, input_min=2.0, input_max=1.0, range_given=True),
-        [np.ones(4, np.float32)], None),
+        [np.ones(4, np.float32)],
+        None,
+    ),
     "num_bits 0": (
-        lambda x: raw.QuantizeAndDequantizeV2(input=x, input_min=np.float32(0), input_max=np.float32(1),
-                                              num_bits=0), [np.ones(4, np.float32)], None),
+        lambda x: raw.QuantizeAndDequantizeV2(input=x, input_min=np.float32(0), input_max=np.float32(1), num_bits=0),
+        [np.ones(4, np.float32)],
+        None,
+    ),
 }
 
 
@@ -370,8 +463,13 @@ def test_registered_for_the_cpu_and_gpu_jit_devices():
     from tensorflow.python.framework import kernels
 
     tf.function(lambda x: x + 1, jit_compile=True)(tf.constant(1.0))  # XLA creates its JIT kernels
-    for op in ("QuantizeAndDequantize", "QuantizeAndDequantizeV2", "QuantizeAndDequantizeV3",
-               "QuantizeAndDequantizeV4", "QuantizeAndDequantizeV4Grad"):
+    for op in (
+        "QuantizeAndDequantize",
+        "QuantizeAndDequantizeV2",
+        "QuantizeAndDequantizeV3",
+        "QuantizeAndDequantizeV4",
+        "QuantizeAndDequantizeV4Grad",
+    ):
         devices = {k.device_type for k in kernels.get_registered_kernels_for_op("TfQdq>" + op).kernel}
         assert {"XLA_CPU_JIT", "XLA_GPU_JIT"} <= devices, (op, devices)
 
@@ -399,8 +497,9 @@ IMPORT_ORDER = textwrap.dedent("""
 
 
 def test_import_after_xla_compiled_something():
-    r = subprocess.run([sys.executable, "-c", IMPORT_ORDER], env=child_env(), capture_output=True, text=True,
-                       timeout=300)
+    r = subprocess.run(
+        [sys.executable, "-c", IMPORT_ORDER], env=child_env(), capture_output=True, text=True, timeout=300
+    )
     assert r.returncode == 0 and r.stdout.strip().endswith("OK"), r.stdout + r.stderr
 
 
@@ -423,12 +522,25 @@ def test_scalar_input_and_extreme_bit_widths(dtype):
 
     def fn(x, s):
         out = [raw.QuantizeAndDequantizeV4(input=s, input_min=s, input_max=s)]
-        for bits, signed, narrow in ((61, True, False), (62, False, False), (1, True, True), (1, True, False),
-                                     (2, False, False)):
+        for bits, signed, narrow in (
+            (61, True, False),
+            (62, False, False),
+            (1, True, True),
+            (1, True, False),
+            (2, False, False),
+        ):
             for given in (True, False):
-                out.append(raw.QuantizeAndDequantizeV2(input=x, input_min=np.asarray(-1.5, dtype),
-                                                       input_max=np.asarray(0.25, dtype), num_bits=bits,
-                                                       signed_input=signed, narrow_range=narrow, range_given=given))
+                out.append(
+                    raw.QuantizeAndDequantizeV2(
+                        input=x,
+                        input_min=np.asarray(-1.5, dtype),
+                        input_max=np.asarray(0.25, dtype),
+                        num_bits=bits,
+                        signed_input=signed,
+                        narrow_range=narrow,
+                        range_given=given,
+                    )
+                )
         return out
 
     got = tf.function(fn, jit_compile=True)(x, s)

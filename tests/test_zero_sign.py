@@ -12,6 +12,7 @@ The minimum's sign shows in the outputs when qmax / max overflows (8 bits: a
 maximum below about 3.7e-37): the scale then comes from the minimum, and every
 output takes the sign of inv = min / qmin.
 """
+
 import os
 import subprocess
 import sys
@@ -20,13 +21,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
+from qdq_testing import BFLOAT16 as BF16  # noqa: E402 (tests/ helper)
+from qdq_testing import child_env  # noqa: E402
 
 import tf_qdq  # noqa: E402
 from tf_qdq import reference  # noqa: E402
-
-from qdq_testing import BFLOAT16 as BF16  # noqa: E402 (tests/ helper)
-from qdq_testing import child_env  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # A tiny normal value per dtype: qmax / TINY overflows in the compute type (float16 cannot
@@ -58,8 +57,11 @@ def cases(quick=False):
                     x[spot::4099] = dtype(0.0)
                 zz = np.zeros((), dtype)
                 rm = ("HALF_TO_EVEN", "HALF_UP")[j % 2]
-                yield f"{np.dtype(dtype).name} {zeros} at {spot} {rm}", dict(
-                    input=x, input_min=zz, input_max=zz, round_mode=rm), dtype
+                yield (
+                    f"{np.dtype(dtype).name} {zeros} at {spot} {rm}",
+                    dict(input=x, input_min=zz, input_max=zz, round_mode=rm),
+                    dtype,
+                )
             # Per channel: rows (axis 0) and cols (last axis, flat blocks over threads).
             x = np.full(n - 5, tiny, dtype).reshape(2, -1)
             x[0, 777] = dtype(0.0)
@@ -67,15 +69,16 @@ def cases(quick=False):
             x[1, 5] = dtype(-0.0)
             x[1, -1] = dtype(0.0)
             zc = np.zeros(2, dtype)
-            yield f"{np.dtype(dtype).name} per-channel rows", dict(
-                input=x, input_min=zc, input_max=zc, axis=0), dtype
+            yield f"{np.dtype(dtype).name} per-channel rows", dict(input=x, input_min=zc, input_max=zc, axis=0), dtype
             xt = np.ascontiguousarray(x.T)
-            yield f"{np.dtype(dtype).name} per-channel cols", dict(
-                input=xt, input_min=zc, input_max=zc, axis=1), dtype
+            yield f"{np.dtype(dtype).name} per-channel cols", dict(input=xt, input_min=zc, input_max=zc, axis=1), dtype
             # Zero maxima: negative data with zeros of either sign.
             xm = -x
-            yield f"{np.dtype(dtype).name} per-channel zero max", dict(
-                input=xm, input_min=zc, input_max=zc, axis=0, signed_input=True), dtype
+            yield (
+                f"{np.dtype(dtype).name} per-channel zero max",
+                dict(input=xm, input_min=zc, input_max=zc, axis=0, signed_input=True),
+                dtype,
+            )
 
 
 def expected(kw):
@@ -124,8 +127,10 @@ def test_zero_sign_tables_and_threads(isa, threads):
     default table) and `threads` intra-op threads, in a fresh process (fewer zero positions)."""
     env = child_env(HERE)
     env["TF_QDQ_CPU_ISA"] = isa
-    code = ("import tensorflow as tf; tf.config.threading.set_intra_op_parallelism_threads(%d); "
-            "import sys, test_zero_sign as t; f = t.check_all(quick=True); "
-            "print('\\n'.join(f[:20])); sys.exit(1 if f else 0)" % threads)
+    code = (
+        "import tensorflow as tf; tf.config.threading.set_intra_op_parallelism_threads(%d); "
+        "import sys, test_zero_sign as t; f = t.check_all(quick=True); "
+        "print('\\n'.join(f[:20])); sys.exit(1 if f else 0)" % threads
+    )
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]

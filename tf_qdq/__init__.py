@@ -4,6 +4,7 @@ Bit-exact with the built-in ops where TensorFlow works, correct where it does no
 (half/bfloat16, per-channel given ranges, inputs that abort TensorFlow), faster,
 and exportable. See README.md and docs/semantics.md.
 """
+
 from typing import Optional
 
 from tf_qdq import _loader
@@ -11,10 +12,12 @@ from tf_qdq._version import __version__
 
 _loader.load()
 
-from tf_qdq import raw_ops  # noqa: E402
-from tf_qdq.ops import quantize_and_dequantize, quantize_and_dequantize_v2  # noqa: E402
+from tf_qdq import (
+    _install,  # noqa: E402
+    raw_ops,  # noqa: E402
+)
 from tf_qdq._install import install, installed, uninstall  # noqa: E402
-from tf_qdq import _install  # noqa: E402
+from tf_qdq.ops import quantize_and_dequantize, quantize_and_dequantize_v2  # noqa: E402
 
 _install.hook_tf2onnx()  # tf2onnx lowers tf_qdq ops before folding them (docs/export.md)
 
@@ -32,5 +35,14 @@ def library_path() -> Optional[str]:
     return _loader.loaded_path()
 
 
-__all__ = ["__version__", "quantize_and_dequantize", "quantize_and_dequantize_v2", "raw_ops", "library_path",
-           "OP_NAMES", "install", "uninstall", "installed"]
+__all__ = [
+    "__version__",
+    "quantize_and_dequantize",
+    "quantize_and_dequantize_v2",
+    "raw_ops",
+    "library_path",
+    "OP_NAMES",
+    "install",
+    "uninstall",
+    "installed",
+]

@@ -1,8 +1,9 @@
 """Command line of tf_qdq.
 
-    python -m tf_qdq [check]      self-check: kernels, and parity with the built-in ops
-    python -m tf_qdq COMMAND -h   help of one command
+python -m tf_qdq [check]      self-check: kernels, and parity with the built-in ops
+python -m tf_qdq COMMAND -h   help of one command
 """
+
 import importlib
 import os
 import sys
@@ -16,9 +17,11 @@ COMMANDS = {
     "raise": ("tf_qdq.export:raise_main", "copy a SavedModel with built-in QDQ ops replaced by plugin ops"),
     "tf2onnx": ("tf_qdq.export:tf2onnx_main", "tf2onnx.convert ARGS with the tf_qdq ops loaded and lowered"),
     "saved_model_cli": ("tf_qdq.export:saved_model_cli_main", "saved_model_cli ARGS with the tf_qdq ops loaded"),
-    "bench": ("tf_qdq.tools.bench",
-              "speed against the built-in ops (--quick, --json, --plot out.png, --model)"),
-    "fuzz": ("tf_qdq.tools.fuzz.cli", "property-based fuzzing against the built-in ops, --minutes N (needs hypothesis)"),
+    "bench": ("tf_qdq.tools.bench", "speed against the built-in ops (--quick, --json, --plot out.png, --model)"),
+    "fuzz": (
+        "tf_qdq.tools.fuzz.cli",
+        "property-based fuzzing against the built-in ops, --minutes N (needs hypothesis)",
+    ),
 }
 
 

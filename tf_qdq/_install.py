@@ -1,6 +1,7 @@
 """tf_qdq.install() / tf_qdq.uninstall(): tf_qdq as a drop-in for TensorFlow's
 quantize_and_dequantize functions in existing code (QAT toolkits), with every
 export path kept correct. What is patched is listed in docs/export.md#install-and-uninstall."""
+
 from __future__ import annotations
 
 import functools
@@ -20,7 +21,7 @@ _NAMES = ("quantize_and_dequantize", "quantize_and_dequantize_v2")
 _API_MODULES = ("quantization", "compat.v1.quantization", "compat.v2.quantization")
 
 _lock = threading.RLock()
-_patches: List[Tuple[object, str, object]] = []   # (owner, attribute, original value)
+_patches: List[Tuple[object, str, object]] = []  # (owner, attribute, original value)
 _hook: Optional["_PostImportHook"] = None
 
 
@@ -154,8 +155,10 @@ def install(tf2onnx: bool = True, tflite: bool = True) -> _Installed:
 
     with _lock:
         if not _patches:
-            replacements = {"quantize_and_dequantize": tf_qdq.quantize_and_dequantize,
-                            "quantize_and_dequantize_v2": tf_qdq.quantize_and_dequantize_v2}
+            replacements = {
+                "quantize_and_dequantize": tf_qdq.quantize_and_dequantize,
+                "quantize_and_dequantize_v2": tf_qdq.quantize_and_dequantize_v2,
+            }
             for _, module in _api_modules(tf):
                 for name in _NAMES:
                     if hasattr(module, name):
@@ -163,8 +166,9 @@ def install(tf2onnx: bool = True, tflite: bool = True) -> _Installed:
             if tflite and hasattr(tf, "lite"):
                 conv = tf.lite.TFLiteConverter
                 if "from_saved_model" in vars(conv):
-                    _patch(conv, "from_saved_model",
-                           staticmethod(_lowering_tflite_from_saved_model(conv.from_saved_model)))
+                    _patch(
+                        conv, "from_saved_model", staticmethod(_lowering_tflite_from_saved_model(conv.from_saved_model))
+                    )
             if tf2onnx:
                 hook_tf2onnx()
     return _Installed()

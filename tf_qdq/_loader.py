@@ -1,4 +1,5 @@
 """Finds and loads the compiled op library exactly once."""
+
 import os
 import re
 import threading
@@ -40,7 +41,7 @@ def built_against(path: str) -> Optional[str]:
 
 
 def built_with_cuda(path: Optional[str] = None) -> Optional[str]:
-    """"<CUDA version> <archs>" (e.g. "13.0 sm_75,sm_80,sm_90,compute_90") when
+    """ "<CUDA version> <archs>" (e.g. "13.0 sm_75,sm_80,sm_90,compute_90") when
     the library file contains GPU kernels, else None (built without CUDA)."""
     with open(path or library_path(), "rb") as f:
         m = _CUDA_MARKER.search(f.read())

@@ -43,6 +43,7 @@ files: import tf_qdq.keras before `load_model`. Models export with
 `model.export()` (Keras 3) or `tf.saved_model.save`; lower the result with
 `tf_qdq.export.lower_saved_model` for tf2onnx and TensorRT.
 """
+
 import os
 from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
@@ -59,8 +60,10 @@ if LEGACY_KERAS:
     try:
         import tf_keras as keras
     except ImportError as e:  # pragma: no cover - depends on the installation
-        raise ImportError("TF_USE_LEGACY_KERAS is set but tf_keras is not installed: "
-                          "pip install tf_keras (or unset TF_USE_LEGACY_KERAS for Keras 3)") from e
+        raise ImportError(
+            "TF_USE_LEGACY_KERAS is set but tf_keras is not installed: "
+            "pip install tf_keras (or unset TF_USE_LEGACY_KERAS for Keras 3)"
+        ) from e
 else:
     import keras
 
@@ -73,7 +76,8 @@ def _check_backend() -> None:
     if keras.backend.backend() != "tensorflow":
         raise RuntimeError(
             f"tf_qdq.keras needs the TensorFlow backend of Keras, but KERAS_BACKEND is "
-            f"{keras.backend.backend()!r}: set KERAS_BACKEND=tensorflow.")
+            f"{keras.backend.backend()!r}: set KERAS_BACKEND=tensorflow."
+        )
 
 
 def _check_strategy(range_mode: str) -> None:
@@ -87,7 +91,8 @@ def _check_strategy(range_mode: str) -> None:
             f"absolute maximum all workers could agree on. Use MultiWorkerMirroredStrategy "
             f"(synchronous, one range for the global batch) or MirroredStrategy, or calibrate "
             f"the ranges first (update_range outside the strategy) and train with "
-            f"range_mode='fixed' and init_range=<the calibrated values>.")
+            f"range_mode='fixed' and init_range=<the calibrated values>."
+        )
 
 
 def _tf_variable(var: Any) -> tf.Variable:
@@ -138,16 +143,26 @@ class QuantizeDequantize(keras.layers.Layer):
         ops per channel) or "HALF_UP".
     """
 
-    def __init__(self, num_bits: int = 8, axis: Optional[int] = None, narrow_range: bool = False,
-                 signed: bool = True, range_mode: str = "max", init_range: RangeValue = None,
-                 momentum: float = 0.99, round_mode: str = "HALF_TO_EVEN", **kwargs: Any) -> None:
+    def __init__(
+        self,
+        num_bits: int = 8,
+        axis: Optional[int] = None,
+        narrow_range: bool = False,
+        signed: bool = True,
+        range_mode: str = "max",
+        init_range: RangeValue = None,
+        momentum: float = 0.99,
+        round_mode: str = "HALF_TO_EVEN",
+        **kwargs: Any,
+    ) -> None:
         _check_backend()
         super().__init__(**kwargs)
         if range_mode not in RANGE_MODES:
             raise ValueError(f"range_mode must be one of {RANGE_MODES}, got {range_mode!r}")
         if range_mode == "fixed" and init_range is None:
-            raise ValueError("range_mode='fixed' needs init_range (a number a for the range "
-                             "[-a, a], or one such value per channel)")
+            raise ValueError(
+                "range_mode='fixed' needs init_range (a number a for the range [-a, a], or one such value per channel)"
+            )
         if not 0.0 <= float(momentum) < 1.0:
             raise ValueError(f"momentum must be in [0, 1), got {momentum!r}")
         if round_mode not in ("HALF_TO_EVEN", "HALF_UP"):
@@ -171,16 +186,19 @@ class QuantizeDequantize(keras.layers.Layer):
         if self.axis is not None:
             input_shape = tf.TensorShape(input_shape)  # from a tuple, list or TensorShape
             if input_shape.rank is None:
-                raise ValueError(f"a per-channel range (axis={self.axis}) needs inputs of known "
-                                 f"rank, got shape {input_shape}")
+                raise ValueError(
+                    f"a per-channel range (axis={self.axis}) needs inputs of known rank, got shape {input_shape}"
+                )
             input_shape = tuple(input_shape.as_list())
             rank = len(input_shape)
             axis = self.axis + rank if self.axis < 0 else self.axis
             if not 0 <= axis < rank:
                 raise ValueError(f"axis {self.axis} is out of range for inputs of rank {rank}")
             if input_shape[axis] is None:
-                raise ValueError(f"the channel dimension (axis {self.axis}) of the input must be "
-                                 f"known, got shape {tuple(input_shape)}")
+                raise ValueError(
+                    f"the channel dimension (axis {self.axis}) of the input must be "
+                    f"known, got shape {tuple(input_shape)}"
+                )
             self._channel_axis = axis
             shape = (int(input_shape[axis]),)
         lo, hi = self._initial_range(shape)
@@ -199,19 +217,34 @@ class QuantizeDequantize(keras.layers.Layer):
         # assigns replica-local values; NONE would let each replica keep its own.
         init = keras.initializers.Constant(value)
         if LEGACY_KERAS:
-            return self.add_weight(name=name, shape=shape, dtype="float32", initializer=init,
-                                   trainable=False, experimental_autocast=False,
-                                   aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
-        return self.add_weight(name=name, shape=shape, dtype="float32", initializer=init,
-                               trainable=False, autocast=False, aggregation="only_first_replica")
+            return self.add_weight(
+                name=name,
+                shape=shape,
+                dtype="float32",
+                initializer=init,
+                trainable=False,
+                experimental_autocast=False,
+                aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
+            )
+        return self.add_weight(
+            name=name,
+            shape=shape,
+            dtype="float32",
+            initializer=init,
+            trainable=False,
+            autocast=False,
+            aggregation="only_first_replica",
+        )
 
     def _initial_range(self, shape: Tuple[int, ...]) -> Tuple[np.ndarray, np.ndarray]:
         hi = np.zeros(shape, np.float32)
         if self.init_range is not None:
             amax = np.asarray(self.init_range, np.float32)
             if amax.ndim > 1 or (amax.ndim == 1 and amax.shape != tuple(shape)):
-                raise ValueError(f"init_range must be a number or one value per channel "
-                                 f"(shape {tuple(shape)}), got shape {amax.shape}")
+                raise ValueError(
+                    f"init_range must be a number or one value per channel "
+                    f"(shape {tuple(shape)}), got shape {amax.shape}"
+                )
             if np.any(~(amax >= 0)):
                 raise ValueError(f"init_range must be >= 0 (an absolute maximum), got {amax}")
             hi = np.broadcast_to(amax, shape).copy()
@@ -269,23 +302,38 @@ class QuantizeDequantize(keras.layers.Layer):
                 def update():
                     self.update_range(inputs)
                     return tf.constant(True)
+
                 tf.cond(tf.cast(training, tf.bool), update, lambda: tf.constant(False))
             elif bool(tf.get_static_value(training) if tf.is_tensor(training) else training):
                 self.update_range(inputs)
         dtype = inputs.dtype
         return tf_qdq.quantize_and_dequantize_v2(
-            inputs, tf.cast(self.min, dtype), tf.cast(self.max, dtype),
-            signed_input=self.signed, num_bits=self.num_bits, range_given=True,
-            round_mode=self.round_mode, narrow_range=self.narrow_range, axis=self._channel_axis)
+            inputs,
+            tf.cast(self.min, dtype),
+            tf.cast(self.max, dtype),
+            signed_input=self.signed,
+            num_bits=self.num_bits,
+            range_given=True,
+            round_mode=self.round_mode,
+            narrow_range=self.narrow_range,
+            axis=self._channel_axis,
+        )
 
     def compute_output_shape(self, input_shape: Any) -> Any:
         return input_shape
 
     def get_config(self) -> Dict[str, Any]:
         config = super().get_config()
-        config.update(num_bits=self.num_bits, axis=self.axis, narrow_range=self.narrow_range,
-                      signed=self.signed, range_mode=self.range_mode, init_range=self.init_range,
-                      momentum=self.momentum, round_mode=self.round_mode)
+        config.update(
+            num_bits=self.num_bits,
+            axis=self.axis,
+            narrow_range=self.narrow_range,
+            signed=self.signed,
+            range_mode=self.range_mode,
+            init_range=self.init_range,
+            momentum=self.momentum,
+            round_mode=self.round_mode,
+        )
         return config
 
 

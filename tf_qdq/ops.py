@@ -1,5 +1,6 @@
 """Python API mirroring tf.quantization.quantize_and_dequantize(_v2), and the
 gradients of every op (docs/semantics.md#python-api)."""
+
 import math
 import operator
 from typing import Any, Optional
@@ -79,11 +80,12 @@ def _normalize_axis(axis, input):
         axis = operator.index(axis)
     except TypeError:
         raise TypeError(f"tf_qdq: axis must be None or an integer, got {axis!r}") from None
-    if not -2**31 <= axis < 2**31:
+    if not -(2**31) <= axis < 2**31:
         # The attr is an int32 in the kernels; without this check a Python int
         # beyond int64 fails deep in TensorFlow with "OverflowError: int too big".
-        raise ValueError(f"tf_qdq: axis {axis} is out of range: it must fit in int32 "
-                         "(and be less than the input's rank).")
+        raise ValueError(
+            f"tf_qdq: axis {axis} is out of range: it must fit in int32 (and be less than the input's rank)."
+        )
     if axis >= 0:
         return axis
     rank = input.shape.rank
@@ -113,8 +115,12 @@ def _prepare(input, input_min, input_max, axis):
     input = _as_input(input)
     if type(input) is _EagerTensor and _executing_eagerly():
         enum = input._datatype_enum()
-        return (input, _eager_range(input_min, enum, "input_min"),
-                _eager_range(input_max, enum, "input_max"), _normalize_axis(axis, input))
+        return (
+            input,
+            _eager_range(input_min, enum, "input_min"),
+            _eager_range(input_max, enum, "input_max"),
+            _normalize_axis(axis, input),
+        )
     return (
         input,
         _as_range(input_min, input.dtype, "input_min"),
@@ -123,10 +129,18 @@ def _prepare(input, input_min, input_max, axis):
     )
 
 
-def quantize_and_dequantize(input: Any, input_min: Any, input_max: Any, signed_input: bool = True,
-                            num_bits: int = 8, range_given: bool = False, round_mode: str = "HALF_TO_EVEN",
-                            name: Optional[str] = None, narrow_range: bool = False,
-                            axis: Optional[int] = None) -> tf.Tensor:
+def quantize_and_dequantize(
+    input: Any,
+    input_min: Any,
+    input_max: Any,
+    signed_input: bool = True,
+    num_bits: int = 8,
+    range_given: bool = False,
+    round_mode: str = "HALF_TO_EVEN",
+    name: Optional[str] = None,
+    narrow_range: bool = False,
+    axis: Optional[int] = None,
+) -> tf.Tensor:
     """Quantizes then dequantizes a tensor; the gradient is straight-through.
 
     Mirrors `tf.quantization.quantize_and_dequantize` (runs the V2 op). `axis=None`
@@ -135,15 +149,31 @@ def quantize_and_dequantize(input: Any, input_min: Any, input_max: Any, signed_i
     """
     input, input_min, input_max, axis = _prepare(input, input_min, input_max, axis)
     return _lib.tf_qdq_quantize_and_dequantize_v2(
-        input, input_min, input_max, signed_input=signed_input, num_bits=num_bits,
-        range_given=range_given, round_mode=round_mode, narrow_range=narrow_range,
-        axis=axis, name=name)
+        input,
+        input_min,
+        input_max,
+        signed_input=signed_input,
+        num_bits=num_bits,
+        range_given=range_given,
+        round_mode=round_mode,
+        narrow_range=narrow_range,
+        axis=axis,
+        name=name,
+    )
 
 
-def quantize_and_dequantize_v2(input: Any, input_min: Any, input_max: Any, signed_input: bool = True,
-                               num_bits: int = 8, range_given: bool = False, round_mode: str = "HALF_TO_EVEN",
-                               name: Optional[str] = None, narrow_range: bool = False,
-                               axis: Optional[int] = None) -> tf.Tensor:
+def quantize_and_dequantize_v2(
+    input: Any,
+    input_min: Any,
+    input_max: Any,
+    signed_input: bool = True,
+    num_bits: int = 8,
+    range_given: bool = False,
+    round_mode: str = "HALF_TO_EVEN",
+    name: Optional[str] = None,
+    narrow_range: bool = False,
+    axis: Optional[int] = None,
+) -> tf.Tensor:
     """Quantizes then dequantizes a tensor; the gradient is zero outside the range.
 
     Mirrors `tf.quantization.quantize_and_dequantize_v2` (runs the V4 op). With
@@ -153,17 +183,24 @@ def quantize_and_dequantize_v2(input: Any, input_min: Any, input_max: Any, signe
     """
     input, input_min, input_max, axis = _prepare(input, input_min, input_max, axis)
     return _lib.tf_qdq_quantize_and_dequantize_v4(
-        input, input_min, input_max, signed_input=signed_input, num_bits=num_bits,
-        range_given=range_given, round_mode=round_mode, narrow_range=narrow_range,
-        axis=axis, name=name)
+        input,
+        input_min,
+        input_max,
+        signed_input=signed_input,
+        num_bits=num_bits,
+        range_given=range_given,
+        round_mode=round_mode,
+        narrow_range=narrow_range,
+        axis=axis,
+        name=name,
+    )
 
 
 # ----------------------------------------------------------------------------- gradients
 
 
 def _v4_grad_op(gradients, input, input_min, input_max, axis):
-    return _lib.tf_qdq_quantize_and_dequantize_v4_grad(
-        gradients, input, input_min, input_max, axis=axis)
+    return _lib.tf_qdq_quantize_and_dequantize_v4_grad(gradients, input, input_min, input_max, axis=axis)
 
 
 def _unbounded_range(x, axis):
@@ -176,7 +213,7 @@ def _unbounded_range(x, axis):
     if axis != -1:
         depth = x.shape[axis] if x.shape.rank is not None else None
         if depth is None:
-            depth = tf.shape(x)[axis:axis + 1]
+            depth = tf.shape(x)[axis : axis + 1]
         else:
             depth = [depth]
     # Outside any colocation with the forward op (tf.gradients colocates gradients with it).

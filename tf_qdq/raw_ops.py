@@ -5,6 +5,7 @@
 They are the functions tf.load_op_library generates, unwrapped (a wrapper would cost time on
 every eager call); raw_ops.pyi gives their keyword signatures and types.
 """
+
 from typing import Callable, Dict, List
 
 import tensorflow as tf

@@ -4,22 +4,57 @@ from typing import Any, Callable, Dict, List, Optional
 
 import tensorflow as tf
 
-def QuantizeAndDequantize(*, input: Any, signed_input: bool = True, num_bits: int = 8,
-                          range_given: bool = False, input_min: float = 0.0, input_max: float = 0.0,
-                          name: Optional[str] = None) -> tf.Tensor: ...
-def QuantizeAndDequantizeV2(*, input: Any, input_min: Any, input_max: Any, signed_input: bool = True,
-                            num_bits: int = 8, range_given: bool = False, round_mode: str = "HALF_TO_EVEN",
-                            narrow_range: bool = False, axis: int = -1,
-                            name: Optional[str] = None) -> tf.Tensor: ...
-def QuantizeAndDequantizeV3(*, input: Any, input_min: Any, input_max: Any, num_bits: Any,
-                            signed_input: bool = True, range_given: bool = True, narrow_range: bool = False,
-                            axis: int = -1, name: Optional[str] = None) -> tf.Tensor: ...
-def QuantizeAndDequantizeV4(*, input: Any, input_min: Any, input_max: Any, signed_input: bool = True,
-                            num_bits: int = 8, range_given: bool = False, round_mode: str = "HALF_TO_EVEN",
-                            narrow_range: bool = False, axis: int = -1,
-                            name: Optional[str] = None) -> tf.Tensor: ...
-def QuantizeAndDequantizeV4Grad(*, gradients: Any, input: Any, input_min: Any, input_max: Any, axis: int = -1,
-                                name: Optional[str] = None) -> List[tf.Tensor]: ...
+def QuantizeAndDequantize(
+    *,
+    input: Any,
+    signed_input: bool = True,
+    num_bits: int = 8,
+    range_given: bool = False,
+    input_min: float = 0.0,
+    input_max: float = 0.0,
+    name: Optional[str] = None,
+) -> tf.Tensor: ...
+def QuantizeAndDequantizeV2(
+    *,
+    input: Any,
+    input_min: Any,
+    input_max: Any,
+    signed_input: bool = True,
+    num_bits: int = 8,
+    range_given: bool = False,
+    round_mode: str = "HALF_TO_EVEN",
+    narrow_range: bool = False,
+    axis: int = -1,
+    name: Optional[str] = None,
+) -> tf.Tensor: ...
+def QuantizeAndDequantizeV3(
+    *,
+    input: Any,
+    input_min: Any,
+    input_max: Any,
+    num_bits: Any,
+    signed_input: bool = True,
+    range_given: bool = True,
+    narrow_range: bool = False,
+    axis: int = -1,
+    name: Optional[str] = None,
+) -> tf.Tensor: ...
+def QuantizeAndDequantizeV4(
+    *,
+    input: Any,
+    input_min: Any,
+    input_max: Any,
+    signed_input: bool = True,
+    num_bits: int = 8,
+    range_given: bool = False,
+    round_mode: str = "HALF_TO_EVEN",
+    narrow_range: bool = False,
+    axis: int = -1,
+    name: Optional[str] = None,
+) -> tf.Tensor: ...
+def QuantizeAndDequantizeV4Grad(
+    *, gradients: Any, input: Any, input_min: Any, input_max: Any, axis: int = -1, name: Optional[str] = None
+) -> List[tf.Tensor]: ...
 
 BY_VERSION: Dict[str, Callable[..., Any]]
 __all__: List[str]

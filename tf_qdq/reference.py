@@ -5,6 +5,7 @@ the references of docs/semantics.md#differences-from-tensorflow where the plugin
 and bfloat16 through float32; V1 through V2; per-channel given ranges through
 V3). `numpy_qdq(...)` is an independent NumPy implementation of docs/semantics.md#arithmetic.
 """
+
 import numpy as np
 import tensorflow as tf
 
@@ -54,11 +55,13 @@ def builtin(op, **kw):
         if kw.pop("round_mode", "HALF_TO_EVEN") != "HALF_TO_EVEN":
             return None
         num_bits = kw.pop("num_bits", 8)
-        out = tf.raw_ops.QuantizeAndDequantizeV3(input=x, input_min=lo, input_max=hi,
-                                                 num_bits=num_bits, **kw)
+        out = tf.raw_ops.QuantizeAndDequantizeV3(input=x, input_min=lo, input_max=hi, num_bits=num_bits, **kw)
     else:
-        fn = {"V2": tf.raw_ops.QuantizeAndDequantizeV2, "V3": tf.raw_ops.QuantizeAndDequantizeV3,
-              "V4": tf.raw_ops.QuantizeAndDequantizeV4}[op]
+        fn = {
+            "V2": tf.raw_ops.QuantizeAndDequantizeV2,
+            "V3": tf.raw_ops.QuantizeAndDequantizeV3,
+            "V4": tf.raw_ops.QuantizeAndDequantizeV4,
+        }[op]
         out = fn(input=x, input_min=lo, input_max=hi, **kw)
     return tf.cast(out, dtype) if dtype in _FLOAT32_COMPUTED else out
 
@@ -69,8 +72,17 @@ def integer_range(num_bits, signed_input, narrow_range):
     return 0, (1 << num_bits) - 1
 
 
-def numpy_qdq(x, input_min=0.0, input_max=0.0, signed_input=True, num_bits=8, range_given=False,
-              round_mode="HALF_TO_EVEN", narrow_range=False, axis=-1):
+def numpy_qdq(
+    x,
+    input_min=0.0,
+    input_max=0.0,
+    signed_input=True,
+    num_bits=8,
+    range_given=False,
+    round_mode="HALF_TO_EVEN",
+    narrow_range=False,
+    axis=-1,
+):
     """docs/semantics.md#arithmetic in NumPy (one IEEE operation at a time, no FMA).
 
     x is a NumPy array of float16/bfloat16/float32/float64; half and bfloat16

@@ -1,5 +1,6 @@
 """`python -m tf_qdq`: what was loaded, which kernels exist, and a parity table
 of every op against TensorFlow's built-in ops (or the documented references where the plugin deliberately differs)."""
+
 import sys
 
 import numpy as np
@@ -19,8 +20,7 @@ def registered_kernels():
     for name in tf_qdq.OP_NAMES:
         rows = []
         for k in kernels.get_registered_kernels_for_op(name).kernel:
-            dtypes = [tf.as_dtype(t).name for c in k.constraint if c.name == "T"
-                      for t in c.allowed_values.list.type]
+            dtypes = [tf.as_dtype(t).name for c in k.constraint if c.name == "T" for t in c.allowed_values.list.type]
             rows += [(k.device_type, d) for d in dtypes]
         out[name] = sorted(rows)
     return out
@@ -41,23 +41,51 @@ def _cases(rng):
         name = np.dtype(dtype).name
         for rm in ("HALF_TO_EVEN", "HALF_UP"):
             yield f"V2 data range {rm}", name, "V2", dict(input=xd, input_min=zd, input_max=zd, round_mode=rm)
-            yield f"V2 given range {rm}", name, "V2", dict(input=xd, input_min=lod, input_max=hid,
-                                                           range_given=True, round_mode=rm)
+            yield (
+                f"V2 given range {rm}",
+                name,
+                "V2",
+                dict(input=xd, input_min=lod, input_max=hid, range_given=True, round_mode=rm),
+            )
         yield "V2 per-channel data axis=1", name, "V2", dict(input=xd, input_min=clod, input_max=chid, axis=1)
-        yield "V2 per-channel given axis=1", name, "V2", dict(input=xd, input_min=clod, input_max=chid,
-                                                              axis=1, range_given=True, narrow_range=True)
-        yield "V2 unsigned 4 bit", name, "V2", dict(input=xd, input_min=zd, input_max=hid, num_bits=4,
-                                                    signed_input=False, range_given=True)
+        yield (
+            "V2 per-channel given axis=1",
+            name,
+            "V2",
+            dict(input=xd, input_min=clod, input_max=chid, axis=1, range_given=True, narrow_range=True),
+        )
+        yield (
+            "V2 unsigned 4 bit",
+            name,
+            "V2",
+            dict(input=xd, input_min=zd, input_max=hid, num_bits=4, signed_input=False, range_given=True),
+        )
         yield "V3 given range", name, "V3", dict(input=xd, input_min=lod, input_max=hid, num_bits=6)
-        yield "V3 per-channel given axis=1", name, "V3", dict(input=xd, input_min=clod, input_max=chid,
-                                                              num_bits=8, axis=1)
-        yield "V4 per-channel data axis=2", name, "V4", dict(input=xd, input_min=np.zeros(16, dtype),
-                                                             input_max=np.zeros(16, dtype), axis=2)
+        yield (
+            "V3 per-channel given axis=1",
+            name,
+            "V3",
+            dict(input=xd, input_min=clod, input_max=chid, num_bits=8, axis=1),
+        )
+        yield (
+            "V4 per-channel data axis=2",
+            name,
+            "V4",
+            dict(input=xd, input_min=np.zeros(16, dtype), input_max=np.zeros(16, dtype), axis=2),
+        )
         yield "V1 given range", name, "V1", dict(input=xd, input_min=-2.5, input_max=3.0, range_given=True)
-        yield "V4Grad per-tensor", name, "V4Grad", dict(gradients=xd[::-1].copy(), input=xd,
-                                                        input_min=lod, input_max=hid)
-        yield "V4Grad per-channel axis=1", name, "V4Grad", dict(gradients=xd[::-1].copy(), input=xd,
-                                                                input_min=clod, input_max=chid, axis=1)
+        yield (
+            "V4Grad per-tensor",
+            name,
+            "V4Grad",
+            dict(gradients=xd[::-1].copy(), input=xd, input_min=lod, input_max=hid),
+        )
+        yield (
+            "V4Grad per-channel axis=1",
+            name,
+            "V4Grad",
+            dict(gradients=xd[::-1].copy(), input=xd, input_min=clod, input_max=chid, axis=1),
+        )
 
 
 def parity(seed=0):
@@ -136,15 +164,19 @@ def main(argv: "list[str] | None" = None) -> int:
     _print_table(rows)
     total_bad = sum(r[4] for r in rows)
     total = sum(r[2] for r in rows)
-    print(f"\n{len(rows)} cases, {total} elements: "
-          f"{'all bit-identical' if total_bad == 0 else f'{total_bad} elements differ'}")
+    print(
+        f"\n{len(rows)} cases, {total} elements: "
+        f"{'all bit-identical' if total_bad == 0 else f'{total_bad} elements differ'}"
+    )
     if gpus and cuda:
         print("\nGPU kernels against the CPU kernels (bit patterns; NaN matches NaN):")
         grows = gpu_parity()
         _print_table(grows)
         gpu_bad = sum(r[4] for r in grows)
-        print(f"\n{len(grows)} cases, {sum(r[2] for r in grows)} elements on the GPU: "
-              f"{'all bit-identical' if gpu_bad == 0 else f'{gpu_bad} elements differ'}")
+        print(
+            f"\n{len(grows)} cases, {sum(r[2] for r in grows)} elements on the GPU: "
+            f"{'all bit-identical' if gpu_bad == 0 else f'{gpu_bad} elements differ'}"
+        )
         total_bad += gpu_bad
     return 0 if total_bad == 0 else 1
 

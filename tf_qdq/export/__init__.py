@@ -8,6 +8,7 @@ Modules: `graph` (GraphDef/FunctionDef/SavedModel rewriting helpers), `lowering`
 (which built-in op replaces each plugin op; `python -m tf_qdq lower|raise`),
 `onnx` (tf2onnx: `saved_model_to_onnx`, `patch_tf2onnx`, `python -m tf_qdq tf2onnx`).
 """
+
 from tf_qdq.export.graph import BUILTIN_OPS, PLUGIN_OPS, PLUGIN_PREFIX, LoweringError, count_ops
 from tf_qdq.export.lowering import (
     lower_graph_def,
@@ -27,8 +28,21 @@ from tf_qdq.export.onnx import (
 )
 
 __all__ = [
-    "BUILTIN_OPS", "PLUGIN_OPS", "PLUGIN_PREFIX", "LoweringError", "count_ops",
-    "lower_graph_def", "lower_saved_model", "raise_graph_def", "raise_saved_model",
-    "main", "raise_main", "saved_model_to_onnx", "patch_tf2onnx", "unpatch_tf2onnx",
-    "tf2onnx_patched", "tf2onnx_main", "saved_model_cli_main",
+    "BUILTIN_OPS",
+    "PLUGIN_OPS",
+    "PLUGIN_PREFIX",
+    "LoweringError",
+    "count_ops",
+    "lower_graph_def",
+    "lower_saved_model",
+    "raise_graph_def",
+    "raise_saved_model",
+    "main",
+    "raise_main",
+    "saved_model_to_onnx",
+    "patch_tf2onnx",
+    "unpatch_tf2onnx",
+    "tf2onnx_patched",
+    "tf2onnx_main",
+    "saved_model_cli_main",
 ]

@@ -1,6 +1,7 @@
 """Graph-rewrite helpers of tf_qdq.export: GraphDef/FunctionDef bodies, nodes,
 SavedModel reading and writing. The rewrite itself (which op becomes which) is
 in tf_qdq.export.lowering."""
+
 from __future__ import annotations
 
 import collections
@@ -58,8 +59,7 @@ def _set_type(node, key, dtype_enum):
 
 def _private_attrs(node, keep_shapes):
     """Attributes starting with '_' (colocation, shapes, ...), kept on rewritten nodes."""
-    return {k: v for k, v in node.attr.items()
-            if k.startswith("_") and (keep_shapes or k != "_output_shapes")}
+    return {k: v for k, v in node.attr.items() if k.startswith("_") and (keep_shapes or k != "_output_shapes")}
 
 
 class _Body:

@@ -4,6 +4,7 @@ replaces each plugin op, and the command lines `python -m tf_qdq lower|raise`.
 The table of rules, and what the lowered model's outputs and gradients are, is
 in docs/export.md#lowering.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,10 +40,10 @@ PathLike = Union[str, "os.PathLike[str]"]
 # Attribute defaults of the plugin's ops (docs/semantics.md#ops). SavedModels strip
 # attributes that hold their default value, so lowering fills them in.
 _DEFAULTS = {
-    "QuantizeAndDequantize": dict(signed_input=True, num_bits=8, range_given=False,
-                                  input_min=0.0, input_max=0.0),
-    "QuantizeAndDequantizeV2": dict(signed_input=True, num_bits=8, range_given=False,
-                                    round_mode=b"HALF_TO_EVEN", narrow_range=False, axis=-1),
+    "QuantizeAndDequantize": dict(signed_input=True, num_bits=8, range_given=False, input_min=0.0, input_max=0.0),
+    "QuantizeAndDequantizeV2": dict(
+        signed_input=True, num_bits=8, range_given=False, round_mode=b"HALF_TO_EVEN", narrow_range=False, axis=-1
+    ),
     "QuantizeAndDequantizeV3": dict(signed_input=True, range_given=True, narrow_range=False, axis=-1),
     "QuantizeAndDequantizeV4Grad": dict(axis=-1),
 }
@@ -73,18 +74,18 @@ def _np_dtype(dtype_enum):
 class _Target(NamedTuple):
     """The built-in op that replaces a plugin op, before any Cast wrapping."""
 
-    op: str               # built-in op name
-    attrs: dict           # its attributes, T excepted
-    inputs: List[str]     # inputs of type T (cast to float32 for half/bfloat16)
-    extra: List[str]      # other inputs (num_bits, range Consts), never cast
-    consts: list          # Const nodes that `extra` refers to
+    op: str  # built-in op name
+    attrs: dict  # its attributes, T excepted
+    inputs: List[str]  # inputs of type T (cast to float32 for half/bfloat16)
+    extra: List[str]  # other inputs (num_bits, range Consts), never cast
+    consts: list  # Const nodes that `extra` refers to
 
 
 def _choose_target(node, body, attrs, compute, straight_through) -> _Target:
     """The built-in op, its attributes and inputs for plugin op `node` (rules in
     docs/export.md#lowering). Raises LoweringError where there is none."""
     tf = _tf()
-    kind = node.op[len(PLUGIN_PREFIX):]
+    kind = node.op[len(PLUGIN_PREFIX) :]
     data = [i for i in node.input if not i.startswith("^")]
     base = node.name
 
@@ -97,14 +98,19 @@ def _choose_target(node, body, attrs, compute, straight_through) -> _Target:
                     f"{tf.__version__} only as QuantizeAndDequantizeV3, which always rounds half "
                     "to even, but this op uses round_mode='HALF_UP'. Use round_mode="
                     "'HALF_TO_EVEN' for per-channel given ranges in models you want to export, "
-                    "or keep the plugin (import tf_qdq) where the model runs.")
+                    "or keep the plugin (import tf_qdq) where the model runs."
+                )
             target = "QuantizeAndDequantizeV3"
         elif kind == "QuantizeAndDequantizeV4" and straight_through and not attrs["range_given"]:
             target = "QuantizeAndDequantizeV2"
         else:
             target = kind
-        op_attrs = dict(signed_input=attrs["signed_input"], range_given=attrs["range_given"],
-                        narrow_range=attrs["narrow_range"], axis=attrs["axis"])
+        op_attrs = dict(
+            signed_input=attrs["signed_input"],
+            range_given=attrs["range_given"],
+            narrow_range=attrs["narrow_range"],
+            axis=attrs["axis"],
+        )
         if target != "QuantizeAndDequantizeV3":
             op_attrs.update(num_bits=attrs["num_bits"], round_mode=attrs["round_mode"])
             return _Target(target, op_attrs, data[:3], [], [])
@@ -114,14 +120,23 @@ def _choose_target(node, body, attrs, compute, straight_through) -> _Target:
         return _Target(target, op_attrs, data[:3], [body.ref(nb, "output", 0, 0)], [const])
 
     if kind == "QuantizeAndDequantizeV3":
-        op_attrs = dict(signed_input=attrs["signed_input"], range_given=attrs["range_given"],
-                        narrow_range=attrs["narrow_range"], axis=attrs["axis"])
+        op_attrs = dict(
+            signed_input=attrs["signed_input"],
+            range_given=attrs["range_given"],
+            narrow_range=attrs["narrow_range"],
+            axis=attrs["axis"],
+        )
         return _Target(kind, op_attrs, data[:3], data[3:4], [])
 
     if kind == "QuantizeAndDequantize":
-        op_attrs = dict(signed_input=attrs["signed_input"], num_bits=attrs["num_bits"],
-                        range_given=attrs["range_given"], round_mode=b"HALF_TO_EVEN",
-                        narrow_range=False, axis=-1)
+        op_attrs = dict(
+            signed_input=attrs["signed_input"],
+            num_bits=attrs["num_bits"],
+            range_given=attrs["range_given"],
+            round_mode=b"HALF_TO_EVEN",
+            narrow_range=False,
+            axis=-1,
+        )
         # The attribute range cast to T (docs/semantics.md#differences-from-tensorflow,
         # item 7), then to the compute type.
         extra, consts = [], []
@@ -201,7 +216,7 @@ def _lower_node(node, body: _Body, straight_through: bool, stats: collections.Co
     """Returns the nodes that replace plugin op `node`, and a remap of its output
     references (only needed in functions when output argument names change)."""
     tf = _tf()
-    kind = node.op[len(PLUGIN_PREFIX):]
+    kind = node.op[len(PLUGIN_PREFIX) :]
     if kind not in _DEFAULTS:
         raise LoweringError(f"{body.describe(node)}: unknown plugin op")
     attrs = _effective_attrs(node, kind)
@@ -258,8 +273,9 @@ def raise_graph_def(graph_def: GraphDef) -> GraphDef:
     return new
 
 
-def lower_saved_model(src: PathLike, dst: PathLike, straight_through: bool = False,
-                      overwrite: bool = False) -> Dict[str, int]:
+def lower_saved_model(
+    src: PathLike, dst: PathLike, straight_through: bool = False, overwrite: bool = False
+) -> Dict[str, int]:
     """Copies SavedModel `src` to `dst` with every plugin op replaced by built-in
     ops computing the same bits (docs/export.md#lowering). The result loads
     without tf_qdq. Returns {"<plugin op> -> <built-in op>": count}.
@@ -292,17 +308,22 @@ def _cli(argv, direction):
         description=(
             "Copy a SavedModel, replacing every tf_qdq plugin op by TensorFlow's built-in ops "
             "that compute the same bits, so that it loads without tf_qdq and converts with "
-            "tf2onnx / TF-TRT." if lower else
-            "Copy a SavedModel, replacing every built-in QuantizeAndDequantize* op by the tf_qdq "
-            "plugin's (loading the result needs `import tf_qdq`)."))
+            "tf2onnx / TF-TRT."
+            if lower
+            else "Copy a SavedModel, replacing every built-in QuantizeAndDequantize* op by the tf_qdq "
+            "plugin's (loading the result needs `import tf_qdq`)."
+        ),
+    )
     parser.add_argument("src", help="SavedModel directory to read")
     parser.add_argument("dst", help="directory to write (must not exist unless --overwrite)")
     parser.add_argument("--overwrite", action="store_true", help="replace dst if it exists")
     if lower:
         parser.add_argument(
-            "--straight-through", action="store_true",
+            "--straight-through",
+            action="store_true",
             help="lower V4 ops with a computed range to V2 (straight-through gradient, like the "
-                 "plugin's) instead of V4 (whose built-in gradient masks against 0, 0)")
+            "plugin's) instead of V4 (whose built-in gradient masks against 0, 0)",
+        )
     args = parser.parse_args(argv)
     try:
         if lower:

@@ -12,6 +12,7 @@ not: such an op is folded into plain weights. `patch_tf2onnx()` therefore wraps
 tf_optimize so that it lowers the frozen GraphDef first (lower_graph_def), and
 the rest of tf2onnx sees exactly the lowered twin of the model.
 """
+
 from __future__ import annotations
 
 import functools
@@ -94,8 +95,12 @@ def tf2onnx_patched() -> bool:
     return tf_loader is not None and hasattr(tf_loader.tf_optimize, _ORIGINAL)
 
 
-def saved_model_to_onnx(src: Union[str, "os.PathLike[str]"], output_path: Optional[str] = None,
-                        signature: str = "serving_default", opset: int = 13) -> onnx.ModelProto:
+def saved_model_to_onnx(
+    src: Union[str, "os.PathLike[str]"],
+    output_path: Optional[str] = None,
+    signature: str = "serving_default",
+    opset: int = 13,
+) -> onnx.ModelProto:
     """Converts a SavedModel signature to ONNX with tf2onnx (optional dependency:
     `pip install tf_qdq[export]`) and returns the ONNX ModelProto.
 
@@ -109,8 +114,9 @@ def saved_model_to_onnx(src: Union[str, "os.PathLike[str]"], output_path: Option
     try:
         import tf2onnx  # noqa: PLC0415
     except ImportError as e:
-        raise ImportError("saved_model_to_onnx needs tf2onnx: pip install 'tf_qdq[export]' "
-                          "(tf2onnx, onnx, onnxruntime)") from e
+        raise ImportError(
+            "saved_model_to_onnx needs tf2onnx: pip install 'tf_qdq[export]' (tf2onnx, onnx, onnxruntime)"
+        ) from e
     tf = _tf()
     src = os.fspath(src)
     with tempfile.TemporaryDirectory(prefix="tf_qdq_lowered_") as tmp:
@@ -120,8 +126,7 @@ def saved_model_to_onnx(src: Union[str, "os.PathLike[str]"], output_path: Option
             src = lowered
         loaded = tf.saved_model.load(src)
         if signature not in loaded.signatures:
-            raise ValueError(f"{src} has no signature {signature!r}; it has "
-                             f"{sorted(loaded.signatures)}")
+            raise ValueError(f"{src} has no signature {signature!r}; it has {sorted(loaded.signatures)}")
         fn = loaded.signatures[signature]
         specs = fn.structured_input_signature[1]
         names = sorted(specs)
@@ -129,7 +134,8 @@ def saved_model_to_onnx(src: Union[str, "os.PathLike[str]"], output_path: Option
         wrapped = tf.function(lambda *args: fn(**dict(zip(names, args))))
         input_signature = [tf.TensorSpec(specs[n].shape, specs[n].dtype, name=n) for n in names]
         model_proto, _ = tf2onnx.convert.from_function(
-            wrapped, input_signature=input_signature, opset=opset, output_path=output_path)
+            wrapped, input_signature=input_signature, opset=opset, output_path=output_path
+        )
     return model_proto
 
 
@@ -141,8 +147,7 @@ def tf2onnx_main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         import tf2onnx.convert  # noqa: PLC0415
     except ImportError:
-        print("tf_qdq tf2onnx: error: tf2onnx is not installed: pip install 'tf_qdq[export]'",
-              file=sys.stderr)
+        print("tf_qdq tf2onnx: error: tf2onnx is not installed: pip install 'tf_qdq[export]'", file=sys.stderr)
         return 1
     import tf_qdq  # noqa: F401,PLC0415  (registers the plugin ops)
 
@@ -163,8 +168,9 @@ def saved_model_cli_main(argv: Optional[Sequence[str]] = None) -> int:
     (show, run, ...) in a process that has loaded the tf_qdq ops, so that it can
     run SavedModels that hold them."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    import tf_qdq  # noqa: F401,PLC0415  (registers the plugin ops)
     from tensorflow.python.tools import saved_model_cli  # noqa: PLC0415
+
+    import tf_qdq  # noqa: F401,PLC0415  (registers the plugin ops)
 
     saved_argv = sys.argv
     sys.argv = ["python -m tf_qdq saved_model_cli", *argv]

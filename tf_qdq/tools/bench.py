@@ -31,6 +31,7 @@ plugin with another table of inner loops (default: AVX2 where the CPU has it).
 Absolute times depend on everything else running on the machine (memory bandwidth is shared):
 compare the interleaved ratios, and note the load average printed in the header.
 """
+
 import argparse
 import json
 import os
@@ -66,9 +67,13 @@ CASES = {
     "V4Grad last-axis(256)": ("last", "given", "grad"),
 }
 # The per-tensor case with the same range kind and op, for each per-channel case.
-PER_TENSOR_OF = {name: next(n for n, (lay, rk, op) in CASES.items()
-                            if lay == "tensor" and (rk, op) == (CASES[name][1], CASES[name][2]))
-                 for name in CASES if CASES[name][0] != "tensor"}
+PER_TENSOR_OF = {
+    name: next(
+        n for n, (lay, rk, op) in CASES.items() if lay == "tensor" and (rk, op) == (CASES[name][1], CASES[name][2])
+    )
+    for name in CASES
+    if CASES[name][0] != "tensor"
+}
 # Which (case, dtype) pairs are run: float32 everywhere, the other types on the main cases.
 DTYPE_CASES = {
     "float32": list(CASES),
@@ -76,8 +81,11 @@ DTYPE_CASES = {
     "half": ["per-tensor data", "per-tensor given", "last-axis(256) data", "V4Grad per-tensor"],
     "bfloat16": ["per-tensor data", "per-tensor given", "last-axis(256) data", "V4Grad per-tensor"],
 }
-QUICK = {"cases": ["per-tensor data", "per-tensor given", "last-axis(256) data", "V4Grad per-tensor"],
-         "dtypes": ["float32", "half"], "sizes": ["4K", "64K"]}
+QUICK = {
+    "cases": ["per-tensor data", "per-tensor given", "last-axis(256) data", "V4Grad per-tensor"],
+    "dtypes": ["float32", "half"],
+    "sizes": ["4K", "64K"],
+}
 
 
 def _shape(layout, n):
@@ -123,22 +131,25 @@ class _Case:
             self.grad_kw = dict(gradients=g, input=x, input_min=lo, input_max=hi, axis=axis)
             self.builtin_name = "V4Grad"
             self.plugin = lambda: raw_ops.QuantizeAndDequantizeV4Grad(
-                gradients=self.g, input=self.x, input_min=self.lo, input_max=self.hi, axis=axis)[0]
+                gradients=self.g, input=self.x, input_min=self.lo, input_max=self.hi, axis=axis
+            )[0]
             self.builtin = lambda: tf.raw_ops.QuantizeAndDequantizeV4Grad(
-                gradients=self.bg, input=self.bx, input_min=self.blo, input_max=self.bhi, axis=axis)[0]
+                gradients=self.bg, input=self.bx, input_min=self.blo, input_max=self.bhi, axis=axis
+            )[0]
         else:
             self.plugin = lambda: raw_ops.QuantizeAndDequantizeV2(
-                input=self.x, input_min=self.lo, input_max=self.hi, range_given=self.given, axis=axis)
+                input=self.x, input_min=self.lo, input_max=self.hi, range_given=self.given, axis=axis
+            )
             if self.given and self.per_channel:  # TensorFlow's V2 rejects this: V3 runs it
                 self.builtin_name = "V3"
                 self.builtin = lambda: tf.raw_ops.QuantizeAndDequantizeV3(
-                    input=self.bx, input_min=self.blo, input_max=self.bhi, num_bits=8,
-                    range_given=True, axis=axis)
+                    input=self.bx, input_min=self.blo, input_max=self.bhi, num_bits=8, range_given=True, axis=axis
+                )
             else:
                 self.builtin_name = "V2"
                 self.builtin = lambda: tf.raw_ops.QuantizeAndDequantizeV2(
-                    input=self.bx, input_min=self.blo, input_max=self.bhi, range_given=self.given,
-                    axis=axis)
+                    input=self.bx, input_min=self.blo, input_max=self.bhi, range_given=self.given, axis=axis
+                )
         if self.sixteen:
             self.builtin_name += " f32"
         itemsize = np.dtype(dtype).itemsize
@@ -199,8 +210,17 @@ def _selected(cases=None, dtypes=None, sizes=None, quick=False):
     return out
 
 
-def run(cases=None, dtypes=None, sizes=None, quick=False, min_time=None, min_reps=None,
-        max_reps=None, verify=True, progress=True):
+def run(
+    cases=None,
+    dtypes=None,
+    sizes=None,
+    quick=False,
+    min_time=None,
+    min_reps=None,
+    max_reps=None,
+    verify=True,
+    progress=True,
+):
     """Runs the benchmark; returns one dict per (case, dtype, size):
     case, dtype, size, elements, builtin_op, builtin_ms, plugin_ms, ratio (built-in / plugin),
     plugin_gbps, builtin_gbps, vs_f32 (16-bit rows: plugin float32 time / this time),
@@ -217,8 +237,12 @@ def run(cases=None, dtypes=None, sizes=None, quick=False, min_time=None, min_rep
     for k, (name, dt, size) in enumerate(todo):
         if progress:
             el = time.perf_counter() - t0
-            print(f"\r[{k + 1}/{len(todo)}] {name} {dt} {size}  ({el:.0f} s)".ljust(70), end="",
-                  file=sys.stderr, flush=True)
+            print(
+                f"\r[{k + 1}/{len(todo)}] {name} {dt} {size}  ({el:.0f} s)".ljust(70),
+                end="",
+                file=sys.stderr,
+                flush=True,
+            )
         case = _Case(name, dt, size)
         fns = [case.builtin, case.plugin]
         f32 = pt = None
@@ -228,24 +252,33 @@ def run(cases=None, dtypes=None, sizes=None, quick=False, min_time=None, min_rep
         if case.per_channel:  # the plugin's per-tensor op on the same data, same range kind
             pt = _Case(PER_TENSOR_OF[name], dt, size)
             fns.append(pt.plugin)
-        read = (not case.sixteen and not case.per_channel and case.op == "fwd"
-                and case.n >= SIZES["1M"])
+        read = not case.sixteen and not case.per_channel and case.op == "fwd" and case.n >= SIZES["1M"]
         if read:  # the memory floor: one plain read of the input (no output)
-            fns.append(lambda: tf.reduce_max(case.x))
+            fns.append(lambda x=case.x: tf.reduce_max(x))
         med, reps = _time_interleaved(fns, min_time, min_reps, max_reps)
         bad = case.verify() if verify else None
-        row = dict(case=name, dtype=dt, size=size, elements=case.n, builtin_op=case.builtin_name,
-                   builtin_ms=med[0] * 1e3, plugin_ms=med[1] * 1e3, ratio=med[0] / med[1],
-                   plugin_gbps=case.bytes / med[1] / 1e9, builtin_gbps=case.bbytes / med[0] / 1e9,
-                   vs_f32=(med[2] / med[1]) if f32 is not None else None,
-                   vs_per_tensor=(med[1] / med[-1]) if pt is not None else None,
-                   read_ms=med[-1] * 1e3 if read else None, reps=reps,
-                   identical=None if bad is None else bad == 0, differing=bad)
+        row = dict(
+            case=name,
+            dtype=dt,
+            size=size,
+            elements=case.n,
+            builtin_op=case.builtin_name,
+            builtin_ms=med[0] * 1e3,
+            plugin_ms=med[1] * 1e3,
+            ratio=med[0] / med[1],
+            plugin_gbps=case.bytes / med[1] / 1e9,
+            builtin_gbps=case.bbytes / med[0] / 1e9,
+            vs_f32=(med[2] / med[1]) if f32 is not None else None,
+            vs_per_tensor=(med[1] / med[-1]) if pt is not None else None,
+            read_ms=med[-1] * 1e3 if read else None,
+            reps=reps,
+            identical=None if bad is None else bad == 0,
+            differing=bad,
+        )
         rows.append(row)
         del case, f32, pt
     if progress:
-        print(f"\r{len(todo)} measurements in {time.perf_counter() - t0:.0f} s".ljust(70),
-              file=sys.stderr, flush=True)
+        print(f"\r{len(todo)} measurements in {time.perf_counter() - t0:.0f} s".ljust(70), file=sys.stderr, flush=True)
     return rows
 
 
@@ -263,14 +296,21 @@ def call_overhead(calls=2000, rounds=5, size=1 << 12, progress=False):
     (plugin / built-in: at most 1.05 is the target)."""
     rng = np.random.default_rng(0)
     x = tf.constant((rng.standard_normal(size) * 2).astype(np.float32))
-    ranges = {"Python floats": (0.0, 0.0), "NumPy scalars": (np.float32(0), np.float32(0)),
-              "tensors": (tf.constant(0.0), tf.constant(0.0))}
+    ranges = {
+        "Python floats": (0.0, 0.0),
+        "NumPy scalars": (np.float32(0), np.float32(0)),
+        "tensors": (tf.constant(0.0), tf.constant(0.0)),
+    }
     rows = []
     todo = [(w, k) for w in OVERHEAD_WRAPPERS for k in OVERHEAD_RANGES]
     for n, (wrapper, kind) in enumerate(todo):
         if progress:
-            print(f"\r[call overhead {n + 1}/{len(todo)}] {wrapper}, {kind}".ljust(70), end="",
-                  file=sys.stderr, flush=True)
+            print(
+                f"\r[call overhead {n + 1}/{len(todo)}] {wrapper}, {kind}".ljust(70),
+                end="",
+                file=sys.stderr,
+                flush=True,
+            )
         lo, hi = ranges[kind]
         theirs, ours = getattr(tf.quantization, wrapper), getattr(tf_qdq, wrapper)
         fns = [lambda f=theirs: f(x, lo, hi), lambda f=ours: f(x, lo, hi)]
@@ -278,29 +318,37 @@ def call_overhead(calls=2000, rounds=5, size=1 << 12, progress=False):
         for f in fns:  # warm-up (first-call caches, deprecation warnings)
             f()
         for r in range(rounds):
-            for i in ((0, 1) if r % 2 == 0 else (1, 0)):
+            for i in (0, 1) if r % 2 == 0 else (1, 0):
                 f = fns[i]
                 t0 = time.perf_counter()
                 for _ in range(calls):
                     f()
                 best[i] = min(best[i], (time.perf_counter() - t0) / calls)
-        rows.append(dict(wrapper=wrapper, range=kind, builtin_us=best[0] * 1e6, plugin_us=best[1] * 1e6,
-                         ratio=best[1] / best[0]))
+        rows.append(
+            dict(
+                wrapper=wrapper, range=kind, builtin_us=best[0] * 1e6, plugin_us=best[1] * 1e6, ratio=best[1] / best[0]
+            )
+        )
     if progress:
         print("\r" + " " * 70 + "\r", end="", file=sys.stderr, flush=True)
     return rows
 
 
 def format_overhead(rows):
-    lines = [f"| {'wrapper':26s} | {'range':13s} | built-in us | tf_qdq us | tf_qdq / built-in |",
-             f"|{'-' * 28}|{'-' * 15}|------------:|----------:|------------------:|"]
+    lines = [
+        f"| {'wrapper':26s} | {'range':13s} | built-in us | tf_qdq us | tf_qdq / built-in |",
+        f"|{'-' * 28}|{'-' * 15}|------------:|----------:|------------------:|",
+    ]
     for r in rows:
-        lines.append(f"| {r['wrapper']:26s} | {r['range']:13s} | {r['builtin_us']:11.2f} | "
-                     f"{r['plugin_us']:9.2f} | {r['ratio']:16.2f}x |")
+        lines.append(
+            f"| {r['wrapper']:26s} | {r['range']:13s} | {r['builtin_us']:11.2f} | "
+            f"{r['plugin_us']:9.2f} | {r['ratio']:16.2f}x |"
+        )
     return "\n".join(lines)
 
 
 # ---- the project's performance goals ----------------------------------------------------------------------------
+
 
 def _find(rows, case, dtype="float32", size="16M"):
     for r in rows:
@@ -321,18 +369,25 @@ def check_targets(rows, overhead=None):
             # What the target asks of the plugin, next to the time of just reading the input
             # `reads` times (a range from the data must read it twice; the output write comes
             # on top): below that no kernel can go.
-            text += (f" (needs plugin <= {r['builtin_ms'] / want:.2f} ms; reading the input "
-                     f"{'once' if reads == 1 else 'twice'} takes {reads * r['read_ms']:.2f} ms)")
-        out.append((label or f"{case} float32 {size}: built-in/plugin >= {want}", text,
-                    (r["ratio"] >= want) if r else None))
+            text += (
+                f" (needs plugin <= {r['builtin_ms'] / want:.2f} ms; reading the input "
+                f"{'once' if reads == 1 else 'twice'} takes {reads * r['read_ms']:.2f} ms)"
+            )
+        out.append(
+            (label or f"{case} float32 {size}: built-in/plugin >= {want}", text, (r["ratio"] >= want) if r else None)
+        )
 
     ratio("per-tensor data", 2.0, reads=2)
     ratio("per-tensor given", 1.8, reads=1)
     ratio("last-axis(256) data", 20.0)
     a = _find(rows, "last-axis(256) data")
-    out.append(("last-axis(256) data float32 16M: plugin time <= 1.2x its per-tensor time",
-                f"{a['vs_per_tensor']:.2f}x" if a else "not run",
-                (a["vs_per_tensor"] <= 1.2) if a else None))
+    out.append(
+        (
+            "last-axis(256) data float32 16M: plugin time <= 1.2x its per-tensor time",
+            f"{a['vs_per_tensor']:.2f}x" if a else "not run",
+            (a["vs_per_tensor"] <= 1.2) if a else None,
+        )
+    )
     ratio("axis0(256) data", 5.0)
     ratio("middle-axis(256) data", 5.0)
     ratio("per-tensor data", 1.0, size="4K")
@@ -340,22 +395,35 @@ def check_targets(rows, overhead=None):
     for dt in ("half", "bfloat16"):
         rs = [r for r in rows if r["dtype"] == dt and r["size"] == "16M" and r["vs_f32"] is not None]
         worst = min(rs, key=lambda r: r["vs_f32"]) if rs else None
-        out.append((f"{dt} 16M: per element at least as fast as plugin float32 (worst case)",
-                    f"{worst['vs_f32']:.2f}x ({worst['case']})" if worst else "not run",
-                    (worst["vs_f32"] >= 1.0) if worst else None))
+        out.append(
+            (
+                f"{dt} 16M: per element at least as fast as plugin float32 (worst case)",
+                f"{worst['vs_f32']:.2f}x ({worst['case']})" if worst else "not run",
+                (worst["vs_f32"] >= 1.0) if worst else None,
+            )
+        )
     if overhead is not None:
         worst = max(overhead, key=lambda r: r["ratio"]) if overhead else None
-        out.append(("every wrapper call within 1.05x of the built-in wrapper's time (worst case)",
-                    f"{worst['ratio']:.2f}x ({worst['wrapper']}, {worst['range']})" if worst else "not run",
-                    (worst["ratio"] <= 1.05) if worst else None))
+        out.append(
+            (
+                "every wrapper call within 1.05x of the built-in wrapper's time (worst case)",
+                f"{worst['ratio']:.2f}x ({worst['wrapper']}, {worst['range']})" if worst else "not run",
+                (worst["ratio"] <= 1.05) if worst else None,
+            )
+        )
     checked = [r for r in rows if r["identical"] is not None]
-    out.append(("every output bit-identical to the reference",
-                f"{sum(r['identical'] for r in checked)}/{len(checked)}",
-                all(r["identical"] for r in checked) if checked else None))
+    out.append(
+        (
+            "every output bit-identical to the reference",
+            f"{sum(r['identical'] for r in checked)}/{len(checked)}",
+            all(r["identical"] for r in checked) if checked else None,
+        )
+    )
     return out
 
 
 # ---- output ----------------------------------------------------------------------------------------
+
 
 def environment():
     cpu = platform.processor() or platform.machine()
@@ -367,34 +435,63 @@ def environment():
                     break
     except OSError:
         pass
-    return dict(tensorflow=tf.__version__, tf_qdq=tf_qdq.__version__, cpu=cpu,
-                cores=os.cpu_count(), intra_op_threads=tf.config.threading.get_intra_op_parallelism_threads(),
-                isa=os.environ.get("TF_QDQ_CPU_ISA", "") or "default (avx2 where supported)",
-                python=platform.python_version())
+    return dict(
+        tensorflow=tf.__version__,
+        tf_qdq=tf_qdq.__version__,
+        cpu=cpu,
+        cores=os.cpu_count(),
+        intra_op_threads=tf.config.threading.get_intra_op_parallelism_threads(),
+        isa=os.environ.get("TF_QDQ_CPU_ISA", "") or "default (avx2 where supported)",
+        python=platform.python_version(),
+    )
 
 
 def format_table(rows):
-    head = ["case", "dtype", "size", "built-in", "built-in ms", "plugin ms", "ratio", "GB/s",
-            "vs f32", "/ p-t", "read ms", "bits"]
+    head = [
+        "case",
+        "dtype",
+        "size",
+        "built-in",
+        "built-in ms",
+        "plugin ms",
+        "ratio",
+        "GB/s",
+        "vs f32",
+        "/ p-t",
+        "read ms",
+        "bits",
+    ]
     lines = []
     for r in rows:
-        bits = "-" if r["identical"] is None else ("identical" if r["identical"]
-                                                   else f"{r['differing']} DIFFER")
-        lines.append([r["case"], r["dtype"], r["size"], r["builtin_op"], f"{r['builtin_ms']:.3f}",
-                      f"{r['plugin_ms']:.3f}", f"{r['ratio']:.2f}x", f"{r['plugin_gbps']:.1f}",
-                      "" if r["vs_f32"] is None else f"{r['vs_f32']:.2f}x",
-                      "" if r.get("vs_per_tensor") is None else f"{r['vs_per_tensor']:.2f}x",
-                      "" if r.get("read_ms") is None else f"{r['read_ms']:.3f}", bits])
-    widths = [max(len(h), *(len(l[i]) for l in lines)) if lines else len(h) for i, h in enumerate(head)]
+        bits = "-" if r["identical"] is None else ("identical" if r["identical"] else f"{r['differing']} DIFFER")
+        lines.append(
+            [
+                r["case"],
+                r["dtype"],
+                r["size"],
+                r["builtin_op"],
+                f"{r['builtin_ms']:.3f}",
+                f"{r['plugin_ms']:.3f}",
+                f"{r['ratio']:.2f}x",
+                f"{r['plugin_gbps']:.1f}",
+                "" if r["vs_f32"] is None else f"{r['vs_f32']:.2f}x",
+                "" if r.get("vs_per_tensor") is None else f"{r['vs_per_tensor']:.2f}x",
+                "" if r.get("read_ms") is None else f"{r['read_ms']:.3f}",
+                bits,
+            ]
+        )
+    widths = [max(len(h), *(len(line[i]) for line in lines)) if lines else len(h) for i, h in enumerate(head)]
     right = {4, 5, 6, 7, 8, 9, 10}
 
     def fmt(cells):
-        return "| " + " | ".join(c.rjust(w) if i in right else c.ljust(w)
-                                 for i, (c, w) in enumerate(zip(cells, widths))) + " |"
+        return (
+            "| "
+            + " | ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+            + " |"
+        )
 
-    sep = "|" + "|".join(("-" * (w + 1) + ":") if i in right else ("-" * (w + 2))
-                         for i, w in enumerate(widths)) + "|"
-    return "\n".join([fmt(head), sep] + [fmt(l) for l in lines])
+    sep = "|" + "|".join(("-" * (w + 1) + ":") if i in right else ("-" * (w + 2)) for i, w in enumerate(widths)) + "|"
+    return "\n".join([fmt(head), sep] + [fmt(line) for line in lines])
 
 
 def plot(rows, path):
@@ -404,8 +501,11 @@ def plot(rows, path):
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        print("tf_qdq bench: --plot needs matplotlib (pip install matplotlib, or "
-              "pip install 'tf_qdq[plot]'); the table was still printed.", file=sys.stderr)
+        print(
+            "tf_qdq bench: --plot needs matplotlib (pip install matplotlib, or "
+            "pip install 'tf_qdq[plot]'); the table was still printed.",
+            file=sys.stderr,
+        )
         return False
     series = {}
     for r in rows:
@@ -418,15 +518,16 @@ def plot(rows, path):
         rs = sorted(series[key], key=lambda r: r["elements"])
         n = [r["elements"] for r in rs]
         ax.plot(n, [r["elements"] / r["plugin_ms"] / 1e6 for r in rs], "o-", label="tf_qdq")
-        ax.plot(n, [r["elements"] / r["builtin_ms"] / 1e6 for r in rs], "s--",
-                label=f"built-in ({rs[0]['builtin_op']})")
+        ax.plot(
+            n, [r["elements"] / r["builtin_ms"] / 1e6 for r in rs], "s--", label=f"built-in ({rs[0]['builtin_op']})"
+        )
         ax.set_xscale("log", base=2)
         ax.set_xticks(n, [r["size"] for r in rs])
         ax.set_title(f"{key[0]}, {key[1]}", fontsize=9)
         ax.set_ylabel("G elements / s")
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8)
-    for ax in list(axes.flat)[len(keys):]:
+    for ax in list(axes.flat)[len(keys) :]:
         ax.set_visible(False)
     fig.suptitle("QuantizeAndDequantize throughput vs size (higher is better)")
     fig.tight_layout()
@@ -452,8 +553,12 @@ def main(argv: "list[str] | None" = None) -> int:
 
         return qat_bench.main([a for a in argv if a != "--model"])
     first, _, rest = __doc__.partition("\n\n")
-    p = argparse.ArgumentParser(prog="python -m tf_qdq bench", description=first, epilog=rest,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m tf_qdq bench",
+        description=first,
+        epilog=rest,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--quick", action="store_true", help="small subset (a smoke test)")
     p.add_argument("--json", action="store_true", help="print the rows as JSON instead of the table")
     p.add_argument("--plot", metavar="OUT.png", help="draw throughput vs size (needs matplotlib)")
@@ -464,44 +569,65 @@ def main(argv: "list[str] | None" = None) -> int:
     p.add_argument("--min-reps", type=int, help="at least this many calls of each op (default 7)")
     p.add_argument("--no-verify", action="store_true", help="skip the bit-identity check")
     p.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
-    p.add_argument("--overhead", action="store_true",
-                   help="time the wrappers' call overhead also when --cases is given")
+    p.add_argument(
+        "--overhead", action="store_true", help="time the wrappers' call overhead also when --cases is given"
+    )
     p.add_argument("--no-overhead", action="store_true", help="skip the call overhead section")
-    p.add_argument("--model", action="store_true",
-                   help="time a QAT training step instead (python -m tf_qdq bench --model -h)")
+    p.add_argument(
+        "--model", action="store_true", help="time a QAT training step instead (python -m tf_qdq bench --model -h)"
+    )
     a = p.parse_args(argv)
     load0 = _load()
-    rows = run(cases=_names(a.cases, CASES, "case"), dtypes=_names(a.dtypes, DTYPES, "dtype"),
-               sizes=_names(a.sizes, SIZES, "size"), quick=a.quick, min_time=a.min_time,
-               min_reps=a.min_reps, verify=not a.no_verify, progress=not a.no_progress)
+    rows = run(
+        cases=_names(a.cases, CASES, "case"),
+        dtypes=_names(a.dtypes, DTYPES, "dtype"),
+        sizes=_names(a.sizes, SIZES, "size"),
+        quick=a.quick,
+        min_time=a.min_time,
+        min_reps=a.min_reps,
+        verify=not a.no_verify,
+        progress=not a.no_progress,
+    )
     overhead = None
     if not a.no_overhead and (a.overhead or a.cases is None):
-        overhead = call_overhead(calls=200 if a.quick else 2000, rounds=3 if a.quick else 5,
-                                 progress=not a.no_progress)
+        overhead = call_overhead(calls=200 if a.quick else 2000, rounds=3 if a.quick else 5, progress=not a.no_progress)
     load1 = _load()
     env = environment()
     env["loadavg_1min"] = [load0, load1]
     targets = check_targets(rows, overhead)
     if a.json:
-        json.dump(dict(environment=env, rows=rows, call_overhead=overhead,
-                       targets=[dict(target=t, value=v, passed=ok) for t, v, ok in targets]),
-                  sys.stdout, indent=1)
+        json.dump(
+            dict(
+                environment=env,
+                rows=rows,
+                call_overhead=overhead,
+                targets=[dict(target=t, value=v, passed=ok) for t, v, ok in targets],
+            ),
+            sys.stdout,
+            indent=1,
+        )
         print()
     else:
-        print(f"tf_qdq {env['tf_qdq']} vs TensorFlow {env['tensorflow']} built-in ops; {env['cpu']}, "
-              f"{env['cores']} cores; 1-min load average {load0:.2f} at start, {load1:.2f} at end"
-              + f"; loops: {env['isa']}")
-        print("median of interleaved eager calls; ratio = built-in ms / plugin ms (higher: plugin "
-              "faster); GB/s = bytes of one pass (input reads, x2 for a range from the data, + output) "
-              "/ plugin time; 'vs f32' = plugin float32 ms / plugin ms for the same case (16-bit "
-              "rows); '/ p-t' = plugin ms / plugin per-tensor ms on the same data (per-channel rows); "
-              "'read ms' = tf.reduce_max of the input, one plain read: the memory floor (per-tensor "
-              "float rows, 1M and 16M); 'V2 f32' = built-in float32 on the data cast to float32 (no 16-bit "
-              "built-in); per-channel given ranges run the built-in V3 (its V2 rejects them).\n")
+        print(
+            f"tf_qdq {env['tf_qdq']} vs TensorFlow {env['tensorflow']} built-in ops; {env['cpu']}, "
+            f"{env['cores']} cores; 1-min load average {load0:.2f} at start, {load1:.2f} at end"
+            + f"; loops: {env['isa']}"
+        )
+        print(
+            "median of interleaved eager calls; ratio = built-in ms / plugin ms (higher: plugin "
+            "faster); GB/s = bytes of one pass (input reads, x2 for a range from the data, + output) "
+            "/ plugin time; 'vs f32' = plugin float32 ms / plugin ms for the same case (16-bit "
+            "rows); '/ p-t' = plugin ms / plugin per-tensor ms on the same data (per-channel rows); "
+            "'read ms' = tf.reduce_max of the input, one plain read: the memory floor (per-tensor "
+            "float rows, 1M and 16M); 'V2 f32' = built-in float32 on the data cast to float32 (no 16-bit "
+            "built-in); per-channel given ranges run the built-in V3 (its V2 rejects them).\n"
+        )
         print(format_table(rows))
         if overhead is not None:
-            print("\ncall overhead: microseconds per eager call of the wrapper on a 4K float32 tensor "
-                  "(computed range; best of runs of many calls), tf.quantization vs tf_qdq\n")
+            print(
+                "\ncall overhead: microseconds per eager call of the wrapper on a 4K float32 tensor "
+                "(computed range; best of runs of many calls), tf.quantization vs tf_qdq\n"
+            )
             print(format_overhead(overhead))
         print("\ntargets:")
         for t, v, ok in targets:

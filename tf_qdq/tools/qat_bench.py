@@ -20,6 +20,7 @@ a CPU (the convolutions dominate): compare runs on a quiet machine, with enough 
     python -m tf_qdq bench --model --quick    a few steps (a smoke test, well under a minute)
     python -m tf_qdq bench --model --xla      also the three variants with jit_compile=True
 """
+
 import argparse
 import json
 import os
@@ -47,25 +48,29 @@ def _quantizers(variant):
         return (lambda a: a), (lambda w: w)
 
     def channel_range(w):  # per output channel (the last axis of a conv kernel)
-        return (tf.stop_gradient(tf.reduce_min(w, axis=[0, 1, 2])),
-                tf.stop_gradient(tf.reduce_max(w, axis=[0, 1, 2])))
+        return (tf.stop_gradient(tf.reduce_min(w, axis=[0, 1, 2])), tf.stop_gradient(tf.reduce_max(w, axis=[0, 1, 2])))
 
     if variant == "builtin":
+
         def act(a):
             return tf.quantization.quantize_and_dequantize_v2(a, 0.0, 0.0, range_given=False)
 
         def kernel(w):
             lo, hi = channel_range(w)
-            return tf.raw_ops.QuantizeAndDequantizeV3(input=w, input_min=lo, input_max=hi, num_bits=8,
-                                                      range_given=True, axis=3)
+            return tf.raw_ops.QuantizeAndDequantizeV3(
+                input=w, input_min=lo, input_max=hi, num_bits=8, range_given=True, axis=3
+            )
+
         return act, kernel
     if variant == "tf_qdq":
+
         def act(a):
             return tf_qdq.quantize_and_dequantize_v2(a, 0.0, 0.0, range_given=False)
 
         def kernel(w):
             lo, hi = channel_range(w)
             return tf_qdq.quantize_and_dequantize_v2(w, lo, hi, range_given=True, axis=3)
+
         return act, kernel
     raise ValueError(f"unknown variant {variant!r}; known: {', '.join(VARIANTS)}")
 
@@ -122,13 +127,18 @@ def run(steps=20, warmup=3, batch=64, xla=False, progress=True):
 
     def say(text):
         if progress:
-            print(f"\r[model {time.perf_counter() - t_start:5.1f} s] {text}".ljust(78), end="",
-                  file=sys.stderr, flush=True)
+            print(
+                f"\r[model {time.perf_counter() - t_start:5.1f} s] {text}".ljust(78),
+                end="",
+                file=sys.stderr,
+                flush=True,
+            )
 
     for variant, jit in configs:
         label = LABELS[variant] + (" (XLA)" if jit else "")
-        row = dict(variant=variant, jit_compile=jit, label=label, step_ms=None, best_ms=None, steps=0,
-                   loss=None, error=None)
+        row = dict(
+            variant=variant, jit_compile=jit, label=label, step_ms=None, best_ms=None, steps=0, loss=None, error=None
+        )
         rows.append(row)
         say(f"tracing and warming up: {label}")
         try:
@@ -145,7 +155,7 @@ def run(steps=20, warmup=3, batch=64, xla=False, progress=True):
     for k in range(steps):
         say(f"step {k + 1}/{steps} of each variant")
         order = list(range(len(configs)))
-        order = order[k % len(order):] + order[:k % len(order)]
+        order = order[k % len(order) :] + order[: k % len(order)]
         for i in order:
             if fns[i] is None:
                 continue
@@ -160,8 +170,11 @@ def run(steps=20, warmup=3, batch=64, xla=False, progress=True):
             row["best_ms"] = min(t) * 1e3
             row["steps"] = len(t)
     if progress:
-        print(f"\r[model] {steps} timed steps per variant in {time.perf_counter() - t_start:.0f} s".ljust(78),
-              file=sys.stderr, flush=True)
+        print(
+            f"\r[model] {steps} timed steps per variant in {time.perf_counter() - t_start:.0f} s".ljust(78),
+            file=sys.stderr,
+            flush=True,
+        )
     return rows
 
 
@@ -180,8 +193,11 @@ def summarize(rows):
             info[v] = dict(best_ms=ms, overhead_ms=over, share=(over / ms) if over is not None and ms else None)
         b, t = info["builtin"]["overhead_ms"], info["tf_qdq"]["overhead_ms"]
         info["overhead_ratio"] = (t / b) if b is not None and t is not None and b > 0 else None
-        info["speedup"] = (info["builtin"]["best_ms"] / info["tf_qdq"]["best_ms"]
-                           if info["builtin"]["best_ms"] and info["tf_qdq"]["best_ms"] else None)
+        info["speedup"] = (
+            info["builtin"]["best_ms"] / info["tf_qdq"]["best_ms"]
+            if info["builtin"]["best_ms"] and info["tf_qdq"]["best_ms"]
+            else None
+        )
         out[jit] = info
     return out
 
@@ -191,15 +207,19 @@ def _ms(v):
 
 
 def format_report(rows, summary):
-    lines = [f"| {'variant':22s} | median step ms | best step ms | QDQ overhead ms | QDQ share of step | last loss |",
-             f"|{'-' * 24}|---------------:|-------------:|----------------:|------------------:|----------:|"]
+    lines = [
+        f"| {'variant':22s} | median step ms | best step ms | QDQ overhead ms | QDQ share of step | last loss |",
+        f"|{'-' * 24}|---------------:|-------------:|----------------:|------------------:|----------:|",
+    ]
     for r in rows:
         s = summary[r["jit_compile"]].get(r["variant"], {})
         over = _ms(s.get("overhead_ms")) if r["variant"] != "none" else ""
         share = "" if s.get("share") is None else f"{s['share'] * 100:.1f} %"
         loss = "n/a" if r["loss"] is None else f"{r['loss']:.4f}"
-        lines.append(f"| {r['label']:22s} | {_ms(r['step_ms']):>14s} | {_ms(r['best_ms']):>12s} | {over:>15s} | "
-                     f"{share:>17s} | {loss:>9s} |")
+        lines.append(
+            f"| {r['label']:22s} | {_ms(r['step_ms']):>14s} | {_ms(r['best_ms']):>12s} | {over:>15s} | "
+            f"{share:>17s} | {loss:>9s} |"
+        )
     for r in rows:
         if r["error"]:
             lines.append(f"  {r['label']}: n/a ({r['error']})")
@@ -207,15 +227,21 @@ def format_report(rows, summary):
         tag = " (XLA)" if jit else ""
         ratio, speed = info["overhead_ratio"], info["speedup"]
         verdict = "n/a" if ratio is None else f"{ratio:.2f} (target <= 0.5: {'PASS' if ratio <= 0.5 else 'MISS'})"
-        lines.append(f"tf_qdq QDQ overhead / built-in QDQ overhead{tag}: {verdict}; step speed-up tf_qdq vs "
-                     f"built-in: {'n/a' if speed is None else f'{speed:.2f}x'}")
+        lines.append(
+            f"tf_qdq QDQ overhead / built-in QDQ overhead{tag}: {verdict}; step speed-up tf_qdq vs "
+            f"built-in: {'n/a' if speed is None else f'{speed:.2f}x'}"
+        )
     return "\n".join(lines)
 
 
 def main(argv: "list[str] | None" = None) -> int:
     first, _, rest = __doc__.partition("\n\n")
-    p = argparse.ArgumentParser(prog="python -m tf_qdq bench --model", description=first, epilog=rest,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m tf_qdq bench --model",
+        description=first,
+        epilog=rest,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--quick", action="store_true", help="a few steps per variant (smoke test)")
     p.add_argument("--steps", type=int, help="timed steps per variant (default 20, --quick 3)")
     p.add_argument("--warmup", type=int, help="untimed steps per variant after tracing (default 3, --quick 1)")
@@ -229,13 +255,16 @@ def main(argv: "list[str] | None" = None) -> int:
     rows = run(steps=steps, warmup=warmup, batch=a.batch, xla=a.xla, progress=not a.no_progress)
     summary = summarize(rows)
     if a.json:
-        json.dump(dict(rows=rows, summary={("xla" if k else "default"): v for k, v in summary.items()}),
-                  sys.stdout, indent=1)
+        json.dump(
+            dict(rows=rows, summary={("xla" if k else "default"): v for k, v in summary.items()}), sys.stdout, indent=1
+        )
         print()
     else:
-        print(f"QAT training step, CNN {len(LAYERS)} conv layers, 32x32x3 inputs, batch {a.batch}; TensorFlow "
-              f"{tf.__version__}, tf_qdq {tf_qdq.__version__}; {steps} interleaved steps per variant; the QDQ "
-              "overhead is the best step minus the best no-QDQ step\n")
+        print(
+            f"QAT training step, CNN {len(LAYERS)} conv layers, 32x32x3 inputs, batch {a.batch}; TensorFlow "
+            f"{tf.__version__}, tf_qdq {tf_qdq.__version__}; {steps} interleaved steps per variant; the QDQ "
+            "overhead is the best step minus the best no-QDQ step\n"
+        )
         print(format_report(rows, summary))
     failed = [r for r in rows if r["error"] and not r["jit_compile"]]
     return 1 if failed else 0

@@ -47,23 +47,22 @@ using tf_qdq::gpu::ParamsArg;
 int failures = 0;
 int cases = 0;
 
-#define CUDA_OK(expr)                                                        \
-  do {                                                                       \
-    const cudaError_t e_ = (expr);                                           \
-    if (e_ != cudaSuccess) {                                                 \
-      std::fprintf(stderr, "CUDA error %s (%s) at %s:%d: %s\n",              \
-                   cudaGetErrorName(e_), cudaGetErrorString(e_), __FILE__,  \
-                   __LINE__, #expr);                                         \
-      std::exit(2);                                                          \
-    }                                                                        \
+#define CUDA_OK(expr)                                                                 \
+  do {                                                                                \
+    const cudaError_t e_ = (expr);                                                    \
+    if (e_ != cudaSuccess) {                                                          \
+      std::fprintf(stderr, "CUDA error %s (%s) at %s:%d: %s\n", cudaGetErrorName(e_), \
+                   cudaGetErrorString(e_), __FILE__, __LINE__, #expr);                \
+      std::exit(2);                                                                   \
+    }                                                                                 \
   } while (0)
 
 // A launcher's return code: anything but 0 is a failure of the case.
 bool LaunchOk(int code, const std::string& what) {
   if (code == 0) return true;
   ++failures;
-  std::printf("FAIL %s: launcher returned %s (%s)\n", what.c_str(),
-              tf_qdq::gpu::ErrorName(code), tf_qdq::gpu::ErrorString(code));
+  std::printf("FAIL %s: launcher returned %s (%s)\n", what.c_str(), tf_qdq::gpu::ErrorName(code),
+              tf_qdq::gpu::ErrorString(code));
   return false;
 }
 
@@ -175,12 +174,18 @@ std::vector<S> MakeData(int64_t n, int kind, uint64_t seed) {
     const int r = pick(rng);
     C v = static_cast<C>(normal(rng));
     if (kind == 0) {  // normal values with a sprinkling of specials
-      if (r < 5) v = std::numeric_limits<C>::quiet_NaN();
-      else if (r < 7) v = std::numeric_limits<C>::infinity();
-      else if (r < 9) v = -std::numeric_limits<C>::infinity();
-      else if (r < 20) v = C(0);
-      else if (r < 31) v = -C(0);
-      else if (r < 40) v = static_cast<C>(std::nearbyint(static_cast<double>(v) * 4) / 8);  // ties
+      if (r < 5)
+        v = std::numeric_limits<C>::quiet_NaN();
+      else if (r < 7)
+        v = std::numeric_limits<C>::infinity();
+      else if (r < 9)
+        v = -std::numeric_limits<C>::infinity();
+      else if (r < 20)
+        v = C(0);
+      else if (r < 31)
+        v = -C(0);
+      else if (r < 40)
+        v = static_cast<C>(std::nearbyint(static_cast<double>(v) * 4) / 8);  // ties
     } else if (kind == 1) {  // finite only, no zeros: the range is finite
       if (v == C(0)) v = C(1);
     } else {  // zero-heavy: zero-only and negative-only channels, zero signs
@@ -202,9 +207,9 @@ void RunCase(const Dims& d, int kind, int in_off, int out_off, bool in_place, cu
   using Io = HostIo<S>;
   ++cases;
   const int64_t n = d.outer * d.depth * d.inner;
-  const std::string tag = std::string(Io::Name()) + " " + DimsText(d) + " kind " + std::to_string(kind) +
-                          " offsets " + std::to_string(in_off) + "/" + std::to_string(out_off) +
-                          (in_place ? " in place" : "");
+  const std::string tag = std::string(Io::Name()) + " " + DimsText(d) + " kind " +
+                          std::to_string(kind) + " offsets " + std::to_string(in_off) + "/" +
+                          std::to_string(out_off) + (in_place ? " in place" : "");
   const std::vector<S> x = MakeData<S>(n, kind, seed);
   std::vector<C> xc(n);
   for (int64_t i = 0; i < n; ++i) xc[i] = Io::ToC(x[i]);
@@ -213,7 +218,8 @@ void RunCase(const Dims& d, int kind, int in_off, int out_off, bool in_place, cu
   auto report = [&](const std::string& what, int64_t i, double got, double want) {
     ++failures;
     if (++bad <= 5) {
-      std::printf("FAIL %s: %s at %" PRId64 ": got %.9g want %.9g\n", tag.c_str(), what.c_str(), i, got, want);
+      std::printf("FAIL %s: %s at %" PRId64 ": got %.9g want %.9g\n", tag.c_str(), what.c_str(), i,
+                  got, want);
     }
   };
 
@@ -222,8 +228,9 @@ void RunCase(const Dims& d, int kind, int in_off, int out_off, bool in_place, cu
 
   // Computed range: parameters on the device, compared with the reference.
   std::vector<C> mn, mx;
-  tf_qdq::reference::Range<C>(n, std::max<int64_t>(d.depth, 1), std::max<int64_t>(d.inner, 1),
-                              [&](int64_t i) { return xc[i]; }, &mn, &mx);
+  tf_qdq::reference::Range<C>(
+      n, std::max<int64_t>(d.depth, 1), std::max<int64_t>(d.inner, 1),
+      [&](int64_t i) { return xc[i]; }, &mn, &mx);
   std::vector<Params<C>> want_params(d.depth);
   for (int64_t c = 0; c < d.depth; ++c) want_params[c] = ComputeParams(mn[c], mx[c], qmin, qmax);
   void* scratch = nullptr;
@@ -233,8 +240,9 @@ void RunCase(const Dims& d, int kind, int in_off, int out_off, bool in_place, cu
   for (int mode = 0; mode < 2; ++mode) {
     const bool half_up = mode == 1;
     din.Upload(x);
-    if (!LaunchOk(tf_qdq::gpu::LaunchDataRangeParams<S>(din.p, d, qmin, qmax, scratch, dparams, stream),
-                  tag + " range"))
+    if (!LaunchOk(
+            tf_qdq::gpu::LaunchDataRangeParams<S>(din.p, d, qmin, qmax, scratch, dparams, stream),
+            tag + " range"))
       continue;
     CUDA_OK(cudaStreamSynchronize(stream));
     if (d.depth > 0 && mode == 0) {
@@ -250,8 +258,9 @@ void RunCase(const Dims& d, int kind, int in_off, int out_off, bool in_place, cu
       }
     }
     ParamsArg<C> pa{dparams, Params<C>{}};
-    if (!LaunchOk(tf_qdq::gpu::LaunchQuantizeDequantize<S>(din.p, out_p, d, pa, false, half_up, stream),
-                  tag + " qdq (computed range)"))
+    if (!LaunchOk(
+            tf_qdq::gpu::LaunchQuantizeDequantize<S>(din.p, out_p, d, pa, false, half_up, stream),
+            tag + " qdq (computed range)"))
       continue;
     CUDA_OK(cudaStreamSynchronize(stream));
     const std::vector<S> got = in_place ? din.Download() : dout.Download();
@@ -259,7 +268,8 @@ void RunCase(const Dims& d, int kind, int in_off, int out_off, bool in_place, cu
       const int64_t c = tf_qdq::reference::ChannelOf(i, d.depth, d.inner);
       const S w = Io::FromC(tf_qdq::reference::Qdq(xc[i], want_params[c], false, half_up));
       if (!SameStored(got[i], w)) {
-        report(half_up ? "qdq computed HALF_UP" : "qdq computed HALF_TO_EVEN", i, Io::ToC(got[i]), Io::ToC(w));
+        report(half_up ? "qdq computed HALF_UP" : "qdq computed HALF_TO_EVEN", i, Io::ToC(got[i]),
+               Io::ToC(w));
       }
     }
   }
@@ -275,15 +285,17 @@ void RunCase(const Dims& d, int kind, int in_off, int out_off, bool in_place, cu
     ParamsArg<C> pa{dgiven, Params<C>{}};
     if (d.depth == 1) pa = ParamsArg<C>{nullptr, given[0]};
     din.Upload(x);
-    if (!LaunchOk(tf_qdq::gpu::LaunchQuantizeDequantize<S>(din.p, out_p, d, pa, true, half_up, stream),
-                  tag + " qdq (given range)"))
+    if (!LaunchOk(
+            tf_qdq::gpu::LaunchQuantizeDequantize<S>(din.p, out_p, d, pa, true, half_up, stream),
+            tag + " qdq (given range)"))
       continue;
     CUDA_OK(cudaStreamSynchronize(stream));
     const std::vector<S> got = in_place ? din.Download() : dout.Download();
     for (int64_t i = 0; i < n; ++i) {
       const int64_t c = tf_qdq::reference::ChannelOf(i, d.depth, d.inner);
       const S w = Io::FromC(tf_qdq::reference::Qdq(xc[i], given[c], true, half_up));
-      if (!SameStored(got[i], w)) report(half_up ? "qdq given HALF_UP" : "qdq given", i, Io::ToC(got[i]), Io::ToC(w));
+      if (!SameStored(got[i], w))
+        report(half_up ? "qdq given HALF_UP" : "qdq given", i, Io::ToC(got[i]), Io::ToC(w));
     }
   }
 
@@ -303,7 +315,8 @@ void RunCase(const Dims& d, int kind, int in_off, int out_off, bool in_place, cu
     din.Upload(x);
     dg.Upload(g);
     S* gout = in_place ? dg.p : dout.p;
-    if (LaunchOk(tf_qdq::gpu::LaunchMaskedGradient<S>(dg.p, din.p, gout, d, pa, stream), tag + " gradient")) {
+    if (LaunchOk(tf_qdq::gpu::LaunchMaskedGradient<S>(dg.p, din.p, gout, d, pa, stream),
+                 tag + " gradient")) {
       CUDA_OK(cudaStreamSynchronize(stream));
       const std::vector<S> got = in_place ? dg.Download() : dout.Download();
       for (int64_t i = 0; i < n; ++i) {
@@ -335,21 +348,31 @@ template <typename S>
 void RunDtype(bool quick, cudaStream_t stream) {
   const int64_t big = quick ? 5003 : 1000003;
   std::vector<Dims> shapes = {
-      {1, 1, 1}, {1, 1, 7}, {1, 1, big}, {5, 1, 77},                 // per tensor
-      {quick ? 1001 : 100001, 3, 1}, {7, 3, quick ? 401 : 40001},   // depth 3: inner 1 / large
-      {quick ? 31 : 3001, 256, 1}, {5, 256, quick ? 9 : 129},       // depth 256
-      {quick ? 3 : 97, 4100, 1}, {3, 4100, quick ? 2 : 33},         // depth 4100 (several windows)
-      {1, 0, 1}, {1, 1, 0}, {3, 0, 2}, {0, 4, 1}, {2, 5, 0},        // empty
+      {1, 1, 1},
+      {1, 1, 7},
+      {1, 1, big},
+      {5, 1, 77},  // per tensor
+      {quick ? 1001 : 100001, 3, 1},
+      {7, 3, quick ? 401 : 40001},  // depth 3: inner 1 / large
+      {quick ? 31 : 3001, 256, 1},
+      {5, 256, quick ? 9 : 129},  // depth 256
+      {quick ? 3 : 97, 4100, 1},
+      {3, 4100, quick ? 2 : 33},  // depth 4100 (several windows)
+      {1, 0, 1},
+      {1, 1, 0},
+      {3, 0, 2},
+      {0, 4, 1},
+      {2, 5, 0},  // empty
   };
   uint64_t seed = 1;
   for (const Dims& d : shapes) {
     for (int kind = 0; kind < 3; ++kind) {
       RunCase<S>(d, kind, 0, 0, false, stream, seed++);
     }
-    RunCase<S>(d, 0, 1, 1, false, stream, seed++);   // both off a 16-byte boundary: head and tail
-    RunCase<S>(d, 0, 1, 0, false, stream, seed++);   // different alignments: single elements only
-    RunCase<S>(d, 0, 0, 0, true, stream, seed++);    // in place
-    RunCase<S>(d, 2, 3, 3, true, stream, seed++);    // in place, off a boundary
+    RunCase<S>(d, 0, 1, 1, false, stream, seed++);  // both off a 16-byte boundary: head and tail
+    RunCase<S>(d, 0, 1, 0, false, stream, seed++);  // different alignments: single elements only
+    RunCase<S>(d, 0, 0, 0, true, stream, seed++);   // in place
+    RunCase<S>(d, 2, 3, 3, true, stream, seed++);   // in place, off a boundary
   }
 }
 
@@ -363,8 +386,8 @@ void CheckStaleErrorIsCleared(cudaStream_t stream) {
   DeviceArray<float> d(3, 0);
   d.Upload(x);
   const Params<float> p = ComputeParams(-2.0f, 2.0f, -127.0f, 127.0f);
-  const int code = tf_qdq::gpu::LaunchQuantizeDequantize<float>(d.p, d.p, Dims{1, 1, 3}, ParamsArg<float>{nullptr, p},
-                                                                true, false, stream);
+  const int code = tf_qdq::gpu::LaunchQuantizeDequantize<float>(
+      d.p, d.p, Dims{1, 1, 3}, ParamsArg<float>{nullptr, p}, true, false, stream);
   CUDA_OK(cudaStreamSynchronize(stream));
   if (code != 0) {
     ++failures;
@@ -386,15 +409,17 @@ void RunHuge(cudaStream_t stream) {
   CUDA_OK(cudaMemGetInfo(&free_b, &total_b));
   const size_t need = static_cast<size_t>(n) * sizeof(S) + (size_t{512} << 20);
   if (free_b < need) {
-    std::printf("skip more than 2^31 elements: needs %.1f GiB of free device memory, %.1f GiB free\n",
-                need / 1073741824.0, free_b / 1073741824.0);
+    std::printf(
+        "skip more than 2^31 elements: needs %.1f GiB of free device memory, %.1f GiB free\n",
+        need / 1073741824.0, free_b / 1073741824.0);
     return;
   }
   std::vector<S> x(n);
   uint64_t state = 12345;
   for (int64_t i = 0; i < n; ++i) {
     state = state * 6364136223846793005ull + 1442695040888963407ull;
-    const float v = static_cast<float>(static_cast<int>((state >> 40) % 2001) - 1000) / 1000.0f;  // [-1, 1]
+    const float v =
+        static_cast<float>(static_cast<int>((state >> 40) % 2001) - 1000) / 1000.0f;  // [-1, 1]
     x[i] = HostIo<S>::FromC(v);
   }
   // Extremes beyond 2^31 (only reachable with 64-bit indices).
@@ -410,14 +435,15 @@ void RunHuge(cudaStream_t stream) {
     const std::string tag = "float16 " + DimsText(dims) + " (more than 2^31 elements)";
     d.Upload(x);
     std::vector<float> mn, mx;
-    tf_qdq::reference::Range<float>(n, dims.depth, dims.inner, [&](int64_t i) { return HostIo<S>::ToC(x[i]); },
-                                    &mn, &mx);
+    tf_qdq::reference::Range<float>(
+        n, dims.depth, dims.inner, [&](int64_t i) { return HostIo<S>::ToC(x[i]); }, &mn, &mx);
     std::vector<Params<float>> want(dims.depth);
     for (int64_t c = 0; c < dims.depth; ++c) want[c] = ComputeParams(mn[c], mx[c], -127.0f, 127.0f);
-    if (!LaunchOk(tf_qdq::gpu::LaunchDataRangeParams<S>(d.p, dims, -127.0f, 127.0f, scratch, dparams, stream),
+    if (!LaunchOk(tf_qdq::gpu::LaunchDataRangeParams<S>(d.p, dims, -127.0f, 127.0f, scratch,
+                                                        dparams, stream),
                   tag + " range") ||
-        !LaunchOk(tf_qdq::gpu::LaunchQuantizeDequantize<S>(d.p, d.p, dims, ParamsArg<float>{dparams, {}}, false,
-                                                           false, stream),
+        !LaunchOk(tf_qdq::gpu::LaunchQuantizeDequantize<S>(
+                      d.p, d.p, dims, ParamsArg<float>{dparams, {}}, false, false, stream),
                   tag + " qdq")) {
       continue;
     }
@@ -427,10 +453,11 @@ void RunHuge(cudaStream_t stream) {
     const int64_t edge = int64_t{1} << 24;
     for (int64_t i = 0; i < n; i = (i < edge || i >= n - edge) ? i + 1 : i + 4099) {
       const int64_t c = tf_qdq::reference::ChannelOf(i, dims.depth, dims.inner);
-      const S w = HostIo<S>::FromC(tf_qdq::reference::Qdq(HostIo<S>::ToC(x[i]), want[c], false, false));
+      const S w =
+          HostIo<S>::FromC(tf_qdq::reference::Qdq(HostIo<S>::ToC(x[i]), want[c], false, false));
       if (!SameStored(got[i], w) && ++bad <= 5) {
-        std::printf("FAIL %s at %" PRId64 ": got %.9g want %.9g\n", tag.c_str(), i, HostIo<S>::ToC(got[i]),
-                    HostIo<S>::ToC(w));
+        std::printf("FAIL %s at %" PRId64 ": got %.9g want %.9g\n", tag.c_str(), i,
+                    HostIo<S>::ToC(got[i]), HostIo<S>::ToC(w));
       }
     }
     if (bad) {
@@ -473,12 +500,11 @@ void Time(cudaStream_t stream) {
   DeviceArray<S> a(n, 0), b(n, 0), g(n, 0);
   a.Upload(MakeData<S>(n, 1, 99));
   g.Upload(MakeData<S>(n, 1, 98));
-  const double copy_ms = TimeMs(stream, [&] {
-    CUDA_OK(cudaMemcpyAsync(b.p, a.p, bytes, cudaMemcpyDeviceToDevice, stream));
-  });
+  const double copy_ms = TimeMs(
+      stream, [&] { CUDA_OK(cudaMemcpyAsync(b.p, a.p, bytes, cudaMemcpyDeviceToDevice, stream)); });
   const double copy_bw = 2.0 * bytes / (copy_ms * 1e-3);
-  std::printf("%-9s copy of %zu MiB: %.3f ms, %.1f GB/s (read + write)\n", HostIo<S>::Name(), bytes >> 20, copy_ms,
-              copy_bw / 1e9);
+  std::printf("%-9s copy of %zu MiB: %.3f ms, %.1f GB/s (read + write)\n", HostIo<S>::Name(),
+              bytes >> 20, copy_ms, copy_bw / 1e9);
   const int64_t kMaxDepth = 4100;
   void* scratch = nullptr;
   Params<C>* params = nullptr;
@@ -491,27 +517,33 @@ void Time(cudaStream_t stream) {
     std::printf("%-9s %-34s %-22s %8.3f ms %7.1f GB/s  %5.1f%% of copy\n", HostIo<S>::Name(), what,
                 DimsText(d).c_str(), ms, bw / 1e9, 100.0 * bw / copy_bw);
   };
-  const Dims shapes[] = {{1, 1, n}, {n / 3, 3, 1}, {n / 256, 256, 1}, {n / 4100, 4100, 1}, {64, 256, n / (64 * 256)}};
+  const Dims shapes[] = {
+      {1, 1, n}, {n / 3, 3, 1}, {n / 256, 256, 1}, {n / 4100, 4100, 1}, {64, 256, n / (64 * 256)}};
   for (const Dims& d : shapes) {
-    const ParamsArg<C> pa = d.depth == 1 ? ParamsArg<C>{nullptr, given[0]} : ParamsArg<C>{params, Params<C>{}};
+    const ParamsArg<C> pa =
+        d.depth == 1 ? ParamsArg<C>{nullptr, given[0]} : ParamsArg<C>{params, Params<C>{}};
     line("qdq, range given", d, 2, TimeMs(stream, [&] {
-           LaunchOk(tf_qdq::gpu::LaunchQuantizeDequantize<S>(a.p, b.p, d, pa, true, false, stream), "timing");
+           LaunchOk(tf_qdq::gpu::LaunchQuantizeDequantize<S>(a.p, b.p, d, pa, true, false, stream),
+                    "timing");
          }));
     line("range scan + parameters (reads)", d, 1, TimeMs(stream, [&] {
-           LaunchOk(tf_qdq::gpu::LaunchDataRangeParams<S>(a.p, d, C(-127), C(127), scratch, params, stream),
+           LaunchOk(tf_qdq::gpu::LaunchDataRangeParams<S>(a.p, d, C(-127), C(127), scratch, params,
+                                                          stream),
                     "timing");
          }));
     line("qdq, range computed (scan + qdq)", d, 3, TimeMs(stream, [&] {
-           LaunchOk(tf_qdq::gpu::LaunchDataRangeParams<S>(a.p, d, C(-127), C(127), scratch, params, stream),
+           LaunchOk(tf_qdq::gpu::LaunchDataRangeParams<S>(a.p, d, C(-127), C(127), scratch, params,
+                                                          stream),
                     "timing");
-           LaunchOk(tf_qdq::gpu::LaunchQuantizeDequantize<S>(a.p, b.p, d, ParamsArg<C>{params, Params<C>{}}, false,
-                                                             false, stream),
+           LaunchOk(tf_qdq::gpu::LaunchQuantizeDequantize<S>(
+                        a.p, b.p, d, ParamsArg<C>{params, Params<C>{}}, false, false, stream),
                     "timing");
          }));
     line("gradient", d, 3, TimeMs(stream, [&] {
            LaunchOk(tf_qdq::gpu::LaunchMaskedGradient<S>(g.p, a.p, b.p, d, pa, stream), "timing");
          }));
-    CUDA_OK(cudaMemcpy(params, given.data(), kMaxDepth * sizeof(Params<C>), cudaMemcpyHostToDevice));
+    CUDA_OK(
+        cudaMemcpy(params, given.data(), kMaxDepth * sizeof(Params<C>), cudaMemcpyHostToDevice));
   }
   cudaFree(scratch);
   cudaFree(params);
@@ -545,9 +577,11 @@ int main(int argc, char** argv) {
   CUDA_OK(cudaGetDevice(&dev));
   cudaDeviceProp prop;
   CUDA_OK(cudaGetDeviceProperties(&prop, dev));
-  std::printf("device %d: %s, compute capability %d.%d, %.1f GiB; CUDA runtime %d, driver %d; kernels built for %s\n",
-              dev, prop.name, prop.major, prop.minor, prop.totalGlobalMem / 1073741824.0,
-              tf_qdq::gpu::RuntimeVersion(), tf_qdq::gpu::DriverVersion(), tf_qdq::gpu::BuildDescription());
+  std::printf(
+      "device %d: %s, compute capability %d.%d, %.1f GiB; CUDA runtime %d, driver %d; kernels "
+      "built for %s\n",
+      dev, prop.name, prop.major, prop.minor, prop.totalGlobalMem / 1073741824.0,
+      tf_qdq::gpu::RuntimeVersion(), tf_qdq::gpu::DriverVersion(), tf_qdq::gpu::BuildDescription());
   cudaStream_t stream;
   CUDA_OK(cudaStreamCreate(&stream));
   // The kernel-image check, first: nothing else can pass without it.
@@ -556,7 +590,8 @@ int main(int argc, char** argv) {
     DeviceArray<float> d(1, 0);
     d.Upload(one);
     const int code = tf_qdq::gpu::LaunchQuantizeDequantize<float>(
-        d.p, d.p, Dims{1, 1, 1}, ParamsArg<float>{nullptr, ComputeParams(-1.0f, 1.0f, -127.0f, 127.0f)}, true, false,
+        d.p, d.p, Dims{1, 1, 1},
+        ParamsArg<float>{nullptr, ComputeParams(-1.0f, 1.0f, -127.0f, 127.0f)}, true, false,
         stream);
     if (tf_qdq::gpu::IsMissingKernelImage(code)) {
       std::printf("FAIL %s\n", tf_qdq::gpu::MissingKernelImageMessage(stream).c_str());
@@ -574,7 +609,9 @@ int main(int argc, char** argv) {
   CUDA_OK(cudaDeviceSynchronize());
   std::printf("%s: %d cases, %d failures\n", failures ? "FAILED" : "PASSED", cases, failures);
   if (timing && failures == 0) {
-    std::printf("\ntiming (mean of 20 launches after 3 warm-ups; bandwidth = bytes read + written / time)\n");
+    std::printf(
+        "\ntiming (mean of 20 launches after 3 warm-ups; bandwidth = bytes read + written / "
+        "time)\n");
     Time<float>(stream);
     Time<double>(stream);
     Time<HalfBits>(stream);

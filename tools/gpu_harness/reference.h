@@ -20,17 +20,15 @@ namespace tf_qdq {
 namespace reference {
 
 // Channel of flat element i of a [outer, depth, inner] view.
-inline int64_t ChannelOf(int64_t i, int64_t depth, int64_t inner) {
-  return (i / inner) % depth;
-}
+inline int64_t ChannelOf(int64_t i, int64_t depth, int64_t inner) { return (i / inner) % depth; }
 
 // Per-channel min/max of the non-NaN values get(i), i < n, of a
 // [n / (depth * inner), depth, inner] view: +inf / -inf for a channel without
 // any. A zero maximum is +0.0 if the channel holds a +0.0, else -0.0; a zero
 // minimum is -0.0 if the channel holds a -0.0, else +0.0.
 template <typename C, typename Get>
-void Range(int64_t n, int64_t depth, int64_t inner, const Get& get,
-           std::vector<C>* mn, std::vector<C>* mx) {
+void Range(int64_t n, int64_t depth, int64_t inner, const Get& get, std::vector<C>* mn,
+           std::vector<C>* mx) {
   const C inf = std::numeric_limits<C>::infinity();
   mn->assign(depth, inf);
   mx->assign(depth, -inf);

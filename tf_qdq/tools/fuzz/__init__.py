@@ -34,11 +34,26 @@ Modules: `strategies` (the hypothesis strategies and the quick profile),
 package (not in tests/) so that an installed tf_qdq can run the long profile;
 tests/test_fuzz.py runs the quick one.
 """
-from tf_qdq.tools.fuzz.model import (BFLOAT16, FLOAT_DTYPES, REASON_PATTERNS, WRAPPERS, Case, effective,
-                                     expected_errors)
+
+from tf_qdq.tools.fuzz.cli import main  # noqa: E402 (after the modules it uses)
+from tf_qdq.tools.fuzz.model import BFLOAT16, FLOAT_DTYPES, REASON_PATTERNS, WRAPPERS, Case, effective, expected_errors
 from tf_qdq.tools.fuzz.reference import OPS, check, run_plugin
 from tf_qdq.tools.fuzz.strategies import SPECIAL_VALUES, cases, quick_settings, shapes
-from tf_qdq.tools.fuzz.cli import main  # noqa: E402 (after the modules it uses)
 
-__all__ = ["BFLOAT16", "FLOAT_DTYPES", "OPS", "REASON_PATTERNS", "SPECIAL_VALUES", "WRAPPERS", "Case", "cases",
-           "check", "effective", "expected_errors", "main", "quick_settings", "run_plugin", "shapes"]
+__all__ = [
+    "BFLOAT16",
+    "FLOAT_DTYPES",
+    "OPS",
+    "REASON_PATTERNS",
+    "SPECIAL_VALUES",
+    "WRAPPERS",
+    "Case",
+    "cases",
+    "check",
+    "effective",
+    "expected_errors",
+    "main",
+    "quick_settings",
+    "run_plugin",
+    "shapes",
+]

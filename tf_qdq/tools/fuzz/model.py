@@ -5,6 +5,7 @@ plugin must accept a `Case` or which clean exception it must raise, and `REASON_
 message must name. TensorFlow runs every kernel with denormals-are-zero set, so the range checks
 compare with subnormals read as zero.
 """
+
 import dataclasses
 
 import numpy as np
@@ -54,7 +55,6 @@ class Case:
             parts.append(f"min/max as {np.dtype(self.minmax_as_tensor_dtype).name} tensors")
         parts.append(f"attrs={self.attrs}")
         return "Case(" + ", ".join(parts) + ")"
-
 
 
 def _compute_dtype(dtype):

@@ -3,6 +3,7 @@
 error) or, for a valid case, bit for bit against TensorFlow's built-in op through
 `tf_qdq.reference.builtin`, or the built-in op applied per channel slice where TensorFlow has no
 answer. `check(case)` raises AssertionError on any contract violation."""
+
 import re
 
 import numpy as np
@@ -10,8 +11,7 @@ import tensorflow as tf
 
 from tf_qdq import ops as _api
 from tf_qdq import raw_ops, reference
-from tf_qdq.tools.fuzz.model import (BFLOAT16, REASON_PATTERNS, WRAPPERS, _daz, _range_ok, effective,
-                                     expected_errors)
+from tf_qdq.tools.fuzz.model import BFLOAT16, REASON_PATTERNS, WRAPPERS, _daz, _range_ok, effective, expected_errors
 
 OPS = {
     **raw_ops.BY_VERSION,
@@ -140,7 +140,7 @@ def _reference_forward(case, op, axis):
     # At most 16 channels (the first and last 8) are checked: one built-in call each.
     checked = list(range(depth)) if depth <= 16 else list(range(8)) + list(range(depth - 8, depth))
     if depth > 16:
-        compare[:, 8:depth - 8, :] = False
+        compare[:, 8 : depth - 8, :] = False
     for c in checked:
         s = v[:, c, :].copy()
         if s.size == 0:
@@ -154,9 +154,17 @@ def _reference_forward(case, op, axis):
             # NaN is ignored by the range (docs/semantics.md#differences-from-tensorflow, item 4): replacing it by a value of
             # the channel leaves the range, hence every other output, unchanged.
             s[nan_mask[:, c, :]] = finite_or_inf.min()
-        r = reference.builtin("V2", input=s, input_min=np.asarray(lo, dtype), input_max=np.asarray(hi, dtype),
-                              signed_input=kw["signed_input"], range_given=range_given, num_bits=nb,
-                              narrow_range=narrow, round_mode=rm)
+        r = reference.builtin(
+            "V2",
+            input=s,
+            input_min=np.asarray(lo, dtype),
+            input_max=np.asarray(hi, dtype),
+            signed_input=kw["signed_input"],
+            range_given=range_given,
+            num_bits=nb,
+            narrow_range=narrow,
+            round_mode=rm,
+        )
         out[:, c, :] = _np(r)
     if not range_given:
         compare &= ~nan_mask
@@ -192,7 +200,8 @@ def _check(case):
         assert name == exc, f"expected {exc} ({sorted(reasons)}), got {name}: {msg[:600]}\n{case.describe()}"
         pats = [REASON_PATTERNS[r] for r in reasons]
         assert msg.strip() and any(re.search(p, msg) for p in pats), (
-            f"{name} message does not name the problem ({sorted(reasons)}): {msg[:600]}\n{case.describe()}")
+            f"{name} message does not name the problem ({sorted(reasons)}): {msg[:600]}\n{case.describe()}"
+        )
         return "error"
     if expect is not None:
         raise AssertionError(f"expected {expect[0]} ({sorted(expect[1])}) but the call succeeded\n{case.describe()}")
@@ -201,12 +210,17 @@ def _check(case):
     if op == "V4Grad":
         outs = [t.numpy() for t in result]
         assert outs[0].shape == x.shape and outs[0].dtype == x.dtype, case.describe()
-        assert outs[1].shape == np.asarray(case.mn).shape and outs[2].shape == np.asarray(case.mx).shape, case.describe()
-        assert not np.any(_bits(outs[1])) and not np.any(_bits(outs[2])), "min/max backprops must be +0\n" + case.describe()
+        assert outs[1].shape == np.asarray(case.mn).shape and outs[2].shape == np.asarray(case.mx).shape, (
+            case.describe()
+        )
+        assert not np.any(_bits(outs[1])) and not np.any(_bits(outs[2])), (
+            "min/max backprops must be +0\n" + case.describe()
+        )
         if x.size == 0:
             return "ok"
-        ref = reference.builtin("V4Grad", gradients=case.grads, input=x, input_min=case.mn, input_max=case.mx,
-                                axis=axis)
+        ref = reference.builtin(
+            "V4Grad", gradients=case.grads, input=x, input_min=case.mn, input_max=case.mx, axis=axis
+        )
         _assert_same(outs[0], _np(ref[0]), None, None, case)
         return "ok"
     out = result.numpy()
@@ -242,3 +256,4 @@ def _assert_same(out, ref, compare, nan_mask, case, nan_in=None):
     if np.any(diff):
         idx = np.flatnonzero(diff)[:5]
         detail = ", ".join(f"[{i}] x={case.x.flat[i]!r} got {out.flat[i]!r} want {ref.flat[i]!r}" for i in idx)
+        raise AssertionError(f"{int(diff.sum())} of {out.size} elements differ in bits: {detail}\n{case.describe()}")

@@ -1,6 +1,7 @@
 """Hypothesis strategies of fuzz cases: every op, dtype, shape (empty dims included), attr, axis,
 min/max shape and value, num_bits, and data with NaN, infinities, subnormals and huge values;
 mostly valid cases, often invalid in exactly one way."""
+
 import os
 
 try:
@@ -12,8 +13,7 @@ except ImportError:  # pragma: no cover - exercised without hypothesis installed
 
 import numpy as np
 
-from tf_qdq.tools.fuzz.model import (FLOAT_DTYPES, INT32_MAX, INT32_MIN, NON_FLOAT_DTYPES, WRAPPERS,
-                                     Case)
+from tf_qdq.tools.fuzz.model import FLOAT_DTYPES, INT32_MAX, INT32_MIN, NON_FLOAT_DTYPES, WRAPPERS, Case
 
 MISSING_HYPOTHESIS = (
     "tf_qdq fuzz needs the 'hypothesis' package, an optional dependency: "
@@ -25,10 +25,40 @@ MISSING_HYPOTHESIS = (
 # extreme magnitudes (1e-282 and 1e73 in float64; they overflow or flush in the
 # narrower types), rounding ties and the integer-range boundaries.
 SPECIAL_VALUES = (
-    0.0, -0.0, np.nan, -np.nan, np.inf, -np.inf, 1.0, -1.0, 0.5, -0.5, 1.5, -2.5,
-    127.0, -128.0, 255.0, 0.49999997, 0.50390625,
-    1e-45, -1e-45, 1e-40, 1e-39, 5e-324, -5e-324, 6e-8, -6e-8,
-    1e-282, -1e-282, 1e73, -1e73, 3.4e38, -3.4e38, 1.7e308, 65504.0, -65504.0,
+    0.0,
+    -0.0,
+    np.nan,
+    -np.nan,
+    np.inf,
+    -np.inf,
+    1.0,
+    -1.0,
+    0.5,
+    -0.5,
+    1.5,
+    -2.5,
+    127.0,
+    -128.0,
+    255.0,
+    0.49999997,
+    0.50390625,
+    1e-45,
+    -1e-45,
+    1e-40,
+    1e-39,
+    5e-324,
+    -5e-324,
+    6e-8,
+    -6e-8,
+    1e-282,
+    -1e-282,
+    1e73,
+    -1e73,
+    3.4e38,
+    -3.4e38,
+    1.7e308,
+    65504.0,
+    -65504.0,
 )
 
 
@@ -109,11 +139,13 @@ if hypothesis is not None:
             signed = draw(st.booleans())
             attrs["signed_input"] = signed
             if draw(st.integers(0, 9)) < 8:
-                num_bits = draw(st.sampled_from([1, 2, 3, 4, 7, 8, 8, 8, 16, 23, 24, 32, 52, 53, 60, 61]
-                                                + ([] if signed else [62])))
+                num_bits = draw(
+                    st.sampled_from([1, 2, 3, 4, 7, 8, 8, 8, 16, 23, 24, 32, 52, 53, 60, 61] + ([] if signed else [62]))
+                )
             else:
-                num_bits = draw(st.sampled_from([0, -1, 62, 63, 64, 2**30, INT32_MIN, INT32_MAX]
-                                                + ([2**31] if op != "V3" else [])))
+                num_bits = draw(
+                    st.sampled_from([0, -1, 62, 63, 64, 2**30, INT32_MIN, INT32_MAX] + ([2**31] if op != "V3" else []))
+                )
             if op == "V3":
                 nb_shape = draw(st.sampled_from([(), (), (), (), (0,), (2,), (1,), (1, 1)]))
                 case.num_bits_tensor = np.full(nb_shape, num_bits, np.int32)
@@ -189,6 +221,11 @@ def quick_settings(max_examples=1000):
     long profile (`python -m tf_qdq fuzz`) is where new inputs are explored."""
     _require_hypothesis()
     derandomize = os.environ.get("CI", "").lower() not in ("", "0", "false")
-    return settings(max_examples=max_examples, deadline=None, derandomize=derandomize, database=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-                    print_blob=True)
+    return settings(
+        max_examples=max_examples,
+        deadline=None,
+        derandomize=derandomize,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+        print_blob=True,
+    )
