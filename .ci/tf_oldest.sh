@@ -83,7 +83,7 @@ lap "install wheel + python -m tf_qdq"
 # --- 4. the version-sensitive tests, against the installed wheel ---------------------------
 # Run from outside the source tree, so `import tf_qdq` is the installed package.
 tests=(test_parity.py test_differences.py test_golden.py test_bad_inputs.py test_keras.py test_build_smoke.py
-       test_api.py)
+       test_api.py test_messages.py)
 "$venv/bin/python" -m pytest -q -p no:cacheprovider -c "$src/pyproject.toml" --rootdir "$src" \
   "${tests[@]/#/$src/tests/}"
 lap "pytest ${#tests[@]} files"

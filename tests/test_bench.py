@@ -76,18 +76,20 @@ def test_read_floor_is_measured_for_large_per_tensor_rows():
 def test_targets_report_pass_miss_and_the_memory_floor():
     rows = [
         _row("per-tensor data", 1.5, 9.0, read_ms=3.0),
-        _row("per-tensor given", 2.0, 4.0, read_ms=2.5),
+        _row("per-tensor given", 2.0, 4.0, read_ms=1.0),
         _row("per-tensor given", 0.9, 0.013, size="4K"),
         _row("per-tensor given", 1.0, 4.0, dtype="half", vs_f32=1.3),
         _row("per-tensor data", 1.0, 4.0, dtype="half", vs_f32=0.8),
     ]
     t = {name: (text, ok) for name, text, ok in bench.check_targets(rows)}
-    text, ok = t["per-tensor data float32 16M: built-in/plugin >= 2.0"]
-    assert ok is False
-    assert text == "1.50x (needs plugin <= 4.50 ms; reading the input twice takes 6.00 ms)"
-    assert t["per-tensor given float32 16M: built-in/plugin >= 1.8"] == ("2.00x", True)
-    assert t["per-tensor given float32 4K: built-in/plugin >= 1.0"] == ("0.90x", False)
-    assert t["per-tensor data float32 4K: built-in/plugin >= 1.0"] == ("not run", None)
+    # plugin 6.0 ms against one read of 3.0 ms: 2.0x, within the 2.5x of two reads and a write.
+    name = "per-tensor data float32 16M (two reads and a write): plugin time <= 2.5x one plain read of the input"
+    assert t[name] == ("2.00x one read (6.00 ms vs 3.00 ms)", True)
+    # plugin 2.0 ms against one read of 1.0 ms: 2.0x, more than the 1.5x of one read and a write.
+    name = "per-tensor given float32 16M (one read and a write): plugin time <= 1.5x one plain read of the input"
+    assert t[name] == ("2.00x one read (2.00 ms vs 1.00 ms)", False)
+    assert t["per-tensor given float32 4K: built-in/plugin >= 0.95"] == ("0.90x", False)
+    assert t["per-tensor data float32 4K: built-in/plugin >= 0.95"] == ("not run", None)
     text, ok = t["half 16M: per element at least as fast as plugin float32 (worst case)"]
     assert (text, ok) == ("0.80x (per-tensor data)", False)
     assert t["every output bit-identical to the reference"] == ("5/5", True)
