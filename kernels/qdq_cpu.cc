@@ -252,9 +252,11 @@ bool ChannelHoldsZero(const Layout& layout, const T* in, int64_t c, bool negativ
 
 // Per-channel NaN-ignoring min and max of the data into mn[0..depth),
 // mx[0..depth). The sign of a zero minimum or maximum is
-// implementation-defined in TensorFlow; ours is fixed (see the end).
+// implementation-defined in TensorFlow; ours is fixed (see the end). qmax:
+// the integer range's top, in the compute type.
 template <typename T, typename C>
-void DataRange(tensorflow::OpKernelContext* ctx, const Layout& layout, const T* in, C* mn, C* mx) {
+void DataRange(tensorflow::OpKernelContext* ctx, const Layout& layout, const T* in, C qmax, C* mn,
+               C* mx) {
   const auto& loops = LoopsFor<T>::Get();
   const auto* x = Raw(in);
   const int64_t n = layout.size(), positions = layout.positions;
@@ -321,11 +323,15 @@ void DataRange(tensorflow::OpKernelContext* ctx, const Layout& layout, const T* 
   // The rule instead follows the IEEE total order (-0.0 < +0.0), as the GPU's
   // order keys do: a zero minimum is -0.0 when the channel holds a -0.0, else
   // +0.0; a zero maximum is +0.0 when the channel holds a +0.0, else -0.0.
-  // (The sign decides the sign of zero outputs, e.g. when qmax / max
-  // overflows and the minimum sets the scale.) Only channels with a zero
-  // extreme are scanned again, each scan stopping at the first match.
+  // The sign of a zero maximum decides the sign of zero outputs. A zero
+  // minimum only reaches the output when ComputeParams takes its scale from
+  // the minimum, which with a zero minimum happens exactly when qmax / max
+  // overflows (a maximum below about 3.7e-37 for 8 bits); only then is its
+  // channel scanned again (after a ReLU every minimum is a zero, and a scan
+  // for a -0.0 reads the whole channel). Each scan stops at the first match.
   for (int64_t c = 0; c < layout.depth; ++c) {
-    if (mn[c] == C(0)) {
+    const bool min_sets_scale = qmax * mx[c] > C(0) && Limits<C>::Max() < qmax / mx[c];
+    if (mn[c] == C(0) && min_sets_scale) {
       mn[c] = ChannelHoldsZero<C>(layout, in, c, /*negative=*/true) ? -C(0) : C(0);
     }
     if (mx[c] == C(0)) {
@@ -360,7 +366,7 @@ struct ForwardFunctor<CPUDevice, T> {
         mx[c] = static_cast<C>(max_host[c]);
       }
     } else {
-      DataRange(ctx, layout, in, mn.data(), mx.data());
+      DataRange(ctx, layout, in, static_cast<C>(args.qmax), mn.data(), mx.data());
     }
     // Parameters per channel, then per position for the cols layout.
     Scratch<C> params(4 * depth);
