@@ -19,6 +19,7 @@
 // (a range that is only known at run time is not checked, see docs/xla.md).
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -91,8 +92,10 @@ class Builder {
   // flush: emulate the flushing of subnormals (denormals-are-zero on inputs,
   // flush-to-zero on results) under which TensorFlow runs the CPU kernels:
   // its threads set both, while XLA's CPU code keeps subnormals.
-  Builder(XlaOpKernelContext* ctx, int64_t axis, DataType dt, bool flush)
-      : ctx_(ctx), b_(ctx->builder()), axis_(axis), dt_(dt),
+  // b: the builder to emit into (a sub-computation's), the op's by default.
+  Builder(XlaOpKernelContext* ctx, int64_t axis, DataType dt, bool flush,
+          xla::XlaBuilder* b = nullptr)
+      : ctx_(ctx), b_(b != nullptr ? b : ctx->builder()), axis_(axis), dt_(dt),
         c_(ComputeXlaType(dt)), flush_(flush) {
     const TensorShape shape = ctx->InputShape(0);
     for (int d = 0; d < shape.dims(); ++d) dims_.push_back(shape.dim_size(d));
@@ -128,12 +131,16 @@ class Builder {
             xla::GetTupleElement(t, 2), xla::GetTupleElement(t, 3)};
   }
 
+  // Smallest normal value of the compute type.
+  double MinNormal() const {
+    return c_ == xla::F64 ? std::numeric_limits<double>::min()
+                          : std::numeric_limits<float>::min();
+  }
+
   // A subnormal compute value becomes a zero of its sign (when flushing).
   xla::XlaOp Flush(xla::XlaOp v) {
     if (!flush_) return v;
-    const double min_normal = c_ == xla::F64
-                                  ? std::numeric_limits<double>::min()
-                                  : std::numeric_limits<float>::min();
+    const double min_normal = MinNormal();
     return xla::Select(xla::Lt(xla::Abs(v), Scalar(min_normal)),
                        xla::Mul(v, Scalar(0.0)), v);
   }
@@ -194,6 +201,69 @@ class Builder {
                               xla::CreateScalarMinComputation(kt, b_), reduced));
     *mx = FromKey(xla::Reduce(ToKey(for_max), init_max,
                               xla::CreateScalarMaxComputation(kt, b_), reduced));
+  }
+
+  // The data range of the op's input `raw` (storage type), with DataRange's
+  // results, in as few passes over the input as TensorFlow's own op makes.
+  //
+  // Fast path: XLA's plain min and max reductions over the raw input (the
+  // same HLO as the built-in op's, which XLA fuses with the input read and
+  // runs vectorized). Where their results are normal or infinite they are
+  // exact: min and max of non-zero, non-NaN values are unique; widening to
+  // the compute type and flushing subnormals are monotonic, so they commute
+  // with the reduction; and XLA's min/max propagate NaN, so a NaN anywhere in
+  // a channel shows in its result. Only where some channel's min or max is
+  // NaN, a zero or a subnormal (the cases where the NaN rule, the sign of
+  // zero or the flush decide) does a conditional run the exact reduction
+  // (DataRange) over the whole input instead.
+  void FastDataRange(xla::XlaOp raw, xla::XlaOp* mn, xla::XlaOp* mx) {
+    const double inf = std::numeric_limits<double>::infinity();
+    const xla::PrimitiveType st = ctx_->input_xla_type(0);
+    const std::vector<int64_t> reduced = ReducedDims();
+    xla::XlaOp lo = ToCompute(
+        xla::Reduce(raw, xla::ConstantR0WithType(b_, st, inf),
+                    xla::CreateScalarMinComputation(st, b_), reduced));
+    xla::XlaOp hi = ToCompute(
+        xla::Reduce(raw, xla::ConstantR0WithType(b_, st, -inf),
+                    xla::CreateScalarMaxComputation(st, b_), reduced));
+    // Not (|v| >= smallest normal): NaN, zero or subnormal.
+    auto unsure = [&](xla::XlaOp v) {
+      return xla::Not(xla::Ge(xla::Abs(v), Scalar(MinNormal())));
+    };
+    xla::XlaOp any_unsure = xla::Any(xla::Or(unsure(lo), unsure(hi)));
+
+    // The exact branch: DataRange over the (widened, flushed) input.
+    std::unique_ptr<xla::XlaBuilder> eb = b_->CreateSubBuilder("qdq_exact_range");
+    absl::StatusOr<xla::Shape> raw_shape = b_->GetShape(raw);
+    if (!raw_shape.ok()) {
+      b_->ReportError(raw_shape.status());
+      return;
+    }
+    {
+      Builder e(ctx_, axis_, dt_, flush_, eb.get());
+      xla::XlaOp p = xla::Parameter(eb.get(), 0, *raw_shape, "input");
+      xla::XlaOp emn, emx;
+      e.DataRange(e.Flush(e.ToCompute(p)), &emn, &emx);
+      xla::Tuple(eb.get(), {emn, emx});
+    }
+    absl::StatusOr<xla::XlaComputation> exact = eb->Build();
+    // The fast branch: passes the reductions' results through.
+    xla::XlaOp pair = xla::Tuple(b_, {lo, hi});
+    absl::StatusOr<xla::Shape> pair_shape = b_->GetShape(pair);
+    if (!exact.ok() || !pair_shape.ok()) {
+      b_->ReportError(!exact.ok() ? exact.status() : pair_shape.status());
+      return;
+    }
+    std::unique_ptr<xla::XlaBuilder> fb = b_->CreateSubBuilder("qdq_fast_range");
+    xla::Parameter(fb.get(), 0, *pair_shape, "range");
+    absl::StatusOr<xla::XlaComputation> fast = fb->Build();
+    if (!fast.ok()) {
+      b_->ReportError(fast.status());
+      return;
+    }
+    xla::XlaOp range = xla::Conditional(any_unsure, raw, *exact, pair, *fast);
+    *mn = xla::GetTupleElement(range, 0);
+    *mx = xla::GetTupleElement(range, 1);
   }
 
   // A scalar broadcast to the full input shape.
@@ -351,7 +421,7 @@ void EmitForward(XlaOpKernelContext* ctx, bool flush, int64_t axis,
     mn = b.Flush(b.ToCompute(mn_in));
     mx = b.Flush(b.ToCompute(mx_in));
   } else {
-    b.DataRange(x, &mn, &mx);
+    b.FastDataRange(ctx->Input(0), &mn, &mx);
   }
   ctx->SetOutput(0, b.ToStorage(b.Quantize(x, mn, mx, qmin, qmax, range_given,
                                            half_up)));
