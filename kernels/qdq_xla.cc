@@ -298,6 +298,17 @@ class Builder {
                                  Flush(xla::Div(mx, opaque.qmax)));
     xla::XlaOp lo = xla::Select(use_min, mn, Flush(xla::Mul(qmin, inv)));
     xla::XlaOp hi = xla::Select(use_min, Flush(xla::Mul(qmax, inv)), mx);
+    // The parameters are computed once per channel, not per element: XLA
+    // fuses cheap per-channel operations into the elementwise loop through
+    // the broadcasts, recomputing them for every element, but keeps an
+    // expensive producer (a division) out. v / 1 is v, bit for bit (the 1 is
+    // opaque to the simplifier).
+    scale = xla::Div(scale, opaque.one);
+    inv = xla::Div(inv, opaque.one);
+    if (clamp) {
+      lo = xla::Div(lo, opaque.one);
+      hi = xla::Div(hi, opaque.one);
+    }
 
     xla::XlaOp y = x;
     if (clamp) {
