@@ -37,6 +37,7 @@
 #include "xla/hlo/builder/lib/math.h"
 #include "xla/hlo/builder/xla_builder.h"
 #include "xla/hlo/builder/xla_computation.h"
+#include "xla/shape_util.h"
 
 namespace tf_qdq {
 namespace {
@@ -203,30 +204,50 @@ class Builder {
                               xla::CreateScalarMaxComputation(kt, b_), reduced));
   }
 
+  // The reducer min(a, b) = (a < b or b is NaN) ? a : b (max: a > b) of
+  // type t: NaN never wins over a number.
+  absl::StatusOr<xla::XlaComputation> NanSkipping(xla::PrimitiveType t,
+                                                  bool max) {
+    std::unique_ptr<xla::XlaBuilder> rb =
+        b_->CreateSubBuilder(max ? "qdq_max_skip_nan" : "qdq_min_skip_nan");
+    const xla::Shape scalar = xla::ShapeUtil::MakeShape(t, {});
+    xla::XlaOp a = xla::Parameter(rb.get(), 0, scalar, "a");
+    xla::XlaOp b = xla::Parameter(rb.get(), 1, scalar, "b");
+    xla::Select(xla::Or(max ? xla::Gt(a, b) : xla::Lt(a, b), xla::Ne(b, b)), a,
+                b);
+    return rb->Build();
+  }
+
   // The data range of the op's input `raw` (storage type), with DataRange's
   // results, in as few passes over the input as TensorFlow's own op makes.
   //
-  // Fast path: XLA's plain min and max reductions over the raw input (the
-  // same HLO as the built-in op's, which XLA fuses with the input read and
-  // runs vectorized). Where their results are normal or infinite they are
-  // exact: min and max of non-zero, non-NaN values are unique; widening to
-  // the compute type and flushing subnormals are monotonic, so they commute
-  // with the reduction; and XLA's min/max propagate NaN, so a NaN anywhere in
-  // a channel shows in its result. Only where some channel's min or max is
-  // NaN, a zero or a subnormal (the cases where the NaN rule, the sign of
-  // zero or the flush decide) does a conditional run the exact reduction
-  // (DataRange) over the whole input instead.
+  // Fast path: one min and one max reduction over the raw input, which XLA
+  // fuses with the input read as it does the built-in op's. Their reducers
+  // skip NaN: min(a, b) = (a < b or b is NaN) ? a : b, max alike. (XLA's own
+  // min/max are no use here: TensorFlow compiles them to the x86 instructions,
+  // which drop NaN in an order-dependent way and lose the values before it.)
+  // With ±inf as initial values the results are never NaN, and where they
+  // are normal or infinite they are exact: min and max of non-zero values are
+  // unique, and widening to the compute type and flushing subnormals are
+  // monotonic, so they commute with the reduction. Only where some channel's
+  // min or max is a zero or a subnormal (the sign of zero and the flush
+  // decide) does a conditional run the exact reduction (DataRange) over the
+  // whole input instead.
   void FastDataRange(xla::XlaOp raw, xla::XlaOp* mn, xla::XlaOp* mx) {
     const double inf = std::numeric_limits<double>::infinity();
     const xla::PrimitiveType st = ctx_->input_xla_type(0);
     const std::vector<int64_t> reduced = ReducedDims();
-    xla::XlaOp lo = ToCompute(
-        xla::Reduce(raw, xla::ConstantR0WithType(b_, st, inf),
-                    xla::CreateScalarMinComputation(st, b_), reduced));
-    xla::XlaOp hi = ToCompute(
-        xla::Reduce(raw, xla::ConstantR0WithType(b_, st, -inf),
-                    xla::CreateScalarMaxComputation(st, b_), reduced));
-    // Not (|v| >= smallest normal): NaN, zero or subnormal.
+    absl::StatusOr<xla::XlaComputation> min_nan = NanSkipping(st, /*max=*/false);
+    absl::StatusOr<xla::XlaComputation> max_nan = NanSkipping(st, /*max=*/true);
+    if (!min_nan.ok() || !max_nan.ok()) {
+      b_->ReportError(!min_nan.ok() ? min_nan.status() : max_nan.status());
+      return;
+    }
+    xla::XlaOp lo = ToCompute(xla::Reduce(
+        raw, xla::ConstantR0WithType(b_, st, inf), *min_nan, reduced));
+    xla::XlaOp hi = ToCompute(xla::Reduce(
+        raw, xla::ConstantR0WithType(b_, st, -inf), *max_nan, reduced));
+    // Not (|v| >= smallest normal): zero or subnormal (or NaN, never here).
     auto unsure = [&](xla::XlaOp v) {
       return xla::Not(xla::Ge(xla::Abs(v), Scalar(MinNormal())));
     };
