@@ -229,11 +229,20 @@ class Builder {
   // With ±inf as initial values the results are never NaN, and where they
   // are normal or infinite they are exact: min and max of non-zero values are
   // unique, and widening to the compute type and flushing subnormals are
-  // monotonic, so they commute with the reduction. Only where some channel's
-  // min or max is a zero or a subnormal (the sign of zero and the flush
-  // decide) does a conditional run the exact reduction (DataRange) over the
-  // whole input instead.
-  void FastDataRange(xla::XlaOp raw, xla::XlaOp* mn, xla::XlaOp* mx) {
+  // monotonic (in the order where -0.0 < +0.0), so they commute with the
+  // reduction: flushing a subnormal result gives the exact one. Only an
+  // exact zero result is unsure, its sign being the reduction's choice:
+  // - a zero max: its sign reaches the output (through max / qmax);
+  // - a zero min: its sign reaches the output only where the scale from the
+  //   max, qmax / max, overflows to +inf (Quantize then takes the scale from
+  //   the min: -0.0 / qmin and +0.0 / qmin differ in sign); elsewhere Quantize
+  //   does not use the min (qmin * min > 0 is false for both zeros), so data
+  //   with a zero min and a positive max (ReLU outputs) stay on the fast path.
+  // Where some channel is unsure, a conditional runs the exact reduction
+  // (DataRange) over the whole input instead. qmax: Quantize's, as a compute
+  // value.
+  void FastDataRange(xla::XlaOp raw, double qmax, xla::XlaOp* mn,
+                     xla::XlaOp* mx) {
     const double inf = std::numeric_limits<double>::infinity();
     const xla::PrimitiveType st = ctx_->input_xla_type(0);
     const std::vector<int64_t> reduced = ReducedDims();
@@ -247,11 +256,13 @@ class Builder {
         raw, xla::ConstantR0WithType(b_, st, inf), *min_nan, reduced));
     xla::XlaOp hi = ToCompute(xla::Reduce(
         raw, xla::ConstantR0WithType(b_, st, -inf), *max_nan, reduced));
-    // Not (|v| >= smallest normal): zero or subnormal (or NaN, never here).
-    auto unsure = [&](xla::XlaOp v) {
-      return xla::Not(xla::Ge(xla::Abs(v), Scalar(MinNormal())));
-    };
-    xla::XlaOp any_unsure = xla::Any(xla::Or(unsure(lo), unsure(hi)));
+    const xla::XlaOp zero = Scalar(0.0);
+    const xla::XlaOp max_scale = xla::Div(Scalar(qmax), Flush(hi));
+    const xla::XlaOp max_scale_overflows =
+        xla::And(xla::Gt(xla::Mul(Scalar(qmax), Flush(hi)), zero),
+                 xla::Eq(max_scale, Scalar(inf)));
+    xla::XlaOp any_unsure = xla::Any(xla::Or(
+        xla::Eq(hi, zero), xla::And(xla::Eq(lo, zero), max_scale_overflows)));
 
     // The exact branch: DataRange over the (widened, flushed) input.
     std::unique_ptr<xla::XlaBuilder> eb = b_->CreateSubBuilder("qdq_exact_range");
@@ -269,7 +280,7 @@ class Builder {
     }
     absl::StatusOr<xla::XlaComputation> exact = eb->Build();
     // The fast branch: passes the reductions' results through.
-    xla::XlaOp pair = xla::Tuple(b_, {lo, hi});
+    xla::XlaOp pair = xla::Tuple(b_, {Flush(lo), Flush(hi)});
     absl::StatusOr<xla::Shape> pair_shape = b_->GetShape(pair);
     if (!exact.ok() || !pair_shape.ok()) {
       b_->ReportError(!exact.ok() ? exact.status() : pair_shape.status());
@@ -453,7 +464,11 @@ void EmitForward(XlaOpKernelContext* ctx, bool flush, int64_t axis,
     mn = b.Flush(b.ToCompute(mn_in));
     mx = b.Flush(b.ToCompute(mx_in));
   } else {
-    b.FastDataRange(ctx->Input(0), &mn, &mx);
+    // qmax as Quantize converts it (int64 -> compute type, nearest).
+    const double qmax_c = dt == tensorflow::DT_DOUBLE
+                              ? static_cast<double>(qmax)
+                              : static_cast<float>(qmax);
+    b.FastDataRange(ctx->Input(0), qmax_c, &mn, &mx);
   }
   ctx->SetOutput(0, b.ToStorage(b.Quantize(x, mn, mx, qmin, qmax, range_given,
                                            half_up)));
