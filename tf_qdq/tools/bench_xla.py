@@ -5,6 +5,7 @@ Rows (float32, 16M elements by default):
   * per-tensor given / per-tensor data: range given (as run-time arguments) or computed;
   * last-axis(256) given / data: per channel along the last axis, 256 channels (the built-in
     reference for a given per-channel range is V3: TensorFlow's V2/V4 reject it);
+  * ... data relu: computed range over ReLU outputs (half the values +0.0: a zero minimum);
   * fused QDQ->matmul: y = matmul(QDQ(x * a + b), w), [4096, 1024] x [1024, 1024]: the scale-shift
     and the QDQ fuse into one loop feeding the dot; the row reports the number of array fusions in
     the optimized HLO for both (1 and 1: our op fuses like the built-in one).
@@ -34,7 +35,8 @@ import tensorflow as tf  # noqa: E402
 from tf_qdq import raw_ops, reference  # noqa: E402
 
 CHANNELS = 256
-ROWS = ("per-tensor given", "per-tensor data", "last-axis(256) given", "last-axis(256) data", "fused QDQ->matmul")
+ROWS = ("per-tensor given", "per-tensor data", "last-axis(256) given", "last-axis(256) data", "per-tensor data relu",
+        "last-axis(256) data relu", "fused QDQ->matmul")
 
 
 def _time_interleaved(fns: Sequence[Callable[[], object]], reps: int) -> List[float]:
@@ -66,7 +68,10 @@ def _qdq_case(name: str, n: int, seed: int = 0):
     given = name.endswith("given")
     shape = (n // CHANNELS, CHANNELS) if per_channel else (n,)
     axis = 1 if per_channel else -1
-    x = tf.constant(rng.normal(size=shape).astype(np.float32))
+    data = rng.normal(size=shape).astype(np.float32)
+    if name.endswith("relu"):
+        data = np.maximum(data, np.float32(0))
+    x = tf.constant(data)
     depth = CHANNELS if per_channel else None
     lo = tf.constant(np.full(depth or (), -2.5, np.float32))
     hi = tf.constant(np.full(depth or (), 2.5, np.float32))
