@@ -19,6 +19,7 @@
 // (a range that is only known at run time is not checked, see docs/xla.md).
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -31,8 +32,8 @@
 #include "tensorflow/core/framework/tensor.h"
 #include "tensorflow/core/framework/tensor_shape.h"
 #include "tensorflow/core/framework/types.h"
-// The XLA builder lives in xla/hlo/builder/ from TensorFlow 2.18 on, in
-// xla/client/ before.
+// The XLA builder lives in xla/hlo/builder/ in newer TensorFlow versions
+// (2.21), in xla/client/ in older ones (2.16).
 #if __has_include("xla/hlo/builder/xla_builder.h")
 #include "xla/hlo/builder/lib/arithmetic.h"
 #include "xla/hlo/builder/lib/constants.h"
@@ -46,6 +47,7 @@
 #include "xla/client/xla_builder.h"
 #include "xla/client/xla_computation.h"
 #endif
+#include "xla/shape_util.h"
 
 namespace tf_qdq {
 namespace {
@@ -72,8 +74,7 @@ xla::PrimitiveType ComputeXlaType(DataType dt) {
 // holds float exactly, so messages print as the CPU kernels' do).
 template <typename T>
 double HostValue(const Tensor& t, int64_t i) {
-  return static_cast<double>(
-      static_cast<typename ComputeType<T>::type>(t.flat<T>()(i)));
+  return static_cast<double>(static_cast<typename ComputeType<T>::type>(t.flat<T>()(i)));
 }
 
 double HostValueOf(const Tensor& t, int64_t i) {
@@ -101,9 +102,15 @@ class Builder {
   // flush: emulate the flushing of subnormals (denormals-are-zero on inputs,
   // flush-to-zero on results) under which TensorFlow runs the CPU kernels:
   // its threads set both, while XLA's CPU code keeps subnormals.
-  Builder(XlaOpKernelContext* ctx, int64_t axis, DataType dt, bool flush)
-      : ctx_(ctx), b_(ctx->builder()), axis_(axis), dt_(dt),
-        c_(ComputeXlaType(dt)), flush_(flush) {
+  // b: the builder to emit into (a sub-computation's), the op's by default.
+  Builder(XlaOpKernelContext* ctx, int64_t axis, DataType dt, bool flush,
+          xla::XlaBuilder* b = nullptr)
+      : ctx_(ctx),
+        b_(b != nullptr ? b : ctx->builder()),
+        axis_(axis),
+        dt_(dt),
+        c_(ComputeXlaType(dt)),
+        flush_(flush) {
     const TensorShape shape = ctx->InputShape(0);
     for (int d = 0; d < shape.dims(); ++d) dims_.push_back(shape.dim_size(d));
   }
@@ -118,8 +125,7 @@ class Builder {
   xla::XlaOp ToStorage(xla::XlaOp x) {
     return dt_ == tensorflow::DT_FLOAT || dt_ == tensorflow::DT_DOUBLE
                ? x
-               : xla::ConvertElementType(
-                     x, ctx_->input_xla_type(0));
+               : xla::ConvertElementType(x, ctx_->input_xla_type(0));
   }
 
   // qmin and qmax as divisors, 1 and 0 of the compute type, kept from XLA's
@@ -132,20 +138,22 @@ class Builder {
     xla::XlaOp qmin, qmax, one, zero;
   };
   Opaque Opaques(double qmin, double qmax) {
-    xla::XlaOp t = xla::OptimizationBarrier(xla::Tuple(
-        b_, {Scalar(qmin), Scalar(qmax), Scalar(1.0), Scalar(0.0)}));
-    return {xla::GetTupleElement(t, 0), xla::GetTupleElement(t, 1),
-            xla::GetTupleElement(t, 2), xla::GetTupleElement(t, 3)};
+    xla::XlaOp t = xla::OptimizationBarrier(
+        xla::Tuple(b_, {Scalar(qmin), Scalar(qmax), Scalar(1.0), Scalar(0.0)}));
+    return {xla::GetTupleElement(t, 0), xla::GetTupleElement(t, 1), xla::GetTupleElement(t, 2),
+            xla::GetTupleElement(t, 3)};
+  }
+
+  // Smallest normal value of the compute type.
+  double MinNormal() const {
+    return c_ == xla::F64 ? std::numeric_limits<double>::min() : std::numeric_limits<float>::min();
   }
 
   // A subnormal compute value becomes a zero of its sign (when flushing).
   xla::XlaOp Flush(xla::XlaOp v) {
     if (!flush_) return v;
-    const double min_normal = c_ == xla::F64
-                                  ? std::numeric_limits<double>::min()
-                                  : std::numeric_limits<float>::min();
-    return xla::Select(xla::Lt(xla::Abs(v), Scalar(min_normal)),
-                       xla::Mul(v, Scalar(0.0)), v);
+    const double min_normal = MinNormal();
+    return xla::Select(xla::Lt(xla::Abs(v), Scalar(min_normal)), xla::Mul(v, Scalar(0.0)), v);
   }
 
   // A per-tensor scalar or per-channel vector, broadcast to the input shape.
@@ -171,20 +179,15 @@ class Builder {
   int KeyBits() const { return c_ == xla::F64 ? 64 : 32; }
   xla::XlaOp FlipNegative(xla::XlaOp k) {
     const int bits = KeyBits();
-    xla::XlaOp sign = xla::ShiftRightArithmetic(
-        k, xla::ConstantR0WithType(b_, KeyType(), bits - 1));
+    xla::XlaOp sign =
+        xla::ShiftRightArithmetic(k, xla::ConstantR0WithType(b_, KeyType(), bits - 1));
     xla::XlaOp magnitude_mask = xla::ConstantR0WithType(
         b_, KeyType(),
-        bits == 64 ? std::numeric_limits<int64_t>::max()
-                   : std::numeric_limits<int32_t>::max());
+        bits == 64 ? std::numeric_limits<int64_t>::max() : std::numeric_limits<int32_t>::max());
     return xla::Xor(k, xla::And(sign, magnitude_mask));
   }
-  xla::XlaOp ToKey(xla::XlaOp v) {
-    return FlipNegative(xla::BitcastConvertType(v, KeyType()));
-  }
-  xla::XlaOp FromKey(xla::XlaOp k) {
-    return xla::BitcastConvertType(FlipNegative(k), c_);
-  }
+  xla::XlaOp ToKey(xla::XlaOp v) { return FlipNegative(xla::BitcastConvertType(v, KeyType())); }
+  xla::XlaOp FromKey(xla::XlaOp k) { return xla::BitcastConvertType(FlipNegative(k), c_); }
 
   // NaN-ignoring data range (docs/semantics.md#differences-from-tensorflow,
   // item 4) with the kernels' zero signs: max is +0.0 where the channel holds
@@ -200,10 +203,100 @@ class Builder {
     xla::XlaOp init_min = ToKey(Scalar(inf));
     xla::XlaOp init_max = ToKey(Scalar(-inf));
     const std::vector<int64_t> reduced = ReducedDims();
-    *mn = FromKey(xla::Reduce(ToKey(for_min), init_min,
-                              xla::CreateScalarMinComputation(kt, b_), reduced));
-    *mx = FromKey(xla::Reduce(ToKey(for_max), init_max,
-                              xla::CreateScalarMaxComputation(kt, b_), reduced));
+    *mn = FromKey(
+        xla::Reduce(ToKey(for_min), init_min, xla::CreateScalarMinComputation(kt, b_), reduced));
+    *mx = FromKey(
+        xla::Reduce(ToKey(for_max), init_max, xla::CreateScalarMaxComputation(kt, b_), reduced));
+  }
+
+  // The reducer min(a, b) = (a < b or b is NaN) ? a : b (max: a > b) of
+  // type t: NaN never wins over a number.
+  absl::StatusOr<xla::XlaComputation> NanSkipping(xla::PrimitiveType t, bool max) {
+    std::unique_ptr<xla::XlaBuilder> rb =
+        b_->CreateSubBuilder(max ? "qdq_max_skip_nan" : "qdq_min_skip_nan");
+    const xla::Shape scalar = xla::ShapeUtil::MakeShape(t, {});
+    xla::XlaOp a = xla::Parameter(rb.get(), 0, scalar, "a");
+    xla::XlaOp b = xla::Parameter(rb.get(), 1, scalar, "b");
+    xla::Select(xla::Or(max ? xla::Gt(a, b) : xla::Lt(a, b), xla::Ne(b, b)), a, b);
+    return rb->Build();
+  }
+
+  // The data range of the op's input `raw` (storage type), with DataRange's
+  // results, in as few passes over the input as TensorFlow's own op makes.
+  //
+  // Fast path: one min and one max reduction over the raw input, which XLA
+  // fuses with the input read as it does the built-in op's. Their reducers
+  // skip NaN: min(a, b) = (a < b or b is NaN) ? a : b, max alike. (XLA's own
+  // min/max are no use here: TensorFlow compiles them to the x86 instructions,
+  // which drop NaN in an order-dependent way and lose the values before it.)
+  // With ±inf as initial values the results are never NaN, and where they
+  // are normal or infinite they are exact: min and max of non-zero values are
+  // unique, and widening to the compute type and flushing subnormals are
+  // monotonic (in the order where -0.0 < +0.0), so they commute with the
+  // reduction: flushing a subnormal result gives the exact one. Only an
+  // exact zero result is unsure, its sign being the reduction's choice:
+  // - a zero max: its sign reaches the output (through max / qmax);
+  // - a zero min: its sign reaches the output only where the scale from the
+  //   max, qmax / max, overflows to +inf (Quantize then takes the scale from
+  //   the min: -0.0 / qmin and +0.0 / qmin differ in sign); elsewhere Quantize
+  //   does not use the min (qmin * min > 0 is false for both zeros), so data
+  //   with a zero min and a positive max (ReLU outputs) stay on the fast path.
+  // Where some channel is unsure, a conditional runs the exact reduction
+  // (DataRange) over the whole input instead. qmax: Quantize's, as a compute
+  // value.
+  void FastDataRange(xla::XlaOp raw, double qmax, xla::XlaOp* mn, xla::XlaOp* mx) {
+    const double inf = std::numeric_limits<double>::infinity();
+    const xla::PrimitiveType st = ctx_->input_xla_type(0);
+    const std::vector<int64_t> reduced = ReducedDims();
+    absl::StatusOr<xla::XlaComputation> min_nan = NanSkipping(st, /*max=*/false);
+    absl::StatusOr<xla::XlaComputation> max_nan = NanSkipping(st, /*max=*/true);
+    if (!min_nan.ok() || !max_nan.ok()) {
+      b_->ReportError(!min_nan.ok() ? min_nan.status() : max_nan.status());
+      return;
+    }
+    xla::XlaOp lo =
+        ToCompute(xla::Reduce(raw, xla::ConstantR0WithType(b_, st, inf), *min_nan, reduced));
+    xla::XlaOp hi =
+        ToCompute(xla::Reduce(raw, xla::ConstantR0WithType(b_, st, -inf), *max_nan, reduced));
+    const xla::XlaOp zero = Scalar(0.0);
+    const xla::XlaOp max_scale = xla::Div(Scalar(qmax), Flush(hi));
+    const xla::XlaOp max_scale_overflows =
+        xla::And(xla::Gt(xla::Mul(Scalar(qmax), Flush(hi)), zero), xla::Eq(max_scale, Scalar(inf)));
+    xla::XlaOp any_unsure =
+        xla::Any(xla::Or(xla::Eq(hi, zero), xla::And(xla::Eq(lo, zero), max_scale_overflows)));
+
+    // The exact branch: DataRange over the (widened, flushed) input.
+    std::unique_ptr<xla::XlaBuilder> eb = b_->CreateSubBuilder("qdq_exact_range");
+    absl::StatusOr<xla::Shape> raw_shape = b_->GetShape(raw);
+    if (!raw_shape.ok()) {
+      b_->ReportError(raw_shape.status());
+      return;
+    }
+    {
+      Builder e(ctx_, axis_, dt_, flush_, eb.get());
+      xla::XlaOp p = xla::Parameter(eb.get(), 0, *raw_shape, "input");
+      xla::XlaOp emn, emx;
+      e.DataRange(e.Flush(e.ToCompute(p)), &emn, &emx);
+      xla::Tuple(eb.get(), {emn, emx});
+    }
+    absl::StatusOr<xla::XlaComputation> exact = eb->Build();
+    // The fast branch: passes the reductions' results through.
+    xla::XlaOp pair = xla::Tuple(b_, {Flush(lo), Flush(hi)});
+    absl::StatusOr<xla::Shape> pair_shape = b_->GetShape(pair);
+    if (!exact.ok() || !pair_shape.ok()) {
+      b_->ReportError(!exact.ok() ? exact.status() : pair_shape.status());
+      return;
+    }
+    std::unique_ptr<xla::XlaBuilder> fb = b_->CreateSubBuilder("qdq_fast_range");
+    xla::Parameter(fb.get(), 0, *pair_shape, "range");
+    absl::StatusOr<xla::XlaComputation> fast = fb->Build();
+    if (!fast.ok()) {
+      b_->ReportError(fast.status());
+      return;
+    }
+    xla::XlaOp range = xla::Conditional(any_unsure, raw, *exact, pair, *fast);
+    *mn = xla::GetTupleElement(range, 0);
+    *mx = xla::GetTupleElement(range, 1);
   }
 
   // A scalar broadcast to the full input shape.
@@ -211,33 +304,39 @@ class Builder {
 
   // docs/semantics.md#arithmetic, steps 3-6 (qdq_math.h: ComputeParams,
   // QuantizeDequantize) on compute values.
-  xla::XlaOp Quantize(xla::XlaOp x, xla::XlaOp mn, xla::XlaOp mx, int64_t qmin_i,
-                      int64_t qmax_i, bool clamp, bool half_up) {
+  xla::XlaOp Quantize(xla::XlaOp x, xla::XlaOp mn, xla::XlaOp mx, int64_t qmin_i, int64_t qmax_i,
+                      bool clamp, bool half_up) {
     // The integer range converted in C++ (int64 -> compute type, nearest;
     // a float value is exact in double).
-    const double qmin_c = c_ == xla::F64 ? static_cast<double>(qmin_i)
-                                         : static_cast<float>(qmin_i);
-    const double qmax_c = c_ == xla::F64 ? static_cast<double>(qmax_i)
-                                         : static_cast<float>(qmax_i);
+    const double qmin_c = c_ == xla::F64 ? static_cast<double>(qmin_i) : static_cast<float>(qmin_i);
+    const double qmax_c = c_ == xla::F64 ? static_cast<double>(qmax_i) : static_cast<float>(qmax_i);
     xla::XlaOp qmin = Scalar(qmin_c), qmax = Scalar(qmax_c);
-    const double max_value = c_ == xla::F64
-                                 ? std::numeric_limits<double>::max()
-                                 : std::numeric_limits<float>::max();
+    const double max_value =
+        c_ == xla::F64 ? std::numeric_limits<double>::max() : std::numeric_limits<float>::max();
     const Opaque opaque = Opaques(qmin_c, qmax_c);
     xla::XlaOp zero = xla::ZerosLike(mn);
     xla::XlaOp big = xla::Add(zero, Scalar(max_value));
-    xla::XlaOp s_min = xla::Select(xla::Gt(xla::Mul(qmin, mn), zero),
-                                   xla::Div(qmin, mn), big);
-    xla::XlaOp s_max = xla::Select(xla::Gt(xla::Mul(qmax, mx), zero),
-                                   xla::Div(qmax, mx), big);
+    xla::XlaOp s_min = xla::Select(xla::Gt(xla::Mul(qmin, mn), zero), xla::Div(qmin, mn), big);
+    xla::XlaOp s_max = xla::Select(xla::Gt(xla::Mul(qmax, mx), zero), xla::Div(qmax, mx), big);
     s_min = Flush(s_min);
     s_max = Flush(s_max);
     xla::XlaOp use_min = xla::Lt(s_min, s_max);
     xla::XlaOp scale = xla::Select(use_min, s_min, s_max);
-    xla::XlaOp inv = xla::Select(use_min, Flush(xla::Div(mn, opaque.qmin)),
-                                 Flush(xla::Div(mx, opaque.qmax)));
+    xla::XlaOp inv =
+        xla::Select(use_min, Flush(xla::Div(mn, opaque.qmin)), Flush(xla::Div(mx, opaque.qmax)));
     xla::XlaOp lo = xla::Select(use_min, mn, Flush(xla::Mul(qmin, inv)));
     xla::XlaOp hi = xla::Select(use_min, Flush(xla::Mul(qmax, inv)), mx);
+    // The parameters are computed once per channel, not per element: XLA
+    // fuses cheap per-channel operations into the elementwise loop through
+    // the broadcasts, recomputing them for every element, but keeps an
+    // expensive producer (a division) out. v / 1 is v, bit for bit (the 1 is
+    // opaque to the simplifier).
+    scale = xla::Div(scale, opaque.one);
+    inv = xla::Div(inv, opaque.one);
+    if (clamp) {
+      lo = xla::Div(lo, opaque.one);
+      hi = xla::Div(hi, opaque.one);
+    }
 
     xla::XlaOp y = x;
     if (clamp) {
@@ -285,9 +384,8 @@ class Builder {
 // Checks a given range's shapes (always known at compile time) and, when the
 // range is a compile-time constant, its values, with the CPU kernels'
 // messages.
-tensorflow::Status CheckGivenRange(XlaOpKernelContext* ctx, int min_index,
-                                   int max_index, int64_t axis, int64_t depth,
-                                   const TensorShape& input_shape) {
+tensorflow::Status CheckGivenRange(XlaOpKernelContext* ctx, int min_index, int max_index,
+                                   int64_t axis, int64_t depth, const TensorShape& input_shape) {
   const TensorShape mn = ctx->InputShape(min_index);
   const TensorShape mx = ctx->InputShape(max_index);
   const DataType dt = ctx->input_type(0);
@@ -304,16 +402,13 @@ tensorflow::Status CheckGivenRange(XlaOpKernelContext* ctx, int min_index,
     for (int k = 0; k < 2; ++k) {
       if (ts[k]->dims() != 1) {
         return InvalidArgument(
-            "Shape must be rank 1 for ", names[k],
-            "_tensor when the axis is specified: got shape ",
-            ts[k]->DebugString(), ", expected [", depth,
-            "] (one value per channel along axis ", axis, " of the input ",
-            input_shape.DebugString(), ")");
+            "Shape must be rank 1 for ", names[k], "_tensor when the axis is specified: got shape ",
+            ts[k]->DebugString(), ", expected [", depth, "] (one value per channel along axis ",
+            axis, " of the input ", input_shape.DebugString(), ")");
       }
       if (ts[k]->dim_size(0) != depth) {
-        return InvalidArgument(names[k], "_tensor has incorrect size, was ",
-                               ts[k]->dim_size(0), " expected ", depth,
-                               " to match dim ", axis, " of the input ",
+        return InvalidArgument(names[k], "_tensor has incorrect size, was ", ts[k]->dim_size(0),
+                               " expected ", depth, " to match dim ", axis, " of the input ",
                                ts[k]->DebugString());
       }
     }
@@ -326,12 +421,11 @@ tensorflow::Status CheckGivenRange(XlaOpKernelContext* ctx, int min_index,
     const double l = HostValueOf(*lo, c), h = HostValueOf(*hi, c);
     if (!(l <= h)) {
       if (axis == -1) {
-        return InvalidArgument("Invalid range: input_min ", Print(l, dt),
-                               " > input_max ", Print(h, dt));
+        return InvalidArgument("Invalid range: input_min ", Print(l, dt), " > input_max ",
+                               Print(h, dt));
       }
-      return InvalidArgument("Invalid range: input_min ", Print(l, dt),
-                             " > input_max ", Print(h, dt), " for channel ", c,
-                             " along axis ", axis,
+      return InvalidArgument("Invalid range: input_min ", Print(l, dt), " > input_max ",
+                             Print(h, dt), " for channel ", c, " along axis ", axis,
                              ". Every channel needs input_min <= input_max.");
     }
   }
@@ -341,30 +435,29 @@ tensorflow::Status CheckGivenRange(XlaOpKernelContext* ctx, int min_index,
 // True on XLA_CPU_JIT: the CPU kernels run on TensorFlow's threads, which
 // flush subnormals; the plugin's CUDA kernels keep them.
 bool FlushesSubnormals(OpKernelConstruction* ctx) {
-  return ctx->device_type() ==
-         tensorflow::DeviceType(tensorflow::DEVICE_CPU_XLA_JIT);
+  return ctx->device_type() == tensorflow::DeviceType(tensorflow::DEVICE_CPU_XLA_JIT);
 }
 
 // Builds the forward graph of V1-V4 once validation has passed.
-void EmitForward(XlaOpKernelContext* ctx, bool flush, int64_t axis,
-                 int64_t num_bits, bool signed_input, bool narrow_range,
-                 bool range_given, bool half_up, xla::XlaOp mn_in,
-                 xla::XlaOp mx_in) {
+void EmitForward(XlaOpKernelContext* ctx, bool flush, int64_t axis, int64_t num_bits,
+                 bool signed_input, bool narrow_range, bool range_given, bool half_up,
+                 xla::XlaOp mn_in, xla::XlaOp mx_in) {
   const DataType dt = ctx->input_type(0);
   Builder b(ctx, axis, dt, flush);
   int64_t qmin, qmax;
-  IntegerRange(static_cast<int>(num_bits), signed_input, narrow_range, &qmin,
-               &qmax);
+  IntegerRange(static_cast<int>(num_bits), signed_input, narrow_range, &qmin, &qmax);
   xla::XlaOp x = b.Flush(b.ToCompute(ctx->Input(0)));
   xla::XlaOp mn, mx;
   if (range_given) {
     mn = b.Flush(b.ToCompute(mn_in));
     mx = b.Flush(b.ToCompute(mx_in));
   } else {
-    b.DataRange(x, &mn, &mx);
+    // qmax as Quantize converts it (int64 -> compute type, nearest).
+    const double qmax_c =
+        dt == tensorflow::DT_DOUBLE ? static_cast<double>(qmax) : static_cast<float>(qmax);
+    b.FastDataRange(ctx->Input(0), qmax_c, &mn, &mx);
   }
-  ctx->SetOutput(0, b.ToStorage(b.Quantize(x, mn, mx, qmin, qmax, range_given,
-                                           half_up)));
+  ctx->SetOutput(0, b.ToStorage(b.Quantize(x, mn, mx, qmin, qmax, range_given, half_up)));
 }
 
 // V1: the range comes from float attrs, rounding is HALF_TO_EVEN.
@@ -378,12 +471,12 @@ class QdqV1XlaOp : public XlaOpKernel {
     OP_REQUIRES_OK(ctx, ctx->GetAttr("input_min", &input_min_));
     OP_REQUIRES_OK(ctx, ctx->GetAttr("input_max", &input_max_));
     OP_REQUIRES(ctx, NumBitsOk(num_bits_, signed_input_),
-                InvalidArgument("num_bits is out of range: ", num_bits_,
-                                " with signed_input_ ", signed_input_));
+                InvalidArgument("num_bits is out of range: ", num_bits_, " with signed_input_ ",
+                                signed_input_));
     if (range_given_) {
-      OP_REQUIRES(ctx, input_min_ <= input_max_,
-                  InvalidArgument("Invalid range: input_min ", input_min_,
-                                  " > input_max ", input_max_));
+      OP_REQUIRES(
+          ctx, input_min_ <= input_max_,
+          InvalidArgument("Invalid range: input_min ", input_min_, " > input_max ", input_max_));
     }
   }
 
@@ -394,8 +487,8 @@ class QdqV1XlaOp : public XlaOpKernel {
     xla::XlaBuilder* b = ctx->builder();
     xla::XlaOp mn = xla::ConvertElementType(xla::ConstantR0<float>(b, input_min_), t);
     xla::XlaOp mx = xla::ConvertElementType(xla::ConstantR0<float>(b, input_max_), t);
-    EmitForward(ctx, flush_, -1, num_bits_, signed_input_, /*narrow_range=*/false,
-                range_given_, /*half_up=*/false, mn, mx);
+    EmitForward(ctx, flush_, -1, num_bits_, signed_input_, /*narrow_range=*/false, range_given_,
+                /*half_up=*/false, mn, mx);
   }
 
  private:
@@ -425,24 +518,23 @@ class QdqV2XlaOp : public XlaOpKernel {
                                 round_mode, "'"));
     half_up_ = round_mode == "HALF_UP";
     OP_REQUIRES(ctx, NumBitsOk(num_bits_, signed_input_),
-                InvalidArgument("num_bits is out of range: ", num_bits_,
-                                " with signed_input_ ", signed_input_));
+                InvalidArgument("num_bits is out of range: ", num_bits_, " with signed_input_ ",
+                                signed_input_));
   }
 
   void Compile(XlaOpKernelContext* ctx) override {
     const TensorShape shape = ctx->InputShape(0);
     const int64_t axis = axis_;
-    OP_REQUIRES(ctx, axis >= -1,
-                InvalidArgument("Axis must be at least -1. Found ", axis));
-    OP_REQUIRES(ctx, axis == -1 || axis < shape.dims(),
-                InvalidArgument("Shape must be at least rank ", axis + 1,
-                                " but is rank ", shape.dims()));
+    OP_REQUIRES(ctx, axis >= -1, InvalidArgument("Axis must be at least -1. Found ", axis));
+    OP_REQUIRES(
+        ctx, axis == -1 || axis < shape.dims(),
+        InvalidArgument("Shape must be at least rank ", axis + 1, " but is rank ", shape.dims()));
     const int64_t depth = axis == -1 ? 1 : shape.dim_size(axis);
     if (range_given_) {
       OP_REQUIRES_OK(ctx, CheckGivenRange(ctx, 1, 2, axis, depth, shape));
     }
-    EmitForward(ctx, flush_, axis, num_bits_, signed_input_, narrow_range_,
-                range_given_, half_up_, ctx->Input(1), ctx->Input(2));
+    EmitForward(ctx, flush_, axis, num_bits_, signed_input_, narrow_range_, range_given_, half_up_,
+                ctx->Input(1), ctx->Input(2));
   }
 
  private:
@@ -470,14 +562,12 @@ class QdqV3XlaOp : public XlaOpKernel {
     const TensorShape shape = ctx->InputShape(0);
     const int64_t axis = axis_, dims = shape.dims();
     OP_REQUIRES(ctx, axis >= -dims && axis < dims,
-                InvalidArgument(
-                    "Axis requested is larger than input dimensions. Axis: ",
-                    axis, " Input Dimensions: ", dims));
+                InvalidArgument("Axis requested is larger than input dimensions. Axis: ", axis,
+                                " Input Dimensions: ", dims));
     OP_REQUIRES(ctx, axis >= -1,
-                InvalidArgument("Axis must be -1 (per-tensor) or in [0, ", dims,
-                                ") (per-channel), got ", axis,
-                                ". Count a per-channel axis from the front: ",
-                                "use ", axis + dims, "."));
+                InvalidArgument(
+                    "Axis must be -1 (per-tensor) or in [0, ", dims, ") (per-channel), got ", axis,
+                    ". Count a per-channel axis from the front: ", "use ", axis + dims, "."));
     const TensorShape nb_shape = ctx->InputShape(3);
     OP_REQUIRES(ctx, TensorShapeUtils::IsScalar(nb_shape),
                 InvalidArgument("Invalid shape. The `num_bits` tensor should "
@@ -486,14 +576,14 @@ class QdqV3XlaOp : public XlaOpKernel {
     int64_t num_bits = 0;
     OP_REQUIRES_OK(ctx, ctx->ConstantInputAsIntScalar(3, &num_bits));
     OP_REQUIRES(ctx, NumBitsOk(num_bits, signed_input_),
-                InvalidArgument("num_bits is out of range: ", num_bits,
-                                " with `signed_input_` ", signed_input_));
+                InvalidArgument("num_bits is out of range: ", num_bits, " with `signed_input_` ",
+                                signed_input_));
     const int64_t depth = axis == -1 ? 1 : shape.dim_size(axis);
     if (range_given_) {
       OP_REQUIRES_OK(ctx, CheckGivenRange(ctx, 1, 2, axis, depth, shape));
     }
-    EmitForward(ctx, flush_, axis, num_bits, signed_input_, narrow_range_,
-                range_given_, /*half_up=*/false, ctx->Input(1), ctx->Input(2));
+    EmitForward(ctx, flush_, axis, num_bits, signed_input_, narrow_range_, range_given_,
+                /*half_up=*/false, ctx->Input(1), ctx->Input(2));
   }
 
  private:
@@ -517,12 +607,10 @@ class QdqV4GradXlaOp : public XlaOpKernel {
     OP_REQUIRES(ctx, shape.IsSameSize(gshape),
                 InvalidArgument("gradient and input must be the same size"));
     const int64_t axis = axis_;
-    OP_REQUIRES(ctx, axis >= -1,
-                InvalidArgument("Axis must be at least -1. Found ", axis));
+    OP_REQUIRES(ctx, axis >= -1, InvalidArgument("Axis must be at least -1. Found ", axis));
     OP_REQUIRES(ctx, axis == -1 || axis < shape.dims(),
-                InvalidArgument(
-                    "Axis should be -1 or 0 or a positive value less than ",
-                    shape.dims(), "but given axis value was ", axis));
+                InvalidArgument("Axis should be -1 or 0 or a positive value less than ",
+                                shape.dims(), "but given axis value was ", axis));
     const int64_t depth = axis == -1 ? 1 : shape.dim_size(axis);
     const TensorShape mn = ctx->InputShape(2);
     const TensorShape mx = ctx->InputShape(3);
@@ -545,19 +633,17 @@ class QdqV4GradXlaOp : public XlaOpKernel {
       OP_REQUIRES(ctx, mn.dims() == 1,
                   InvalidArgument("Shape must be rank 1 for input_min_tensor "
                                   "when the axis is specified: got shape ",
-                                  mn.DebugString(), ", expected [", depth,
-                                  "]"));
+                                  mn.DebugString(), ", expected [", depth, "]"));
       OP_REQUIRES(ctx, mx.dims() == 1,
                   InvalidArgument("Shape must be rank 1 for input_max_tensor "
                                   "when the axis is specified: got shape ",
-                                  mx.DebugString(), ", expected [", depth,
-                                  "]"));
-      OP_REQUIRES(ctx, mn.dim_size(0) == depth,
-                  InvalidArgument("min has incorrect size, expected ", depth,
-                                  " was ", mn.dim_size(0)));
-      OP_REQUIRES(ctx, mx.dim_size(0) == depth,
-                  InvalidArgument("max has incorrect size, expected ", depth,
-                                  " was ", mx.dim_size(0)));
+                                  mx.DebugString(), ", expected [", depth, "]"));
+      OP_REQUIRES(
+          ctx, mn.dim_size(0) == depth,
+          InvalidArgument("min has incorrect size, expected ", depth, " was ", mn.dim_size(0)));
+      OP_REQUIRES(
+          ctx, mx.dim_size(0) == depth,
+          InvalidArgument("max has incorrect size, expected ", depth, " was ", mx.dim_size(0)));
     }
     const DataType dt = ctx->input_type(0);
     Builder b(ctx, axis, dt, flush_);
@@ -595,15 +681,14 @@ class QdqV4GradXlaOp : public XlaOpKernel {
 // below detects that case and registers the same kernel definitions itself.
 
 const std::vector<absl::string_view>& Devices() {
-  static const auto* devices = new std::vector<absl::string_view>{
-      tensorflow::DEVICE_CPU_XLA_JIT, tensorflow::DEVICE_GPU_XLA_JIT};
+  static const auto* devices = new std::vector<absl::string_view>{tensorflow::DEVICE_CPU_XLA_JIT,
+                                                                  tensorflow::DEVICE_GPU_XLA_JIT};
   return *devices;
 }
 
 const std::vector<DataType>& Types() {
-  static const auto* types = new std::vector<DataType>{
-      tensorflow::DT_BFLOAT16, tensorflow::DT_HALF, tensorflow::DT_FLOAT,
-      tensorflow::DT_DOUBLE};
+  static const auto* types = new std::vector<DataType>{tensorflow::DT_BFLOAT16, tensorflow::DT_HALF,
+                                                       tensorflow::DT_FLOAT, tensorflow::DT_DOUBLE};
   return *types;
 }
 
@@ -649,9 +734,8 @@ bool JitKernelsAlreadyCreated() {
   (*def.mutable_attr())["T"].set_type(tensorflow::DT_FLOAT);
   def.add_input("x");
   const tensorflow::KernelDef* kdef = nullptr;
-  return tensorflow::FindKernelDef(
-             tensorflow::DeviceType(tensorflow::DEVICE_CPU_XLA_JIT), def,
-             &kdef, nullptr)
+  return tensorflow::FindKernelDef(tensorflow::DeviceType(tensorflow::DEVICE_CPU_XLA_JIT), def,
+                                   &kdef, nullptr)
       .ok();
 }
 
@@ -662,8 +746,7 @@ bool RegisterLateJitKernels() {
       tensorflow::KernelDefBuilder kb(op.name);
       kb.Device(std::string(device).c_str()).TypeConstraint("T", Types());
       if (op.constant_input != nullptr) kb.HostMemory(op.constant_input);
-      ::tensorflow::kernel_factory::OpKernelRegistrar registrar(
-          kb.Build(), "XlaJitOp", op.factory);
+      ::tensorflow::kernel_factory::OpKernelRegistrar registrar(kb.Build(), "XlaJitOp", op.factory);
       (void)registrar;
     }
   }

@@ -5,6 +5,7 @@ Rows (float32, 16M elements by default):
   * per-tensor given / per-tensor data: range given (as run-time arguments) or computed;
   * last-axis(256) given / data: per channel along the last axis, 256 channels (the built-in
     reference for a given per-channel range is V3: TensorFlow's V2/V4 reject it);
+  * ... data relu: computed range over ReLU outputs (half the values +0.0: a zero minimum);
   * fused QDQ->matmul: y = matmul(QDQ(x * a + b), w), [4096, 1024] x [1024, 1024]: the scale-shift
     and the QDQ fuse into one loop feeding the dot; the row reports the number of array fusions in
     the optimized HLO for both (1 and 1: our op fuses like the built-in one).
@@ -17,6 +18,7 @@ is bit-identical to its own CPU kernel's.
     python -m tf_qdq.tools.bench_xla --quick    small tensors (smoke test)
     python -m tf_qdq.tools.bench_xla --json     rows as JSON
 """
+
 import argparse
 import json
 import os
@@ -34,7 +36,15 @@ import tensorflow as tf  # noqa: E402
 from tf_qdq import raw_ops, reference  # noqa: E402
 
 CHANNELS = 256
-ROWS = ("per-tensor given", "per-tensor data", "last-axis(256) given", "last-axis(256) data", "fused QDQ->matmul")
+ROWS = (
+    "per-tensor given",
+    "per-tensor data",
+    "last-axis(256) given",
+    "last-axis(256) data",
+    "per-tensor data relu",
+    "last-axis(256) data relu",
+    "fused QDQ->matmul",
+)
 
 
 def _time_interleaved(fns: Sequence[Callable[[], object]], reps: int) -> List[float]:
@@ -55,7 +65,7 @@ def _fusions(fn, *args) -> int:
     """Fusions over arrays (not scalars) in the optimized HLO's entry computation: the loops that read or
     write tensors. Scalar fusions (the quantization parameters) are left out."""
     hlo = fn.experimental_get_compiler_ir(*args)(stage="optimized_hlo")
-    entry = hlo[hlo.index("ENTRY"):]
+    entry = hlo[hlo.index("ENTRY") :]
     return len(re.findall(r"= \w+\[\d[^\]]*\]\S* fusion\(", entry))
 
 
@@ -66,7 +76,10 @@ def _qdq_case(name: str, n: int, seed: int = 0):
     given = name.endswith("given")
     shape = (n // CHANNELS, CHANNELS) if per_channel else (n,)
     axis = 1 if per_channel else -1
-    x = tf.constant(rng.normal(size=shape).astype(np.float32))
+    data = rng.normal(size=shape).astype(np.float32)
+    if name.endswith("relu"):
+        data = np.maximum(data, np.float32(0))
+    x = tf.constant(data)
     depth = CHANNELS if per_channel else None
     lo = tf.constant(np.full(depth or (), -2.5, np.float32))
     hi = tf.constant(np.full(depth or (), 2.5, np.float32))
@@ -80,11 +93,14 @@ def _qdq_case(name: str, n: int, seed: int = 0):
         label = "built-in V3"
 
         def builtin(x, lo, hi):
-            return tf.raw_ops.QuantizeAndDequantizeV3(input=x, input_min=lo, input_max=hi, num_bits=8,
-                                                     signed_input=True, range_given=True, axis=axis)
+            return tf.raw_ops.QuantizeAndDequantizeV3(
+                input=x, input_min=lo, input_max=hi, num_bits=8, signed_input=True, range_given=True, axis=axis
+            )
     else:
+
         def builtin(x, lo, hi):
             return tf.raw_ops.QuantizeAndDequantizeV4(input=x, input_min=lo, input_max=hi, **kw)
+
     return plugin, builtin, (x, lo, hi), label
 
 
@@ -105,6 +121,7 @@ def _fused_case(n: int, seed: int = 0):
     def builtin(x, a, b, w, lo, hi):
         q = tf.raw_ops.QuantizeAndDequantizeV4(input=x * a + b, input_min=lo, input_max=hi, range_given=True)
         return tf.matmul(q, w)
+
     return plugin, builtin, (x, a, b, w, lo, hi), "built-in V4"
 
 
@@ -126,8 +143,14 @@ def xla_rows(rows: Optional[Sequence[str]] = None, size: int = 1 << 24, reps: in
             if not reference.same_bits(got, want):
                 raise AssertionError(f"{name}: the compiled plugin op differs from its CPU kernel")
         t_plugin, t_builtin = _time_interleaved([lambda: fp(*args), lambda: fb(*args)], reps)
-        row = {"row": name, "elements": int(np.prod(args[0].shape)), "plugin_ms": t_plugin * 1e3,
-               "builtin_ms": t_builtin * 1e3, "ratio": t_builtin / t_plugin, "reference": label}
+        row = {
+            "row": name,
+            "elements": int(np.prod(args[0].shape)),
+            "plugin_ms": t_plugin * 1e3,
+            "builtin_ms": t_builtin * 1e3,
+            "ratio": t_builtin / t_plugin,
+            "reference": label,
+        }
         if name == "fused QDQ->matmul":
             row["plugin_fusions"] = _fusions(fp, *args)
             row["builtin_fusions"] = _fusions(fb, *args)
@@ -141,8 +164,10 @@ def format_rows(rows: List[Dict]) -> str:
         extra = ""
         if "plugin_fusions" in r:
             extra = f" (fusions: plugin {r['plugin_fusions']}, built-in {r['builtin_fusions']})"
-        lines.append(f"{r['row']:24} {r['elements']:>10} {r['plugin_ms']:>10.3f} {r['builtin_ms']:>12.3f} "
-                     f"{r['ratio']:>6.2f}  {r['reference']}{extra}")
+        lines.append(
+            f"{r['row']:24} {r['elements']:>10} {r['plugin_ms']:>10.3f} {r['builtin_ms']:>12.3f} "
+            f"{r['ratio']:>6.2f}  {r['reference']}{extra}"
+        )
     return "\n".join(lines)
 
 
@@ -154,9 +179,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = p.parse_args(argv)
     size = 1 << 16 if args.quick else 1 << 24
     reps = args.reps or (3 if args.quick else 15)
-    print(f"tf_qdq XLA benchmark: TensorFlow {tf.__version__}, device "
-          f"{'GPU' if tf.config.list_physical_devices('GPU') else 'CPU'}, load average "
-          f"{os.getloadavg()[0]:.1f}", file=sys.stderr, flush=True)
+    print(
+        f"tf_qdq XLA benchmark: TensorFlow {tf.__version__}, device "
+        f"{'GPU' if tf.config.list_physical_devices('GPU') else 'CPU'}, load average "
+        f"{os.getloadavg()[0]:.1f}",
+        file=sys.stderr,
+        flush=True,
+    )
     rows = xla_rows(size=size, reps=reps)
     print(json.dumps(rows, indent=1) if args.json else format_rows(rows))
     return 0
