@@ -119,7 +119,12 @@ trap 'rm -rf "$stage"' EXIT
 cp setup.py pyproject.toml README.md "$stage/"
 for f in LICENSE MANIFEST.in; do if [[ -e "$f" ]]; then cp "$f" "$stage/"; fi; done
 mkdir -p "$stage/tf_qdq" "$stage/kernels"
-cp tf_qdq/*.py "$stage/tf_qdq/"
+# The package with its subpackages (export/, tools/) and the raw_ops stub; no
+# library, no caches.
+while IFS= read -r -d '' f; do
+  mkdir -p "$stage/$(dirname "$f")"
+  cp "$f" "$stage/$f"
+done < <(find tf_qdq \( -name '*.py' -o -name '*.pyi' \) -not -path '*/__pycache__/*' -print0)
 
 # --- 1. the library ---------------------------------------------------------------
 case "$mode" in

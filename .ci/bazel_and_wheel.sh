@@ -75,6 +75,11 @@ test_flags=()
 if [[ -n "${TF_QDQ_BAZEL_PYTEST_MARKERS:-}" ]]; then
   test_flags+=("--test_arg=-m${TF_QDQ_BAZEL_PYTEST_MARKERS}")
 fi
+# Optional: a pytest -k expression, e.g. to leave out the long differential grids
+# that the pip run already ran against a library built from the same sources.
+if [[ -n "${TF_QDQ_BAZEL_PYTEST_K:-}" ]]; then
+  test_flags+=("--test_arg=-k${TF_QDQ_BAZEL_PYTEST_K}")
+fi
 status=0
 bazel test "${bazel_flags[@]}" "${test_flags[@]}" //... || status=$?
 # pytest's own summary, from the test log
