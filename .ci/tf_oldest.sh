@@ -71,7 +71,7 @@ lap "TF_VERSION=$tf_version ./build_pip_pkg.sh"
 lap "auditwheel show + wheel contents"
 
 # --- 3. install, self-check outside the checkout --------------------------------------------
-"$venv/bin/pip" install -q "$wheel" pytest hypothesis
+"$venv/bin/pip" install -q "$wheel" pytest hypothesis "tf_keras==$tf_version.*"
 cd "$work"
 "$venv/bin/python" -c 'import tf_qdq; p = tf_qdq.library_path(); assert "site-packages" in p, p; print("== installed library:", p)'
 TF_CPP_MIN_LOG_LEVEL=2 "$venv/bin/python" -m tf_qdq >"$work/selfcheck.txt" 2>&1 || { cat "$work/selfcheck.txt"; exit 1; }
