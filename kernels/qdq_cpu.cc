@@ -457,6 +457,25 @@ struct GradFunctor<CPUDevice, T> {
 };
 
 template <typename T>
+bool CpuGradientPassesUnbounded(tensorflow::OpKernelContext* ctx, const T* gradients, const T* x,
+                                int64_t n) {
+  const auto& loops = LoopsFor<T>::Get();
+  const auto* g = Raw(gradients);
+  const auto* xs = Raw(x);
+  std::atomic<bool> passes{true};
+  RunBlocks(ctx, n, NumBlocks(ctx, n), [&](int64_t, int64_t b, int64_t e) {
+    // Pieces, so that every task stops soon after one of them fails.
+    constexpr int64_t kPiece = 16 * 1024;
+    for (int64_t i = b; i < e && passes.load(std::memory_order_relaxed); i += kPiece) {
+      if (!loops.passes_unbounded(g + i, xs + i, std::min(kPiece, e - i))) {
+        passes.store(false, std::memory_order_relaxed);
+      }
+    }
+  });
+  return passes.load();
+}
+
+template <typename T>
 struct ZeroFunctor<CPUDevice, T> {
   tensorflow::Status operator()(tensorflow::OpKernelContext*, T* p, int64_t n) {
     std::fill(p, p + n, T(0));
@@ -464,10 +483,12 @@ struct ZeroFunctor<CPUDevice, T> {
   }
 };
 
-#define TF_QDQ_INSTANTIATE_CPU(T)               \
-  template struct ForwardFunctor<CPUDevice, T>; \
-  template struct GradFunctor<CPUDevice, T>;    \
-  template struct ZeroFunctor<CPUDevice, T>;
+#define TF_QDQ_INSTANTIATE_CPU(T)                                                              \
+  template struct ForwardFunctor<CPUDevice, T>;                                                \
+  template struct GradFunctor<CPUDevice, T>;                                                   \
+  template struct ZeroFunctor<CPUDevice, T>;                                                   \
+  template bool CpuGradientPassesUnbounded<T>(tensorflow::OpKernelContext*, const T*, const T*, \
+                                              int64_t);
 TF_QDQ_INSTANTIATE_CPU(Eigen::bfloat16)
 TF_QDQ_INSTANTIATE_CPU(Eigen::half)
 TF_QDQ_INSTANTIATE_CPU(float)

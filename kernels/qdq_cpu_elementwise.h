@@ -286,6 +286,35 @@ struct ElementwiseLoops : LoopsCommon<Storage> {
         });
   }
 
+  // Whether Masked(g[k], x[k], -inf, +inf, one) == g[k] bit for bit for
+  // every k in [0, n), decided from the bit patterns alone: no NaN in x (the
+  // only elements an unbounded range masks out), and no g that the product
+  // with one changes: a NaN (the product may quiet it) or, where
+  // denormals-are-zero flushes it, a subnormal. Integer code, which GCC
+  // vectorizes.
+  static bool PassesUnbounded(const S* g, const S* x, int64_t n) {
+    using U = typename Storage::Bits;
+    constexpr U kAbs = Storage::kAbsMask, kInf = Storage::kInfBits;
+    constexpr U kSubnormalMax = static_cast<U>(Storage::kMinNormalBits - 1);
+    const U* gb = reinterpret_cast<const U*>(g);
+    const U* xb = reinterpret_cast<const U*>(x);
+    for (int64_t i = 0; i < n; i += kChunk) {
+      const int64_t len = n - i < kChunk ? n - i : kChunk;
+      U bad = 0;  // nonzero once an element fails
+      for (int64_t k = i; k < i + len; ++k) {
+        const U ga = static_cast<U>(gb[k] & kAbs), xa = static_cast<U>(xb[k] & kAbs);
+        U fail = static_cast<U>((xa > kInf) | (ga > kInf));
+        if constexpr (!Storage::kSubnormalsExact) {
+          // ga - 1 wraps for a zero: subnormal exactly when ga in [1, kSubnormalMax].
+          fail = static_cast<U>(fail | (static_cast<U>(ga - 1) < kSubnormalMax));
+        }
+        bad = static_cast<U>(bad | fail);
+      }
+      if (bad != 0) return false;
+    }
+    return true;
+  }
+
   static void GradCols(const S* g, const S* x, S* y, int64_t n, const C* lo, const C* hi,
                        int64_t period, int64_t p0, bool stream) {
     const VF vone = SplatC(OpaqueOne());

@@ -78,6 +78,7 @@ TypedLoops<typename Storage::S, typename Storage::C> MakeTyped() {
   t.qdq_cols[1][1] = &Elementwise::template QdqCols<true, true>;
   t.grad = &Elementwise::Grad;
   t.grad_cols = &Elementwise::GradCols;
+  t.passes_unbounded = &Elementwise::PassesUnbounded;
   return t;
 }
 

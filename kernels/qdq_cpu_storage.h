@@ -17,6 +17,13 @@
 //                                   whose lanes are interchangeable;
 //                                   StorePairExact for values the type holds
 //                                   exactly (no rounding needed)
+//   Bits, kAbsMask, kInfBits,       the storage bit pattern: an unsigned
+//   kMinNormalBits                  integer of S's size, the mask without the
+//                                   sign, +inf, the smallest normal number
+//   kSubnormalsExact                whether g * 1 in the compute type keeps a
+//                                   subnormal g (half: its subnormals are
+//                                   normal floats); else denormals-are-zero
+//                                   flushes it
 #ifndef TF_QDQ_KERNELS_QDQ_CPU_STORAGE_H_
 #define TF_QDQ_KERNELS_QDQ_CPU_STORAGE_H_
 
@@ -35,6 +42,16 @@ constexpr bool kF16c = true;
 constexpr bool kF16c = false;
 #endif
 
+// Bit-pattern traits (see the list above).
+template <typename U, U kAbs, U kInf, U kMinNormal, bool kExact>
+struct BitsTraits {
+  using Bits = U;
+  static constexpr U kAbsMask = kAbs;
+  static constexpr U kInfBits = kInf;
+  static constexpr U kMinNormalBits = kMinNormal;
+  static constexpr bool kSubnormalsExact = kExact;
+};
+
 // float and double: storage and compute type are the same.
 template <typename T>
 struct StorageSame {
@@ -49,16 +66,20 @@ struct StorageSame {
 
 // float streams straight from registers where the table has the F16C
 // loops' non-temporal stores.
-struct StorageFloat : StorageSame<float> {
+struct StorageFloat : StorageSame<float>,
+                      BitsTraits<uint32_t, 0x7fffffffu, 0x7f800000u, 0x00800000u, false> {
   static constexpr bool kStreamVectors = kF16c;
 #if defined(__F16C__)
   static inline void Stream(float* p, VF v) { StoreVF<true>(p, v); }
 #endif
 };
 
-using StorageDouble = StorageSame<double>;
+struct StorageDouble
+    : StorageSame<double>,
+      BitsTraits<uint64_t, 0x7fffffffffffffffu, 0x7ff0000000000000u, 0x0010000000000000u, false> {
+};
 
-struct StorageHalf {
+struct StorageHalf : BitsTraits<uint16_t, 0x7fff, 0x7c00, 0x0400, true> {
   using S = uint16_t;
   using C = float;
   static constexpr bool kVectorConvert = kF16c;
@@ -73,7 +94,7 @@ struct StorageHalf {
 #endif
 };
 
-struct StorageBf16 {
+struct StorageBf16 : BitsTraits<uint16_t, 0x7fff, 0x7f80, 0x0080, false> {
   using S = uint16_t;
   using C = float;
   static constexpr bool kVectorConvert = kF16c;

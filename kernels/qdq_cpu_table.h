@@ -39,6 +39,10 @@ struct TypedLoops {
   // y[k] = g[k] * (lo[p] <= x[k] <= hi[p]).
   void (*grad_cols)(const S* g, const S* x, S* y, int64_t n, const C* lo, const C* hi,
                     int64_t period, int64_t p0, bool stream);
+  // Whether grad with lo = -inf, hi = +inf returns g[0..n) unchanged, bit
+  // for bit (no NaN in x; no NaN, nor a subnormal that the product with one
+  // would flush, in g).
+  bool (*passes_unbounded)(const S* g, const S* x, int64_t n);
 };
 
 struct LoopTable {

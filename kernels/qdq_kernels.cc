@@ -6,10 +6,12 @@
 
 #include "kernels/qdq_kernels.h"
 
+#include <cmath>
 #include <cstdint>
 #include <new>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 #include "kernels/qdq_math.h"
 #if defined(TF_QDQ_CUDA) && TF_QDQ_CUDA
@@ -350,19 +352,23 @@ class QdqV4GradOp : public OpKernel {
                   InvalidArgument("max has incorrect size, expected ", view.depth, " was ",
                                   mx.dim_size(0)));
     }
-    Tensor* input_backprop = nullptr;
-    OP_REQUIRES_OK(ctx,
-                   ctx->forward_input_or_allocate_output({0}, 0, input.shape(), &input_backprop));
     Tensor* min_backprop = nullptr;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(1, mn.shape(), &min_backprop));
     Tensor* max_backprop = nullptr;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(2, mx.shape(), &max_backprop));
-    OP_REQUIRES_OK(ctx, CallFunctor([&] {
-                     return GradFunctor<Device, T>()(ctx, view, gradient.flat<T>().data(),
-                                                     input.flat<T>().data(), mn.flat<T>().data(),
-                                                     mx.flat<T>().data(),
-                                                     input_backprop->flat<T>().data());
-                   }));
+    if (PassesGradient(ctx, gradient, input, mn, mx)) {
+      ctx->set_output(0, gradient);  // the same bits: no copy
+    } else {
+      Tensor* input_backprop = nullptr;
+      OP_REQUIRES_OK(
+          ctx, ctx->forward_input_or_allocate_output({0}, 0, input.shape(), &input_backprop));
+      OP_REQUIRES_OK(ctx, CallFunctor([&] {
+                       return GradFunctor<Device, T>()(ctx, view, gradient.flat<T>().data(),
+                                                       input.flat<T>().data(), mn.flat<T>().data(),
+                                                       mx.flat<T>().data(),
+                                                       input_backprop->flat<T>().data());
+                     }));
+    }
     OP_REQUIRES_OK(ctx, ZeroFunctor<Device, T>()(ctx, min_backprop->flat<T>().data(),
                                                  min_backprop->NumElements()));
     OP_REQUIRES_OK(ctx, ZeroFunctor<Device, T>()(ctx, max_backprop->flat<T>().data(),
@@ -370,6 +376,28 @@ class QdqV4GradOp : public OpKernel {
   }
 
  private:
+  // On the CPU, with every min -inf and every max +inf (the gradient of a V4
+  // whose range comes from the data, docs/semantics.md#differences-from-tensorflow
+  // item 5): whether the product would leave every gradient unchanged. On a
+  // GPU the check would cost a device-to-host copy, more than the product.
+  static bool PassesGradient(OpKernelContext* ctx, const Tensor& gradient, const Tensor& input,
+                             const Tensor& mn, const Tensor& mx) {
+    if constexpr (!std::is_same_v<Device, CPUDevice>) {
+      return false;
+    } else {
+      const int64_t n = input.NumElements();
+      if (n == 0) return false;
+      const T* lo = mn.flat<T>().data();
+      const T* hi = mx.flat<T>().data();
+      for (int64_t c = 0; c < mn.NumElements(); ++c) {
+        const double l = static_cast<double>(lo[c]), h = static_cast<double>(hi[c]);
+        if (!(std::isinf(l) && l < 0 && std::isinf(h) && h > 0)) return false;
+      }
+      return CpuGradientPassesUnbounded<T>(ctx, gradient.flat<T>().data(), input.flat<T>().data(),
+                                           n);
+    }
+  }
+
   int axis_;
 };
 

@@ -51,6 +51,16 @@ struct ZeroFunctor {
   tensorflow::Status operator()(tensorflow::OpKernelContext* ctx, T* p, int64_t n);
 };
 
+// CPU only: whether V4Grad against an unbounded range (every min -inf, every
+// max +inf) gives `gradients` back bit for bit over [0, n), so that the
+// kernel can hand on the gradient tensor itself instead of writing the
+// product. Reads x and gradients once at most, and stops at the first element
+// that would change (a NaN x; a NaN or flushed subnormal gradient). The
+// gradient of a V4 whose range is computed from the data takes this path.
+template <typename T>
+bool CpuGradientPassesUnbounded(tensorflow::OpKernelContext* ctx, const T* gradients, const T* x,
+                                int64_t n);
+
 #if defined(TF_QDQ_CUDA) && TF_QDQ_CUDA
 // The GPU functors (Device = Eigen::GpuDevice): declared here, defined and
 // explicitly instantiated for bfloat16, half, float and double in

@@ -289,6 +289,46 @@ def test_all_16bit_patterns(dtype):
     assert _compare(OPS["V4Grad"](**kw)[0], reference.builtin("V4Grad", **kw)[0], dtype)[0] == 0
 
 
+def test_v4grad_unbounded_range():
+    """V4Grad against [-inf, +inf] (the gradient of V4 with a range computed from the data) hands
+    the gradient on unchanged when no element would change, and otherwise multiplies: a NaN input
+    anywhere (first element, past the 16K-element pieces, last element), a NaN gradient, a
+    subnormal gradient (flushed by the product for float32, float64 and bfloat16; kept for half,
+    whose subnormals are normal floats). Per tensor and per channel, against the built-in."""
+    rng = np.random.default_rng(11)
+    n = 40000
+    for dtype in DTYPES:
+        tiny = BF16(1e-39) if dtype == BF16 else np.finfo(dtype).tiny / dtype(4)  # a subnormal
+        for where in (None, 0, 20000, n - 1):
+            for spoil in ("x nan", "g nan", "g subnormal", "g -0 and inf"):
+                x = rng.standard_normal(n).astype(dtype)
+                g = (rng.standard_normal(n) * 1e-3).astype(dtype)
+                if where is not None:
+                    if spoil == "x nan":
+                        x[where] = np.nan
+                    elif spoil == "g nan":
+                        g[where] = np.nan
+                    elif spoil == "g subnormal":
+                        g[where] = -tiny
+                    else:
+                        g[where], g[(where + 1) % n] = dtype(-0.0), dtype(-np.inf)
+                for shape, axis in (((n,), -1), ((n // 8, 8), 1)):
+                    depth = () if axis == -1 else (8,)
+                    lo = np.full(depth, -np.inf, dtype)
+                    hi = np.full(depth, np.inf, dtype)
+                    kw = dict(gradients=g.reshape(shape), input=x.reshape(shape), input_min=lo, input_max=hi, axis=axis)
+                    bad, first, a, _ = _compare(OPS["V4Grad"](**kw)[0], reference.builtin("V4Grad", **kw)[0], dtype)
+                    assert bad == 0, (np.dtype(dtype).name, where, spoil, axis, first)
+    # Every half and bfloat16 pattern as a gradient (subnormals, -0, inf, NaN payloads).
+    for dtype in (np.float16, BF16):
+        g = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16).view(dtype)
+        for keep in (np.isfinite(g.astype(np.float32)), np.ones(g.size, bool)):
+            gk = g[keep]
+            kw = dict(gradients=gk, input=np.linspace(-3, 3, gk.size).astype(dtype), input_min=dtype(-np.inf),
+                      input_max=dtype(np.inf))
+            assert _compare(OPS["V4Grad"](**kw)[0], reference.builtin("V4Grad", **kw)[0], dtype)[0] == 0
+
+
 def test_bfloat16_nan_bits():
     """bfloat16 NaN outputs are 0x7fc0 with the sign of the float32 result (Eigen's scalar
     conversion) in vector bodies and tails alike, for QDQ and V4Grad; half NaN keeps its payload
