@@ -92,7 +92,17 @@ def test_targets_report_pass_miss_and_the_memory_floor():
     assert t["per-tensor data float32 4K: built-in/plugin >= 0.95"] == ("not run", None)
     text, ok = t["half 16M: per element at least as fast as plugin float32 (worst case)"]
     assert (text, ok) == ("0.80x (per-tensor data)", False)
+    assert t["half 64K: per element at least as fast as plugin float32 (worst case)"] == ("not run", None)
     assert t["every output bit-identical to the reference"] == ("5/5", True)
+    assert "QAT training step: tf_qdq's QDQ overhead <= 0.5x the built-in's" not in t
+    rows.append(_row("V4Grad per-tensor", 1.0, 4.0, dtype="bfloat16", size="64K", vs_f32=1.02))
+    model = {False: {"overhead_ratio": 0.62}}
+    t = {name: (text, ok) for name, text, ok in bench.check_targets(rows, model=model)}
+    assert t["bfloat16 64K: per element at least as fast as plugin float32 (worst case)"] == (
+        "1.02x (V4Grad per-tensor)",
+        True,
+    )
+    assert t["QAT training step: tf_qdq's QDQ overhead <= 0.5x the built-in's"] == ("0.62x", False)
 
 
 def test_cli_json_and_errors():
@@ -175,10 +185,18 @@ def test_model_step_runs_three_ways_and_reports(capsys):
     assert [r["variant"] for r in rows] == ["none", "builtin", "tf_qdq"]
     for r in rows:
         assert r["error"] is None and r["steps"] == 2 and r["step_ms"] > 0 and np.isfinite(r["loss"])
+    assert all(r["best_ms"] <= r["step_ms"] and len(r["times_ms"]) == 2 for r in rows)
+    # The overhead is the median over rounds of the paired differences.
+    rows[0]["times_ms"], rows[1]["times_ms"], rows[2]["times_ms"] = (
+        [10.0, 20.0, 12.0],
+        [13.0, 30.0, 14.0],
+        [11.0, 21.0, 13.5],
+    )
+    rows[1]["step_ms"], rows[2]["step_ms"] = 14.0, 13.5
     s = qat_bench.summarize(rows)[False]
-    assert s["tf_qdq"]["overhead_ms"] == pytest.approx(rows[2]["best_ms"] - rows[0]["best_ms"])
-    assert s["builtin"]["share"] == pytest.approx(s["builtin"]["overhead_ms"] / rows[1]["best_ms"])
-    assert all(r["best_ms"] <= r["step_ms"] for r in rows)
+    assert s["builtin"]["overhead_ms"] == pytest.approx(3.0) and s["tf_qdq"]["overhead_ms"] == pytest.approx(1.0)
+    assert s["builtin"]["share"] == pytest.approx(3.0 / 14.0)
+    assert s["overhead_ratio"] == pytest.approx(1.0 / 3.0) and s["speedup"] == pytest.approx(14.0 / 13.5)
 
 
 def test_model_step_variants_train_the_same_model():

@@ -18,12 +18,14 @@ Where the built-in cannot run the case, the reference is named in the `built-in`
     python -m tf_qdq bench --quick           small subset (a smoke test)
     python -m tf_qdq bench --json            rows as JSON on stdout
     python -m tf_qdq bench --plot out.png    throughput vs size (needs matplotlib)
-    python -m tf_qdq bench --model [--quick] a QAT training step of a small CNN: no QDQ, built-in
-                                             QDQ, tf_qdq (see tf_qdq/tools/qat_bench.py)
+    python -m tf_qdq bench --model [--quick] only the QAT training step below
 
 The "call overhead" section times the Python wrappers per eager call on a 4K float32 tensor
 (best of several runs of many calls), tf.quantization's against tf_qdq's, with the range given
 as Python floats, NumPy scalars and tensors: what a small eager call costs beyond the kernel.
+The "QAT training step" section times a training step of a small CNN three ways: no QDQ,
+built-in QDQ, tf_qdq (see tf_qdq/tools/qat_bench.py). Both sections run when no --cases is given
+(--no-overhead, --no-model skip them).
 
 `run(...)` returns the rows (dicts) for use from Python. TF_QDQ_CPU_ISA=sse2|avx512 runs the
 plugin with another table of inner loops (default: AVX2 where the CPU has it).
@@ -357,9 +359,9 @@ def _find(rows, case, dtype="float32", size="16M"):
     return None
 
 
-def check_targets(rows, overhead=None):
+def check_targets(rows, overhead=None, model=None):
     """[(target, value text, passed or None when not measured)]; `overhead`: the rows of
-    call_overhead()."""
+    call_overhead(); `model`: qat_bench.summarize() of the training-step rows."""
     out = []
 
     def ratio(case, want, size="16M", label=None):
@@ -399,15 +401,16 @@ def check_targets(rows, overhead=None):
     ratio("per-tensor data", 0.95, size="4K")
     ratio("per-tensor given", 0.95, size="4K")
     for dt in ("half", "bfloat16"):
-        rs = [r for r in rows if r["dtype"] == dt and r["size"] == "16M" and r["vs_f32"] is not None]
-        worst = min(rs, key=lambda r: r["vs_f32"]) if rs else None
-        out.append(
-            (
-                f"{dt} 16M: per element at least as fast as plugin float32 (worst case)",
-                f"{worst['vs_f32']:.2f}x ({worst['case']})" if worst else "not run",
-                (worst["vs_f32"] >= 1.0) if worst else None,
+        for size in ("64K", "1M", "16M"):
+            rs = [r for r in rows if r["dtype"] == dt and r["size"] == size and r["vs_f32"] is not None]
+            worst = min(rs, key=lambda r: r["vs_f32"]) if rs else None
+            out.append(
+                (
+                    f"{dt} {size}: per element at least as fast as plugin float32 (worst case)",
+                    f"{worst['vs_f32']:.2f}x ({worst['case']})" if worst else "not run",
+                    (worst["vs_f32"] >= 1.0) if worst else None,
+                )
             )
-        )
     if overhead is not None:
         worst = max(overhead, key=lambda r: r["ratio"]) if overhead else None
         out.append(
@@ -415,6 +418,15 @@ def check_targets(rows, overhead=None):
                 "every wrapper call within 1.05x of the built-in wrapper's time (worst case)",
                 f"{worst['ratio']:.2f}x ({worst['wrapper']}, {worst['range']})" if worst else "not run",
                 (worst["ratio"] <= 1.05) if worst else None,
+            )
+        )
+    if model is not None:
+        ratio_ = model.get(False, {}).get("overhead_ratio")
+        out.append(
+            (
+                "QAT training step: tf_qdq's QDQ overhead <= 0.5x the built-in's",
+                "n/a" if ratio_ is None else f"{ratio_:.2f}x",
+                None if ratio_ is None else ratio_ <= 0.5,
             )
         )
     checked = [r for r in rows if r["identical"] is not None]
@@ -579,6 +591,7 @@ def main(argv: "list[str] | None" = None) -> int:
         "--overhead", action="store_true", help="time the wrappers' call overhead also when --cases is given"
     )
     p.add_argument("--no-overhead", action="store_true", help="skip the call overhead section")
+    p.add_argument("--no-model", action="store_true", help="skip the QAT training-step section")
     p.add_argument(
         "--model", action="store_true", help="time a QAT training step instead (python -m tf_qdq bench --model -h)"
     )
@@ -597,16 +610,25 @@ def main(argv: "list[str] | None" = None) -> int:
     overhead = None
     if not a.no_overhead and (a.overhead or a.cases is None):
         overhead = call_overhead(calls=200 if a.quick else 2000, rounds=3 if a.quick else 5, progress=not a.no_progress)
+    model_rows = model = None
+    if not a.no_model and a.cases is None:
+        from tf_qdq.tools import qat_bench
+
+        model_rows = qat_bench.run(steps=3 if a.quick else 30, warmup=1 if a.quick else 3, progress=not a.no_progress)
+        model = qat_bench.summarize(model_rows)
     load1 = _load()
     env = environment()
     env["loadavg_1min"] = [load0, load1]
-    targets = check_targets(rows, overhead)
+    targets = check_targets(rows, overhead, model)
     if a.json:
         json.dump(
             dict(
                 environment=env,
                 rows=rows,
                 call_overhead=overhead,
+                model_step=None
+                if model is None
+                else dict(rows=model_rows, summary={("xla" if k else "default"): v for k, v in model.items()}),
                 targets=[dict(target=t, value=v, passed=ok) for t, v, ok in targets],
             ),
             sys.stdout,
@@ -635,6 +657,13 @@ def main(argv: "list[str] | None" = None) -> int:
                 "(computed range; best of runs of many calls), tf.quantization vs tf_qdq\n"
             )
             print(format_overhead(overhead))
+        if model is not None:
+            print(
+                f"\nQAT training step (a CNN of {len(qat_bench.LAYERS)} conv layers, 32x32x3 inputs, batch 64; "
+                f"{model_rows[0]['steps']} rounds of one step per variant): the QDQ overhead is the median over "
+                "rounds of the step minus the no-QDQ step of the same round\n"
+            )
+            print(qat_bench.format_report(model_rows, model))
         print("\ntargets:")
         for t, v, ok in targets:
             mark = "n/a " if ok is None else ("PASS" if ok else "MISS")

@@ -11,10 +11,12 @@ one process, the steps interleaved round by round:
     V4 rejects a given per-channel range);
   * tf_qdq: the same with `tf_qdq.quantize_and_dequantize_v2` for both.
 
-It prints the median and the best step time of each, the QDQ overhead (best step minus the best
-no-QDQ step: other load on the machine only adds time), its share of the step, and tf_qdq's
-overhead over the built-in's (target: at most 0.5). The QDQ work is a small part of this step on
-a CPU (the convolutions dominate): compare runs on a quiet machine, with enough --steps.
+Every round runs one step of each variant back to back (the order rotating from round to
+round). It prints the median and the best step time of each, the QDQ overhead (the median over
+rounds of the step's time minus the no-QDQ step of the same round, so that slow drifts of the
+machine cancel), its share of the step, and tf_qdq's overhead over the built-in's (target: at most
+0.5). The QDQ work is a small part of this step on a CPU (the convolutions dominate): compare runs
+on a quiet machine, with enough --steps.
 
     python -m tf_qdq bench --model            20 timed steps per variant
     python -m tf_qdq bench --model --quick    a few steps (a smoke test, well under a minute)
@@ -117,7 +119,7 @@ def make_step(variant, jit_compile=False, lr=0.01, seed=0):
 def run(steps=20, warmup=3, batch=64, xla=False, progress=True):
     """Times the training steps; returns one dict per variant: variant, jit_compile, label,
     step_ms (median; None when the variant could not run), best_ms (the fastest step), steps,
-    loss (the last one), error."""
+    times_ms (every step, by round), loss (the last one), error."""
     rng = np.random.default_rng(1)
     x = tf.constant(rng.standard_normal((batch, 32, 32, 3)).astype(np.float32))
     y = tf.constant(rng.integers(0, CLASSES, batch).astype(np.int32))
@@ -137,7 +139,15 @@ def run(steps=20, warmup=3, batch=64, xla=False, progress=True):
     for variant, jit in configs:
         label = LABELS[variant] + (" (XLA)" if jit else "")
         row = dict(
-            variant=variant, jit_compile=jit, label=label, step_ms=None, best_ms=None, steps=0, loss=None, error=None
+            variant=variant,
+            jit_compile=jit,
+            label=label,
+            step_ms=None,
+            best_ms=None,
+            steps=0,
+            times_ms=[],
+            loss=None,
+            error=None,
         )
         rows.append(row)
         say(f"tracing and warming up: {label}")
@@ -169,6 +179,7 @@ def run(steps=20, warmup=3, batch=64, xla=False, progress=True):
             row["step_ms"] = statistics.median(t) * 1e3
             row["best_ms"] = min(t) * 1e3
             row["steps"] = len(t)
+            row["times_ms"] = [v * 1e3 for v in t]
     if progress:
         print(
             f"\r[model] {steps} timed steps per variant in {time.perf_counter() - t_start:.0f} s".ljust(78),
@@ -179,23 +190,26 @@ def run(steps=20, warmup=3, batch=64, xla=False, progress=True):
 
 
 def summarize(rows):
-    """QDQ overhead (ms over the no-QDQ step of the same jit_compile, from the fastest steps: other
-    load on the machine only adds time), its share of the step, and tf_qdq's overhead / the
-    built-in's, per jit_compile setting: {jit: dict}."""
+    """Per jit_compile setting ({jit: dict}): for the built-in and tf_qdq variants, the QDQ
+    overhead in ms (the median over rounds of the variant's step minus the no-QDQ step of the
+    same round) and its share of the variant's median step; tf_qdq's overhead / the built-in's;
+    and the speed-up of the median step."""
     out = {}
     for jit in sorted({r["jit_compile"] for r in rows}):
         by = {r["variant"]: r for r in rows if r["jit_compile"] == jit}
-        base = by.get("none", {}).get("best_ms")
+        base = by.get("none", {}).get("times_ms") or []
         info = {}
         for v in ("builtin", "tf_qdq"):
-            ms = by.get(v, {}).get("best_ms")
-            over = (ms - base) if ms is not None and base is not None else None
-            info[v] = dict(best_ms=ms, overhead_ms=over, share=(over / ms) if over is not None and ms else None)
+            row = by.get(v, {})
+            times = row.get("times_ms") or []
+            over = statistics.median(t - b for t, b in zip(times, base)) if times and base else None
+            ms = row.get("step_ms")
+            info[v] = dict(step_ms=ms, overhead_ms=over, share=(over / ms) if over is not None and ms else None)
         b, t = info["builtin"]["overhead_ms"], info["tf_qdq"]["overhead_ms"]
         info["overhead_ratio"] = (t / b) if b is not None and t is not None and b > 0 else None
         info["speedup"] = (
-            info["builtin"]["best_ms"] / info["tf_qdq"]["best_ms"]
-            if info["builtin"]["best_ms"] and info["tf_qdq"]["best_ms"]
+            info["builtin"]["step_ms"] / info["tf_qdq"]["step_ms"]
+            if info["builtin"]["step_ms"] and info["tf_qdq"]["step_ms"]
             else None
         )
         out[jit] = info
@@ -262,8 +276,8 @@ def main(argv: "list[str] | None" = None) -> int:
     else:
         print(
             f"QAT training step, CNN {len(LAYERS)} conv layers, 32x32x3 inputs, batch {a.batch}; TensorFlow "
-            f"{tf.__version__}, tf_qdq {tf_qdq.__version__}; {steps} interleaved steps per variant; the QDQ "
-            "overhead is the best step minus the best no-QDQ step\n"
+            f"{tf.__version__}, tf_qdq {tf_qdq.__version__}; {steps} rounds of one step per variant; the QDQ "
+            "overhead is the median over rounds of the step minus the no-QDQ step of the same round\n"
         )
         print(format_report(rows, summary))
     failed = [r for r in rows if r["error"] and not r["jit_compile"]]
