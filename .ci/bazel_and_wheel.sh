@@ -68,7 +68,9 @@ fi
 ./configure.sh "$python"
 
 # --- 2. bazel test //... ----------------------------------------------------------
-bazel_flags=(--jobs=2 --curses=no --color=no --show_progress_rate_limit=30)
+# One disk cache for every Bazel build here: the wheel's build from a fresh copy (step 4)
+# compiles the same sources with the same flags, so it reuses the test build's objects.
+bazel_flags=(--jobs=2 --curses=no --color=no --show_progress_rate_limit=30 "--disk_cache=$work/bazel-disk-cache")
 test_flags=()
 # Optional: a pytest marker expression for the Bazel run (the pip run in
 # .ci/run already ran everything), e.g. TF_QDQ_BAZEL_PYTEST_MARKERS="not slow".

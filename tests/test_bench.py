@@ -229,6 +229,15 @@ def test_model_xla_row_that_fails_is_reported_as_na(monkeypatch):
     ]
     bad = rows[-1]
     assert bad["step_ms"] is None and "no XLA kernel" in bad["error"]
+    missing = tf.errors.InvalidArgumentError(
+        None,
+        None,
+        "Detected unsupported operations ... on XLA_CPU_JIT: QuantizeAndDequantizeV4Grad (No registered "
+        "'QuantizeAndDequantizeV4Grad' OpKernel for XLA_CPU_JIT devices compatible with node ...",
+    )
+    assert qat_bench._error_summary(missing) == (
+        "InvalidArgumentError: no XLA_CPU_JIT kernel for QuantizeAndDequantizeV4Grad"
+    )
     report = qat_bench.format_report(rows, qat_bench.summarize(rows))
     assert re.search(r"^\| tf_qdq QDQ \(XLA\) +\| +n/a \| +n/a \|", report, re.M), report
     assert "tf_qdq QDQ overhead / built-in QDQ overhead (XLA): n/a" in report

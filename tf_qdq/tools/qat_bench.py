@@ -26,6 +26,7 @@ on a quiet machine, with enough --steps.
 import argparse
 import json
 import os
+import re
 import statistics
 import sys
 import time
@@ -116,6 +117,15 @@ def make_step(variant, jit_compile=False, lr=0.01, seed=0):
     return tf.function(step, jit_compile=jit_compile, autograph=False)
 
 
+def _error_summary(e):
+    """One line for a variant that could not run; a missing XLA kernel is named as such."""
+    text = str(e).strip()
+    missing = re.search(r"No registered '([^']+)' OpKernel for (\w+) devices", text)
+    if missing:
+        return f"{type(e).__name__}: no {missing.group(2)} kernel for {missing.group(1)}"
+    return f"{type(e).__name__}: {text.splitlines()[0][:200] if text else ''}"
+
+
 def run(steps=20, warmup=3, batch=64, xla=False, progress=True):
     """Times the training steps; returns one dict per variant: variant, jit_compile, label,
     step_ms (median; None when the variant could not run), best_ms (the fastest step), steps,
@@ -157,8 +167,7 @@ def run(steps=20, warmup=3, batch=64, xla=False, progress=True):
                 loss = fn(x, y)
             row["loss"] = float(loss)
         except Exception as e:  # noqa: BLE001 - e.g. no XLA kernel for an op: reported as n/a
-            text = str(e).strip()
-            row["error"] = f"{type(e).__name__}: {text.splitlines()[0][:200] if text else ''}"
+            row["error"] = _error_summary(e)
             fn = None
         fns.append(fn)
     times = [[] for _ in configs]
