@@ -31,6 +31,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 CPU_SOURCES = [
     "kernels/qdq_ops.cc",
     "kernels/qdq_kernels.cc",
+    "kernels/qdq_validate.cc",
     "kernels/qdq_cpu.cc",
     "kernels/qdq_cpu_sse2.cc",
     "kernels/qdq_cpu_avx2.cc",

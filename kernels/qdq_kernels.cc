@@ -1,7 +1,8 @@
 // OpKernels of the TfQdq>QuantizeAndDequantize* family: attribute and input
-// validation (docs/semantics.md#validation), output allocation, and the call into the
-// device functors of qdq_kernels.h. Every check runs before any access that
-// TensorFlow would CHECK (dim_size, scalar<T>, vec<T>), so no input aborts.
+// validation (docs/semantics.md#validation, through qdq_validate.h, shared with the
+// XLA kernels), output allocation, and the call into the device functors of
+// qdq_kernels.h. Every check runs before any access that TensorFlow would CHECK
+// (dim_size, scalar<T>, vec<T>), so no input aborts.
 #define EIGEN_USE_THREADS
 
 #include "kernels/qdq_kernels.h"
@@ -14,6 +15,7 @@
 #include <type_traits>
 
 #include "kernels/qdq_math.h"
+#include "kernels/qdq_validate.h"
 #if defined(TF_QDQ_CUDA) && TF_QDQ_CUDA
 #include "tensorflow/core/framework/kernel_def_builder.h"
 #endif
@@ -33,15 +35,7 @@ using ::tensorflow::OpKernelConstruction;
 using ::tensorflow::OpKernelContext;
 using ::tensorflow::Tensor;
 using ::tensorflow::TensorShape;
-using ::tensorflow::TensorShapeUtils;
-using ::tensorflow::errors::InvalidArgument;
 using CPUDevice = Eigen::ThreadPoolDevice;
-
-// Printable value of a T (half and bfloat16 print through float).
-template <typename T>
-typename ComputeType<T>::type Printable(T v) {
-  return static_cast<typename ComputeType<T>::type>(v);
-}
 
 // The [outer, depth, inner] view of `shape` around `axis` (-1: per-tensor).
 // The caller has checked -1 <= axis < dims.
@@ -65,58 +59,6 @@ View MakeView(const TensorShape& shape, int64_t axis) {
   v.inner = 1;
   for (int64_t d = axis + 1; d < shape.dims(); ++d) v.inner *= shape.dim_size(d);
   return v;
-}
-
-bool NumBitsOk(int64_t num_bits, bool signed_input) {
-  return num_bits > 0 && num_bits < (signed_input ? 62 : 63);
-}
-
-// Checks a given per-tensor (axis == -1) or per-channel range: its shape, and
-// input_min <= input_max for every channel. The caller then reads the values
-// (host memory on every device).
-template <typename T>
-tensorflow::Status CheckGivenRange(const Tensor& mn, const Tensor& mx, int64_t axis, int64_t depth,
-                                   const TensorShape& input_shape) {
-  if (axis == -1) {
-    if (!TensorShapeUtils::IsScalar(mn.shape())) {
-      return InvalidArgument("input_min must be a scalar.");  // TF's text
-    }
-    if (!TensorShapeUtils::IsScalar(mx.shape())) {
-      return InvalidArgument("input_max must be a scalar.");
-    }
-    const T lo = mn.scalar<T>()(), hi = mx.scalar<T>()();
-    if (!(Printable(lo) <= Printable(hi))) {
-      return InvalidArgument("Invalid range: input_min ", Printable(lo), " > input_max ",
-                             Printable(hi));
-    }
-    return tensorflow::Status();
-  }
-  const char* names[2] = {"input_min", "input_max"};
-  const Tensor* ts[2] = {&mn, &mx};
-  for (int k = 0; k < 2; ++k) {
-    if (ts[k]->dims() != 1) {
-      return InvalidArgument("Shape must be rank 1 for ", names[k],
-                             "_tensor when the axis is specified: got shape ",
-                             ts[k]->shape().DebugString(), ", expected [", depth,
-                             "] (one value per channel along axis ", axis, " of the input ",
-                             input_shape.DebugString(), ")");
-    }
-    if (ts[k]->dim_size(0) != depth) {
-      return InvalidArgument(names[k], "_tensor has incorrect size, was ", ts[k]->dim_size(0),
-                             " expected ", depth, " to match dim ", axis, " of the input ",
-                             ts[k]->shape().DebugString());
-    }
-  }
-  auto lo = mn.flat<T>();
-  auto hi = mx.flat<T>();
-  for (int64_t c = 0; c < depth; ++c) {
-    if (!(Printable(lo(c)) <= Printable(hi(c)))) {
-      return InvalidArgument("Invalid range: input_min ", Printable(lo(c)), " > input_max ",
-                             Printable(hi(c)), " for channel ", c, " along axis ", axis,
-                             ". Every channel needs input_min <= input_max.");
-    }
-  }
-  return tensorflow::Status();
 }
 
 // Runs a device functor. Functors allocate scratch buffers (per-channel
@@ -167,14 +109,8 @@ class QdqV1Op : public OpKernel {
     OP_REQUIRES_OK(ctx, ctx->GetAttr("range_given", &range_given_));
     OP_REQUIRES_OK(ctx, ctx->GetAttr("input_min", &input_min_));
     OP_REQUIRES_OK(ctx, ctx->GetAttr("input_max", &input_max_));
-    OP_REQUIRES(ctx, NumBitsOk(num_bits_, signed_input_),
-                InvalidArgument("num_bits is out of range: ", num_bits_, " with signed_input_ ",
-                                signed_input_));
-    if (range_given_) {
-      OP_REQUIRES(
-          ctx, input_min_ <= input_max_,
-          InvalidArgument("Invalid range: input_min ", input_min_, " > input_max ", input_max_));
-    }
+    OP_REQUIRES_OK(ctx,
+                   ValidateV1Attrs(num_bits_, signed_input_, range_given_, input_min_, input_max_));
   }
 
   void Compute(OpKernelContext* ctx) override {
@@ -206,30 +142,22 @@ class QdqV2Op : public OpKernel {
     OP_REQUIRES_OK(ctx, ctx->GetAttr("axis", &axis_));
     std::string round_mode;
     OP_REQUIRES_OK(ctx, ctx->GetAttr("round_mode", &round_mode));
-    OP_REQUIRES(ctx, round_mode == "HALF_TO_EVEN" || round_mode == "HALF_UP",
-                InvalidArgument("Round mode string must be 'HALF_UP' or "
-                                "'HALF_TO_EVEN', is '",
-                                round_mode, "'"));
+    OP_REQUIRES_OK(ctx, ValidateV2Attrs(round_mode, num_bits_, signed_input_));
     half_up_ = round_mode == "HALF_UP";
-    OP_REQUIRES(ctx, NumBitsOk(num_bits_, signed_input_),
-                InvalidArgument("num_bits is out of range: ", num_bits_, " with signed_input_ ",
-                                signed_input_));
   }
 
   void Compute(OpKernelContext* ctx) override {
     const Tensor& input = ctx->input(0);
-    const int64_t axis = axis_;
-    OP_REQUIRES(ctx, axis >= -1, InvalidArgument("Axis must be at least -1. Found ", axis));
-    OP_REQUIRES(
-        ctx, axis == -1 || axis < input.dims(),
-        InvalidArgument("Shape must be at least rank ", axis + 1, " but is rank ", input.dims()));
-    const View view = MakeView(input.shape(), axis);
     const Tensor& mn = ctx->input(1);
     const Tensor& mx = ctx->input(2);
+    const int64_t axis = axis_;
+    OP_REQUIRES_OK(ctx,
+                   ValidateV2Shapes(axis, input.shape(), range_given_, mn.shape(), mx.shape()));
+    const View view = MakeView(input.shape(), axis);
     const T* mn_ptr = nullptr;
     const T* mx_ptr = nullptr;
     if (range_given_) {
-      OP_REQUIRES_OK(ctx, CheckGivenRange<T>(mn, mx, axis, view.depth, input.shape()));
+      OP_REQUIRES_OK(ctx, ValidateGivenRangeValues(axis, mn, mx));
       mn_ptr = mn.flat<T>().data();
       mx_ptr = mx.flat<T>().data();
     }
@@ -260,31 +188,19 @@ class QdqV3Op : public OpKernel {
 
   void Compute(OpKernelContext* ctx) override {
     const Tensor& input = ctx->input(0);
-    const int64_t axis = axis_, dims = input.dims();
-    OP_REQUIRES(ctx, axis >= -dims && axis < dims,
-                InvalidArgument("Axis requested is larger than input dimensions. Axis: ", axis,
-                                " Input Dimensions: ", dims));
-    // TensorFlow aborts the process here (docs/semantics.md#differences-from-tensorflow, item 2).
-    OP_REQUIRES(ctx, axis >= -1,
-                InvalidArgument(
-                    "Axis must be -1 (per-tensor) or in [0, ", dims, ") (per-channel), got ", axis,
-                    ". Count a per-channel axis from the front: ", "use ", axis + dims, "."));
-    const Tensor& num_bits_tensor = ctx->input(3);
-    OP_REQUIRES(ctx, TensorShapeUtils::IsScalar(num_bits_tensor.shape()),
-                InvalidArgument("Invalid shape. The `num_bits` tensor should "
-                                "be a scalar. Got dimensions: ",
-                                num_bits_tensor.dims()));
-    const int64_t num_bits = num_bits_tensor.scalar<int32_t>()();
-    OP_REQUIRES(ctx, NumBitsOk(num_bits, signed_input_),
-                InvalidArgument("num_bits is out of range: ", num_bits, " with `signed_input_` ",
-                                signed_input_));
-    const View view = MakeView(input.shape(), axis);
     const Tensor& mn = ctx->input(1);
     const Tensor& mx = ctx->input(2);
+    const Tensor& num_bits_tensor = ctx->input(3);
+    const int64_t axis = axis_;
+    OP_REQUIRES_OK(ctx, ValidateV3Shapes(axis, input.shape(), num_bits_tensor.shape()));
+    const int64_t num_bits = num_bits_tensor.scalar<int32_t>()();
+    OP_REQUIRES_OK(ctx, ValidateV3NumBits(num_bits, signed_input_));
+    const View view = MakeView(input.shape(), axis);
     const T* mn_ptr = nullptr;
     const T* mx_ptr = nullptr;
     if (range_given_) {
-      OP_REQUIRES_OK(ctx, CheckGivenRange<T>(mn, mx, axis, view.depth, input.shape()));
+      OP_REQUIRES_OK(ctx, ValidateGivenRangeShapes(axis, input.shape(), mn.shape(), mx.shape()));
+      OP_REQUIRES_OK(ctx, ValidateGivenRangeValues(axis, mn, mx));
       mn_ptr = mn.flat<T>().data();
       mx_ptr = mx.flat<T>().data();
     }
@@ -311,47 +227,12 @@ class QdqV4GradOp : public OpKernel {
   void Compute(OpKernelContext* ctx) override {
     const Tensor& gradient = ctx->input(0);
     const Tensor& input = ctx->input(1);
-    OP_REQUIRES(ctx, input.IsSameSize(gradient),
-                InvalidArgument("gradient and input must be the same size"));
-    const int64_t axis = axis_;
-    OP_REQUIRES(ctx, axis >= -1, InvalidArgument("Axis must be at least -1. Found ", axis));
-    OP_REQUIRES(ctx, axis == -1 || axis < input.dims(),
-                InvalidArgument("Axis should be -1 or 0 or a positive value less than ",
-                                input.dims(), "but given axis value was ", axis));
-    const View view = MakeView(input.shape(), axis);
     const Tensor& mn = ctx->input(2);
     const Tensor& mx = ctx->input(3);
-    OP_REQUIRES(ctx, mn.dims() == 0 || mn.dims() == 1,
-                InvalidArgument("Input min tensor must have dimension 0 or 1. "
-                                "Received ",
-                                mn.dims(), "."));
-    OP_REQUIRES(ctx, mx.dims() == 0 || mx.dims() == 1,
-                InvalidArgument("Input max tensor must have dimension 0 or 1. "
-                                "Received ",
-                                mx.dims(), "."));
-    if (axis == -1) {
-      OP_REQUIRES(ctx, mn.dims() == 0,
-                  InvalidArgument("input_min must be a scalar if axis is "
-                                  "unspecified"));
-      OP_REQUIRES(ctx, mx.dims() == 0,
-                  InvalidArgument("input_max must be a scalar if axis is "
-                                  "unspecified"));
-    } else {
-      OP_REQUIRES(ctx, mn.dims() == 1,
-                  InvalidArgument("Shape must be rank 1 for input_min_tensor "
-                                  "when the axis is specified: got shape ",
-                                  mn.shape().DebugString(), ", expected [", view.depth, "]"));
-      OP_REQUIRES(ctx, mx.dims() == 1,
-                  InvalidArgument("Shape must be rank 1 for input_max_tensor "
-                                  "when the axis is specified: got shape ",
-                                  mx.shape().DebugString(), ", expected [", view.depth, "]"));
-      OP_REQUIRES(ctx, mn.dim_size(0) == view.depth,
-                  InvalidArgument("min has incorrect size, expected ", view.depth, " was ",
-                                  mn.dim_size(0)));
-      OP_REQUIRES(ctx, mx.dim_size(0) == view.depth,
-                  InvalidArgument("max has incorrect size, expected ", view.depth, " was ",
-                                  mx.dim_size(0)));
-    }
+    const int64_t axis = axis_;
+    OP_REQUIRES_OK(
+        ctx, ValidateV4GradShapes(axis, gradient.shape(), input.shape(), mn.shape(), mx.shape()));
+    const View view = MakeView(input.shape(), axis);
     Tensor* min_backprop = nullptr;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(1, mn.shape(), &min_backprop));
     Tensor* max_backprop = nullptr;
@@ -360,8 +241,8 @@ class QdqV4GradOp : public OpKernel {
       ctx->set_output(0, gradient);  // the same bits: no copy
     } else {
       Tensor* input_backprop = nullptr;
-      OP_REQUIRES_OK(
-          ctx, ctx->forward_input_or_allocate_output({0}, 0, input.shape(), &input_backprop));
+      OP_REQUIRES_OK(ctx,
+                     ctx->forward_input_or_allocate_output({0}, 0, input.shape(), &input_backprop));
       OP_REQUIRES_OK(ctx, CallFunctor([&] {
                        return GradFunctor<Device, T>()(ctx, view, gradient.flat<T>().data(),
                                                        input.flat<T>().data(), mn.flat<T>().data(),

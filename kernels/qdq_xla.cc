@@ -14,9 +14,10 @@
 //   multiply-add contraction (see HalfUp below);
 // - on XLA_CPU, subnormals are flushed as TensorFlow's CPU threads do.
 //
-// Validation runs at compile time, with the kernels' messages: attributes,
-// shapes, and the values of a given range when it is a compile-time constant
-// (a range that is only known at run time is not checked, see docs/xla.md).
+// Validation runs at compile time through the kernels' own checks
+// (qdq_validate.h), so the messages are theirs: attributes, shapes, and the
+// values of a given range when it is a compile-time constant (a range that is
+// only known at run time is not checked, see docs/xla.md).
 #include <cstdint>
 #include <limits>
 #include <memory>
@@ -24,6 +25,7 @@
 #include <vector>
 
 #include "kernels/qdq_math.h"
+#include "kernels/qdq_validate.h"
 #include "tensorflow/compiler/tf2xla/xla_op_kernel.h"
 #include "tensorflow/compiler/tf2xla/xla_op_registry.h"
 #include "tensorflow/core/framework/kernel_def_builder.h"
@@ -56,44 +58,12 @@ using ::tensorflow::DataType;
 using ::tensorflow::OpKernelConstruction;
 using ::tensorflow::Tensor;
 using ::tensorflow::TensorShape;
-using ::tensorflow::TensorShapeUtils;
 using ::tensorflow::XlaOpKernel;
 using ::tensorflow::XlaOpKernelContext;
-using ::tensorflow::errors::InvalidArgument;
-
-bool NumBitsOk(int64_t num_bits, bool signed_input) {
-  return num_bits > 0 && num_bits < (signed_input ? 62 : 63);
-}
 
 // Compute type of a storage type: F64 for double, F32 otherwise.
 xla::PrimitiveType ComputeXlaType(DataType dt) {
   return dt == tensorflow::DT_DOUBLE ? xla::F64 : xla::F32;
-}
-
-// Host value of element i of a constant tensor, as its compute type (double
-// holds float exactly, so messages print as the CPU kernels' do).
-template <typename T>
-double HostValue(const Tensor& t, int64_t i) {
-  return static_cast<double>(static_cast<typename ComputeType<T>::type>(t.flat<T>()(i)));
-}
-
-double HostValueOf(const Tensor& t, int64_t i) {
-  switch (t.dtype()) {
-    case tensorflow::DT_BFLOAT16:
-      return HostValue<Eigen::bfloat16>(t, i);
-    case tensorflow::DT_HALF:
-      return HostValue<Eigen::half>(t, i);
-    case tensorflow::DT_FLOAT:
-      return HostValue<float>(t, i);
-    default:
-      return HostValue<double>(t, i);
-  }
-}
-
-// A number as the CPU kernels print it: float for bfloat16/half/float.
-std::string Print(double v, DataType dt) {
-  if (dt == tensorflow::DT_DOUBLE) return absl::StrCat(v);
-  return absl::StrCat(static_cast<float>(v));
 }
 
 // The quantization graph of one op instance, built around the input's shape.
@@ -381,55 +351,13 @@ class Builder {
   std::vector<int64_t> dims_;
 };
 
-// Checks a given range's shapes (always known at compile time) and, when the
-// range is a compile-time constant, its values, with the CPU kernels'
-// messages.
-tensorflow::Status CheckGivenRange(XlaOpKernelContext* ctx, int min_index, int max_index,
-                                   int64_t axis, int64_t depth, const TensorShape& input_shape) {
-  const TensorShape mn = ctx->InputShape(min_index);
-  const TensorShape mx = ctx->InputShape(max_index);
-  const DataType dt = ctx->input_type(0);
-  if (axis == -1) {
-    if (!TensorShapeUtils::IsScalar(mn)) {
-      return InvalidArgument("input_min must be a scalar.");
-    }
-    if (!TensorShapeUtils::IsScalar(mx)) {
-      return InvalidArgument("input_max must be a scalar.");
-    }
-  } else {
-    const char* names[2] = {"input_min", "input_max"};
-    const TensorShape* ts[2] = {&mn, &mx};
-    for (int k = 0; k < 2; ++k) {
-      if (ts[k]->dims() != 1) {
-        return InvalidArgument(
-            "Shape must be rank 1 for ", names[k], "_tensor when the axis is specified: got shape ",
-            ts[k]->DebugString(), ", expected [", depth, "] (one value per channel along axis ",
-            axis, " of the input ", input_shape.DebugString(), ")");
-      }
-      if (ts[k]->dim_size(0) != depth) {
-        return InvalidArgument(names[k], "_tensor has incorrect size, was ", ts[k]->dim_size(0),
-                               " expected ", depth, " to match dim ", axis, " of the input ",
-                               ts[k]->DebugString());
-      }
-    }
-  }
-  const std::optional<Tensor> lo = ctx->InputExpression(min_index).constant_value();
-  const std::optional<Tensor> hi = ctx->InputExpression(max_index).constant_value();
+// The values of a given range whose shapes have passed, when both bounds are
+// compile-time constants; a range known only at run time is not checked.
+tensorflow::Status ValidateConstantRange(XlaOpKernelContext* ctx, int64_t axis) {
+  const std::optional<Tensor> lo = ctx->InputExpression(1).constant_value();
+  const std::optional<Tensor> hi = ctx->InputExpression(2).constant_value();
   if (!lo.has_value() || !hi.has_value()) return tensorflow::Status();
-  const int64_t n = lo->NumElements();
-  for (int64_t c = 0; c < n; ++c) {
-    const double l = HostValueOf(*lo, c), h = HostValueOf(*hi, c);
-    if (!(l <= h)) {
-      if (axis == -1) {
-        return InvalidArgument("Invalid range: input_min ", Print(l, dt), " > input_max ",
-                               Print(h, dt));
-      }
-      return InvalidArgument("Invalid range: input_min ", Print(l, dt), " > input_max ",
-                             Print(h, dt), " for channel ", c, " along axis ", axis,
-                             ". Every channel needs input_min <= input_max.");
-    }
-  }
-  return tensorflow::Status();
+  return ValidateGivenRangeValues(axis, *lo, *hi);
 }
 
 // True on XLA_CPU_JIT: the CPU kernels run on TensorFlow's threads, which
@@ -470,14 +398,8 @@ class QdqV1XlaOp : public XlaOpKernel {
     OP_REQUIRES_OK(ctx, ctx->GetAttr("range_given", &range_given_));
     OP_REQUIRES_OK(ctx, ctx->GetAttr("input_min", &input_min_));
     OP_REQUIRES_OK(ctx, ctx->GetAttr("input_max", &input_max_));
-    OP_REQUIRES(ctx, NumBitsOk(num_bits_, signed_input_),
-                InvalidArgument("num_bits is out of range: ", num_bits_, " with signed_input_ ",
-                                signed_input_));
-    if (range_given_) {
-      OP_REQUIRES(
-          ctx, input_min_ <= input_max_,
-          InvalidArgument("Invalid range: input_min ", input_min_, " > input_max ", input_max_));
-    }
+    OP_REQUIRES_OK(ctx,
+                   ValidateV1Attrs(num_bits_, signed_input_, range_given_, input_min_, input_max_));
   }
 
   void Compile(XlaOpKernelContext* ctx) override {
@@ -512,26 +434,16 @@ class QdqV2XlaOp : public XlaOpKernel {
     OP_REQUIRES_OK(ctx, ctx->GetAttr("axis", &axis_));
     std::string round_mode;
     OP_REQUIRES_OK(ctx, ctx->GetAttr("round_mode", &round_mode));
-    OP_REQUIRES(ctx, round_mode == "HALF_TO_EVEN" || round_mode == "HALF_UP",
-                InvalidArgument("Round mode string must be 'HALF_UP' or "
-                                "'HALF_TO_EVEN', is '",
-                                round_mode, "'"));
+    OP_REQUIRES_OK(ctx, ValidateV2Attrs(round_mode, num_bits_, signed_input_));
     half_up_ = round_mode == "HALF_UP";
-    OP_REQUIRES(ctx, NumBitsOk(num_bits_, signed_input_),
-                InvalidArgument("num_bits is out of range: ", num_bits_, " with signed_input_ ",
-                                signed_input_));
   }
 
   void Compile(XlaOpKernelContext* ctx) override {
-    const TensorShape shape = ctx->InputShape(0);
     const int64_t axis = axis_;
-    OP_REQUIRES(ctx, axis >= -1, InvalidArgument("Axis must be at least -1. Found ", axis));
-    OP_REQUIRES(
-        ctx, axis == -1 || axis < shape.dims(),
-        InvalidArgument("Shape must be at least rank ", axis + 1, " but is rank ", shape.dims()));
-    const int64_t depth = axis == -1 ? 1 : shape.dim_size(axis);
+    OP_REQUIRES_OK(ctx, ValidateV2Shapes(axis, ctx->InputShape(0), range_given_, ctx->InputShape(1),
+                                         ctx->InputShape(2)));
     if (range_given_) {
-      OP_REQUIRES_OK(ctx, CheckGivenRange(ctx, 1, 2, axis, depth, shape));
+      OP_REQUIRES_OK(ctx, ValidateConstantRange(ctx, axis));
     }
     EmitForward(ctx, flush_, axis, num_bits_, signed_input_, narrow_range_, range_given_, half_up_,
                 ctx->Input(1), ctx->Input(2));
@@ -560,27 +472,15 @@ class QdqV3XlaOp : public XlaOpKernel {
 
   void Compile(XlaOpKernelContext* ctx) override {
     const TensorShape shape = ctx->InputShape(0);
-    const int64_t axis = axis_, dims = shape.dims();
-    OP_REQUIRES(ctx, axis >= -dims && axis < dims,
-                InvalidArgument("Axis requested is larger than input dimensions. Axis: ", axis,
-                                " Input Dimensions: ", dims));
-    OP_REQUIRES(ctx, axis >= -1,
-                InvalidArgument(
-                    "Axis must be -1 (per-tensor) or in [0, ", dims, ") (per-channel), got ", axis,
-                    ". Count a per-channel axis from the front: ", "use ", axis + dims, "."));
-    const TensorShape nb_shape = ctx->InputShape(3);
-    OP_REQUIRES(ctx, TensorShapeUtils::IsScalar(nb_shape),
-                InvalidArgument("Invalid shape. The `num_bits` tensor should "
-                                "be a scalar. Got dimensions: ",
-                                nb_shape.dims()));
+    const int64_t axis = axis_;
+    OP_REQUIRES_OK(ctx, ValidateV3Shapes(axis, shape, ctx->InputShape(3)));
     int64_t num_bits = 0;
     OP_REQUIRES_OK(ctx, ctx->ConstantInputAsIntScalar(3, &num_bits));
-    OP_REQUIRES(ctx, NumBitsOk(num_bits, signed_input_),
-                InvalidArgument("num_bits is out of range: ", num_bits, " with `signed_input_` ",
-                                signed_input_));
-    const int64_t depth = axis == -1 ? 1 : shape.dim_size(axis);
+    OP_REQUIRES_OK(ctx, ValidateV3NumBits(num_bits, signed_input_));
     if (range_given_) {
-      OP_REQUIRES_OK(ctx, CheckGivenRange(ctx, 1, 2, axis, depth, shape));
+      OP_REQUIRES_OK(ctx,
+                     ValidateGivenRangeShapes(axis, shape, ctx->InputShape(1), ctx->InputShape(2)));
+      OP_REQUIRES_OK(ctx, ValidateConstantRange(ctx, axis));
     }
     EmitForward(ctx, flush_, axis, num_bits, signed_input_, narrow_range_, range_given_,
                 /*half_up=*/false, ctx->Input(1), ctx->Input(2));
@@ -604,47 +504,10 @@ class QdqV4GradXlaOp : public XlaOpKernel {
   void Compile(XlaOpKernelContext* ctx) override {
     const TensorShape gshape = ctx->InputShape(0);
     const TensorShape shape = ctx->InputShape(1);
-    OP_REQUIRES(ctx, shape.IsSameSize(gshape),
-                InvalidArgument("gradient and input must be the same size"));
-    const int64_t axis = axis_;
-    OP_REQUIRES(ctx, axis >= -1, InvalidArgument("Axis must be at least -1. Found ", axis));
-    OP_REQUIRES(ctx, axis == -1 || axis < shape.dims(),
-                InvalidArgument("Axis should be -1 or 0 or a positive value less than ",
-                                shape.dims(), "but given axis value was ", axis));
-    const int64_t depth = axis == -1 ? 1 : shape.dim_size(axis);
     const TensorShape mn = ctx->InputShape(2);
     const TensorShape mx = ctx->InputShape(3);
-    OP_REQUIRES(ctx, mn.dims() == 0 || mn.dims() == 1,
-                InvalidArgument("Input min tensor must have dimension 0 or 1. "
-                                "Received ",
-                                mn.dims(), "."));
-    OP_REQUIRES(ctx, mx.dims() == 0 || mx.dims() == 1,
-                InvalidArgument("Input max tensor must have dimension 0 or 1. "
-                                "Received ",
-                                mx.dims(), "."));
-    if (axis == -1) {
-      OP_REQUIRES(ctx, mn.dims() == 0,
-                  InvalidArgument("input_min must be a scalar if axis is "
-                                  "unspecified"));
-      OP_REQUIRES(ctx, mx.dims() == 0,
-                  InvalidArgument("input_max must be a scalar if axis is "
-                                  "unspecified"));
-    } else {
-      OP_REQUIRES(ctx, mn.dims() == 1,
-                  InvalidArgument("Shape must be rank 1 for input_min_tensor "
-                                  "when the axis is specified: got shape ",
-                                  mn.DebugString(), ", expected [", depth, "]"));
-      OP_REQUIRES(ctx, mx.dims() == 1,
-                  InvalidArgument("Shape must be rank 1 for input_max_tensor "
-                                  "when the axis is specified: got shape ",
-                                  mx.DebugString(), ", expected [", depth, "]"));
-      OP_REQUIRES(
-          ctx, mn.dim_size(0) == depth,
-          InvalidArgument("min has incorrect size, expected ", depth, " was ", mn.dim_size(0)));
-      OP_REQUIRES(
-          ctx, mx.dim_size(0) == depth,
-          InvalidArgument("max has incorrect size, expected ", depth, " was ", mx.dim_size(0)));
-    }
+    const int64_t axis = axis_;
+    OP_REQUIRES_OK(ctx, ValidateV4GradShapes(axis, gshape, shape, mn, mx));
     const DataType dt = ctx->input_type(0);
     Builder b(ctx, axis, dt, flush_);
     xla::XlaOp g = b.Flush(b.ToCompute(ctx->Input(0)));

@@ -435,6 +435,190 @@ def test_v3_num_bits_must_be_a_compile_time_constant():
         f(x)
 
 
+# The kernels' texts (docs/semantics.md#validation), each the first failing check of its input, from the
+# CPU kernel and from the XLA kernel, which share one copy of the checks (kernels/qdq_validate.h). Shapes
+# unknown while tracing (input_signature of TensorSpec(None)), so that the kernels, not the shape functions,
+# decide; XLA compiles for the concrete shapes and checks them then. (An axis < -1 never gets that far: the
+# shape function rejects it while tracing.)
+_F32 = np.float32
+_ANY = tf.TensorSpec(None, tf.float32)
+_ANY_I32 = tf.TensorSpec(None, tf.int32)
+
+
+def _v4grad(axis):
+    return lambda g, x, lo, hi: raw.QuantizeAndDequantizeV4Grad(
+        gradients=g, input=x, input_min=lo, input_max=hi, axis=axis
+    )[0]
+
+
+def _v3(axis):
+    return lambda x, lo, hi, n: raw.QuantizeAndDequantizeV3(
+        input=x, input_min=lo, input_max=hi, num_bits=n, axis=axis, range_given=True
+    )
+
+
+def _v2(op, axis):
+    return lambda x, lo, hi: getattr(raw, op)(input=x, input_min=lo, input_max=hi, axis=axis, range_given=True)
+
+
+X23 = np.ones((2, 3), _F32)
+VALIDATION_TEXTS = {
+    "V4Grad min of rank 2": (
+        _v4grad(-1),
+        [X23, X23, np.zeros((1, 1), _F32), _F32(1)],
+        "Input min tensor must have dimension 0 or 1. Received 2.",
+    ),
+    "V4Grad max of rank 3": (
+        _v4grad(-1),
+        [X23, X23, _F32(0), np.ones((1, 1, 1), _F32)],
+        "Input max tensor must have dimension 0 or 1. Received 3.",
+    ),
+    "V4Grad vector min per tensor": (
+        _v4grad(-1),
+        [X23, X23, np.zeros(1, _F32), _F32(1)],
+        "input_min must be a scalar if axis is unspecified",
+    ),
+    "V4Grad vector max per tensor": (
+        _v4grad(-1),
+        [X23, X23, _F32(0), np.ones(1, _F32)],
+        "input_max must be a scalar if axis is unspecified",
+    ),
+    "V4Grad scalar min per channel": (
+        _v4grad(1),
+        [X23, X23, _F32(0), np.ones(3, _F32)],
+        "Shape must be rank 1 for input_min_tensor when the axis is specified: got shape [], expected [3]",
+    ),
+    "V4Grad scalar max per channel": (
+        _v4grad(1),
+        [X23, X23, np.zeros(3, _F32), _F32(1)],
+        "Shape must be rank 1 for input_max_tensor when the axis is specified: got shape [], expected [3]",
+    ),
+    "V4Grad min of the wrong size": (
+        _v4grad(1),
+        [X23, X23, np.zeros(2, _F32), np.ones(3, _F32)],
+        "min has incorrect size, expected 3 was 2",
+    ),
+    "V4Grad max of the wrong size": (
+        _v4grad(1),
+        [X23, X23, np.zeros(3, _F32), np.ones(4, _F32)],
+        "max has incorrect size, expected 3 was 4",
+    ),
+    "V4Grad axis beyond the rank": (
+        _v4grad(2),
+        [X23, X23, np.zeros(3, _F32), np.ones(3, _F32)],
+        "Axis should be -1 or 0 or a positive value less than 2but given axis value was 2",
+    ),
+    # order: the shapes of gradient and input, then the axis, then min/max
+    "V4Grad sizes before the axis": (
+        _v4grad(5),
+        [np.ones(3, _F32), np.ones(4, _F32), np.zeros((2, 2), _F32), _F32(1)],
+        "gradient and input must be the same size",
+    ),
+    "V4Grad axis before min/max": (
+        _v4grad(2),
+        [X23, X23, np.zeros((2, 2), _F32), _F32(1)],
+        "Axis should be -1 or 0 or a positive value less than 2but given axis value was 2",
+    ),
+    "V4Grad min rank before max rank": (
+        _v4grad(-1),
+        [X23, X23, np.zeros((1, 1), _F32), np.ones((1, 1, 1), _F32)],
+        "Input min tensor must have dimension 0 or 1. Received 2.",
+    ),
+    "V3 num_bits not a scalar": (
+        _v3(-1),
+        [X23, _F32(0), _F32(1), np.array([8], np.int32)],
+        "Invalid shape. The `num_bits` tensor should be a scalar. Got dimensions: 1",
+    ),
+    "V3 axis before num_bits": (
+        _v3(2),
+        [X23, _F32(0), _F32(1), np.array([8], np.int32)],
+        "Axis requested is larger than input dimensions. Axis: 2 Input Dimensions: 2",
+    ),
+    "V3 num_bits shape before its value": (
+        _v3(-1),
+        [X23, _F32(0), _F32(1), np.array([99], np.int32)],
+        "Invalid shape. The `num_bits` tensor should be a scalar. Got dimensions: 1",
+    ),
+    "V3 num_bits before the range": (
+        _v3(1),
+        [X23, _F32(0), _F32(1), np.int32(0)],
+        "num_bits is out of range: 0 with `signed_input_` 1",
+    ),
+    "V3 vector min per tensor": (
+        _v3(-1),
+        [X23, np.zeros(2, _F32), _F32(1), np.int32(8)],
+        "input_min must be a scalar.",
+    ),
+    "V3 max of the wrong size": (
+        _v3(1),
+        [X23, np.zeros(3, _F32), np.ones(4, _F32), np.int32(8)],
+        "input_max_tensor has incorrect size, was 4 expected 3 to match dim 1 of the input [4]",
+    ),
+    "V2 vector max per tensor": (
+        _v2("QuantizeAndDequantizeV2", -1),
+        [X23, _F32(0), np.ones(2, _F32)],
+        "input_max must be a scalar.",
+    ),
+    "V4 min of rank 2 per channel": (
+        _v2("QuantizeAndDequantizeV4", 1),
+        [X23, np.zeros((3, 1), _F32), np.ones(3, _F32)],
+        "Shape must be rank 1 for input_min_tensor when the axis is specified: got shape [3,1], expected [3] "
+        "(one value per channel along axis 1 of the input [2,3])",
+    ),
+    "V2 min size before max rank": (
+        _v2("QuantizeAndDequantizeV2", 1),
+        [X23, np.zeros(2, _F32), _F32(1)],
+        "input_min_tensor has incorrect size, was 2 expected 3 to match dim 1 of the input [2]",
+    ),
+    "V2 axis before the range": (
+        _v2("QuantizeAndDequantizeV2", 2),
+        [X23, np.zeros((3, 1), _F32), np.ones(3, _F32)],
+        "Shape must be at least rank 3 but is rank 2",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(VALIDATION_TEXTS))
+def test_validation_texts_of_the_cpu_and_xla_kernels(case):
+    fn, args, expected = VALIDATION_TEXTS[case]
+    signature = [_ANY_I32 if np.asarray(a).dtype == np.int32 else _ANY for a in args]
+    cpu, xla = _errors(fn, args, signature)
+    assert _first_line(cpu) == expected, f"{case}: CPU kernel says {cpu!r}"
+    assert _first_line(xla) == expected, f"{case}: XLA says {xla!r}"
+
+
+# Values of a constant range, in each dtype: the numbers print as the compute type (float for
+# bfloat16, half and float; double for double).
+RANGE_VALUE_TEXTS = {
+    "float16": ("0.0999756", "0.0499878"),
+    "bfloat16": ("0.100098", "0.0500488"),
+    "float32": ("0.1", "0.05"),
+    "float64": ("0.1", "0.05"),
+}
+
+
+@pytest.mark.parametrize("dtype", ALL_DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("axis", (-1, 0))
+def test_constant_range_values_text_of_the_cpu_and_xla_kernels(dtype, axis):
+    lo_text, hi_text = RANGE_VALUE_TEXTS[np.dtype(dtype).name]
+    if axis == -1:
+        lo, hi = np.asarray(0.1, dtype), np.asarray(0.05, dtype)
+        expected = f"Invalid range: input_min {lo_text} > input_max {hi_text}"
+    else:
+        lo, hi = np.asarray([0, 0.1], dtype), np.asarray([1, 0.05], dtype)
+        expected = (
+            f"Invalid range: input_min {lo_text} > input_max {hi_text} for channel 1 along axis 0. "
+            "Every channel needs input_min <= input_max."
+        )
+
+    def fn(x):
+        return raw.QuantizeAndDequantizeV4(input=x, input_min=lo, input_max=hi, axis=axis, range_given=True)
+
+    cpu, xla = _errors(fn, [np.ones((2, 3), dtype)])
+    assert _first_line(cpu) == expected, f"CPU kernel says {cpu!r}"
+    assert _first_line(xla) == expected, f"XLA says {xla!r}"
+
+
 # ----------------------------------------------------------------------------- gradients
 
 
