@@ -483,10 +483,10 @@ struct ZeroFunctor<CPUDevice, T> {
   }
 };
 
-#define TF_QDQ_INSTANTIATE_CPU(T)                                                              \
-  template struct ForwardFunctor<CPUDevice, T>;                                                \
-  template struct GradFunctor<CPUDevice, T>;                                                   \
-  template struct ZeroFunctor<CPUDevice, T>;                                                   \
+#define TF_QDQ_INSTANTIATE_CPU(T)                                                               \
+  template struct ForwardFunctor<CPUDevice, T>;                                                 \
+  template struct GradFunctor<CPUDevice, T>;                                                    \
+  template struct ZeroFunctor<CPUDevice, T>;                                                    \
   template bool CpuGradientPassesUnbounded<T>(tensorflow::OpKernelContext*, const T*, const T*, \
                                               int64_t);
 TF_QDQ_INSTANTIATE_CPU(Eigen::bfloat16)

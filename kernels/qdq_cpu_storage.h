@@ -76,8 +76,7 @@ struct StorageFloat : StorageSame<float>,
 
 struct StorageDouble
     : StorageSame<double>,
-      BitsTraits<uint64_t, 0x7fffffffffffffffu, 0x7ff0000000000000u, 0x0010000000000000u, false> {
-};
+      BitsTraits<uint64_t, 0x7fffffffffffffffu, 0x7ff0000000000000u, 0x0010000000000000u, false> {};
 
 struct StorageHalf : BitsTraits<uint16_t, 0x7fff, 0x7c00, 0x0400, true> {
   using S = uint16_t;

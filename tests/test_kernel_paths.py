@@ -324,8 +324,12 @@ def test_v4grad_unbounded_range():
         g = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16).view(dtype)
         for keep in (np.isfinite(g.astype(np.float32)), np.ones(g.size, bool)):
             gk = g[keep]
-            kw = dict(gradients=gk, input=np.linspace(-3, 3, gk.size).astype(dtype), input_min=dtype(-np.inf),
-                      input_max=dtype(np.inf))
+            kw = dict(
+                gradients=gk,
+                input=np.linspace(-3, 3, gk.size).astype(dtype),
+                input_min=dtype(-np.inf),
+                input_max=dtype(np.inf),
+            )
             assert _compare(OPS["V4Grad"](**kw)[0], reference.builtin("V4Grad", **kw)[0], dtype)[0] == 0
 
 
