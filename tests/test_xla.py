@@ -316,17 +316,15 @@ def test_nan_in_data_without_zeros_is_ignored_by_the_range(dtype, axis):
     """A computed range ignores NaN wherever it sits (docs/semantics.md#differences-from-tensorflow,
     item 4), also on the fast reduction path that data without zeros takes."""
     rng = np.random.default_rng(7)
+    fn = lambda x, lo, hi: raw.QuantizeAndDequantizeV4(input=x, input_min=lo, input_max=hi, axis=axis)  # noqa: E731
+    jitted = tf.function(fn, jit_compile=True)  # one shape and dtype: compiled once
+    zeros = np.zeros(7, dtype) if axis != -1 else dtype(0)
     for k in range(24):
         x = rng.uniform(0.25, 3.0, size=(5, 7)) * rng.choice([-1.0, 1.0], size=(5, 7))
         flat = x.reshape(-1)
         flat[rng.choice(flat.size, size=1 + k % 4, replace=False)] = np.nan
         x = x.astype(dtype)
-        depth = 1 if axis == -1 else x.shape[axis]
-        zeros = np.zeros(depth, dtype) if axis != -1 else dtype(0)
-        fn = lambda x, lo, hi: raw.QuantizeAndDequantizeV4(input=x, input_min=lo, input_max=hi, axis=axis)  # noqa: E731
-        assert_same_bits(
-            tf.function(fn, jit_compile=True)(x, zeros, zeros), fn(x, zeros, zeros), f"NaN case {k} axis={axis}"
-        )
+        assert_same_bits(jitted(x, zeros, zeros), fn(x, zeros, zeros), f"NaN case {k} axis={axis}")
 
 
 # ----------------------------------------------------------------------------- bad inputs
