@@ -100,35 +100,19 @@ struct RangeLoops : LoopsCommon<Storage> {
 
   // ---- Half and bfloat16: the range on the bit patterns -------------------
   //
-  // A 16-bit pattern maps to a signed 16-bit key that orders like the values
-  // (sign-magnitude to two's complement: a negative pattern flips its
-  // magnitude bits; the map is its own inverse). The keys follow the IEEE
-  // total order: -0 (key -1) < +0 (key 0), and the NaN patterns lie outside
-  // [key(-inf), key(+inf)]: a negative NaN below, a positive NaN above. The
-  // reduction is plain signed 16-bit min/max on whole vectors of keys, with
-  // no conversion to float; a NaN drags the minimum below key(-inf) or the
-  // maximum above key(+inf), and only then is the vector part reduced again
-  // with the NaN patterns replaced by a select (never clamped: a -NaN must
-  // not count as -inf). Only the two final keys are converted.
-  typedef int16_t VK __attribute__((vector_size(TF_QDQ_VEC_BYTES)));
-  static constexpr int kKeyLanes = TF_QDQ_VEC_BYTES / 2;
+  // The reduction is plain signed 16-bit min/max on whole vectors of keys
+  // (LoopsCommon::Key: they order like the values, -0 < +0), with no
+  // conversion to float. A NaN pattern drags the minimum below Key(-inf) or
+  // the maximum above Key(+inf), and only then is the vector part reduced
+  // again with the NaN patterns replaced by a select (never clamped: a -NaN
+  // must not count as -inf). Only the two final keys are converted.
+  using typename Base::VK;
+  using Base::Key;
+  using Base::KeyV;
+  using Base::kKeyLanes;
+  using Base::LoadBitsV;
+  using Base::SplatK;
   static constexpr bool kBitsRange = sizeof(S) == 2;
-
-  static inline int16_t Key(uint16_t b) {
-    const int16_t v = static_cast<int16_t>(b);
-    return static_cast<int16_t>(v ^ ((v >> 15) & 0x7fff));
-  }
-  static inline VK KeyV(VK v) { return v ^ ((v >> 15) & 0x7fff); }
-  static inline VK LoadKeys(const S* p) {
-    VK v;
-    std::memcpy(&v, p, sizeof(v));
-    return KeyV(v);
-  }
-  static inline VK SplatK(int16_t k) {
-    VK v;
-    for (int j = 0; j < kKeyLanes; ++j) v[j] = k;
-    return v;
-  }
 
   // Keys of x[0..n) (whole vectors only; n a multiple of kKeyLanes) reduced
   // into *kmin, *kmax. kExcludeNaN: NaN patterns replaced by key(+inf) for
@@ -140,10 +124,9 @@ struct RangeLoops : LoopsCommon<Storage> {
     VK a0 = SplatK(*kmin), b0 = SplatK(*kmax);
     VK a1 = a0, a2 = a0, a3 = a0, b1 = b0, b2 = b0, b3 = b0;
     auto lanes = [&](const S* p, VK* lo_in, VK* hi_in) {
-      const VK k = LoadKeys(p);
+      const VK v = LoadBitsV(p);
+      const VK k = KeyV(v);
       if constexpr (kExcludeNaN) {
-        VK v;
-        std::memcpy(&v, p, sizeof(v));
         const VK nan = (v & 0x7fff) > kPosInf;
         *lo_in = nan ? SplatK(kPosInf) : k;
         *hi_in = nan ? SplatK(kNegInf) : k;
