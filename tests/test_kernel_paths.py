@@ -17,6 +17,7 @@ element's position, so the reference has no single bit pattern.
 
 Run directly (python tests/test_kernel_paths.py [--quick]) for a summary."""
 
+import itertools
 import os
 import subprocess
 import sys
@@ -489,12 +490,56 @@ def sixteen_bit_cases(seed=0):
             yield f"{name} n={n} ties data", "V2", dict(input=xd, input_min=dtype(0), input_max=dtype(0)), dtype
 
 
+def sixteen_bit_grad_cases(seed=0):
+    """Yields (label, "V4Grad", kwargs, dtype) for V4Grad of half and bfloat16 on the bit patterns:
+    every pattern as x (NaN of both signs, subnormals, zeros of both signs, +-inf) against bounds
+    that are zeros of either sign, subnormals, infinities or normal values, with gradients free of
+    inf, NaN and subnormals (the integer path); then short lengths and 1024-element chunks where
+    one gradient is inf, NaN or subnormal (that chunk takes the float path)."""
+    rng = np.random.default_rng(seed)
+    for dtype in (np.float16, BF16):
+        name = np.dtype(dtype).name
+        x = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16).view(dtype)
+        tiny = np.asarray(0x0001, np.uint16).view(dtype)
+        bounds = [0.0, -0.0, tiny, -tiny, np.inf, -np.inf, 1.5, -2.0, 1e-30, -1e-30]
+        for _ in range(8):
+            lo, hi = (dtype(bounds[i]) for i in rng.integers(len(bounds), size=2))
+            g = (rng.standard_normal(x.size) + 0.01).astype(dtype)
+            g[rng.integers(x.size, size=64)] = dtype(0.0)
+            g[rng.integers(x.size, size=64)] = dtype(-0.0)
+            xs = rng.permutation(x)
+            label = f"{name} V4Grad every x, bounds [{lo!r}, {hi!r}]"
+            yield label, "V4Grad", dict(gradients=g, input=xs, input_min=lo, input_max=hi), dtype
+        for n in SIXTEEN_LENGTHS + [1024, 1025, 2048 + 7, 5000]:
+            for spoil in ("none", "inf", "nan", "subnormal"):
+                xs = rng.choice(x, n)
+                g = (rng.standard_normal(n) * 3).astype(dtype)
+                gu = g.view(np.uint16)
+                if spoil != "none":
+                    half = dtype == np.float16
+                    bits = {"inf": 0x7C00 if half else 0x7F80, "nan": 0x7E23 if half else 0x7FC3, "subnormal": 0x0005}
+                    gu[rng.integers(n)] = bits[spoil] | (0x8000 * int(rng.integers(2)))
+                yield (
+                    f"{name} V4Grad n={n} {spoil}",
+                    "V4Grad",
+                    dict(gradients=g, input=xs, input_min=dtype(-1.0), input_max=dtype(0.0)),
+                    dtype,
+                )
+
+
 def run_sixteen(seed=0):
     """Runs sixteen_bit_cases against the reference (NumPy where NaN is in the data of a computed
     range); bfloat16 NaN outputs must also be 0x7fc0 with the NaN input's sign. Returns (cases,
     failures)."""
     failures, count = [], 0
-    for label, op, kw, dtype in sixteen_bit_cases(seed):
+    for label, op, kw, dtype in itertools.chain(sixteen_bit_cases(seed), sixteen_bit_grad_cases(seed)):
+        if op == "V4Grad":
+            bad, idx, a, e = _compare(OPS[op](**kw)[0], _reference(op, kw), dtype)
+            if bad:
+                detail = ", ".join(f"[{i}] {a.flat[i]!r} vs {e.flat[i]!r}" for i in idx)
+                failures.append(f"{label}: {bad} differ: {detail}")
+            count += 1
+            continue
         x = np.asarray(kw["input"])
         has_nan = bool(np.isnan(x.astype(np.float32)).any())
         ref_op = "numpy" if (has_nan and not kw.get("range_given", False)) else op
@@ -515,7 +560,8 @@ def run_sixteen(seed=0):
 
 
 def test_sixteen_bit_paths():
-    """The half / bfloat16 range on bit patterns and bfloat16's paired rounding (default table)."""
+    """The half / bfloat16 range and V4Grad on bit patterns and bfloat16's paired rounding (default
+    table)."""
     count, failures = run_sixteen()
     assert not failures, "\n".join(failures[:20])
 
