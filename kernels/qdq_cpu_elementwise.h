@@ -30,6 +30,7 @@ struct ElementwiseLoops : LoopsCommon<Storage> {
   using Base::Periods;
   using Base::SplatC;
   using Base::StorePairExactV;
+  using Base::StorePairs2V;
   using Base::StorePairV;
   using Base::StoreV;
   using Base::StreamV;
@@ -112,6 +113,15 @@ struct ElementwiseLoops : LoopsCommon<Storage> {
       const VF vs = Splat(scale), vi = Splat(inv), vl = Splat(lo), vh = Splat(hi);
       int64_t k = 0;
       if constexpr (kPairs) {
+        for (; k + 4 * kFloatLanes <= n; k += 4 * kFloatLanes) {
+          VF a, b, c, d;
+          LoadPairV(x + k, &a, &b);
+          LoadPairV(x + k + 2 * kFloatLanes, &c, &d);
+          StorePairs2V(y + k, VQuantizeDequantize<kClamp, kHalfUp>(a, vl, vh, vs, vi),
+                       VQuantizeDequantize<kClamp, kHalfUp>(b, vl, vh, vs, vi),
+                       VQuantizeDequantize<kClamp, kHalfUp>(c, vl, vh, vs, vi),
+                       VQuantizeDequantize<kClamp, kHalfUp>(d, vl, vh, vs, vi));
+        }
         for (; k + 2 * kFloatLanes <= n; k += 2 * kFloatLanes) {
           VF a, b;
           LoadPairV(x + k, &a, &b);
@@ -240,10 +250,11 @@ struct ElementwiseLoops : LoopsCommon<Storage> {
   // Masked(g, x, lo, hi) = g * (lo <= x <= hi ? 1 : 0) without floats: the
   // bounds test compares integer keys (LoopsCommon::Key: they order like the
   // values, and NaN keys fall outside every bound), and the product is g
-  // itself (g * 1) or g's sign alone (g * 0, a zero with g's sign). That holds for every g except inf and NaN (g * 0 is NaN,
-  // and NaN comes out quiet), and, where the CPU flushes subnormals (as
-  // TensorFlow runs kernels), a bfloat16 subnormal g, which g * 1 flushes;
-  // chunks holding such a g go through GradFloat. Where the CPU treats
+  // itself (g * 1) or g's sign alone (g * 0, a zero with g's sign). That
+  // holds for every g except inf and NaN (g * 0 is NaN, and NaN comes out
+  // quiet), and, where the CPU flushes subnormals (as TensorFlow runs
+  // kernels), a bfloat16 subnormal g, which g * 1 flushes; chunks holding
+  // such a g go through GradFloat. Where the CPU treats
   // subnormal inputs as zero (DAZ), a bfloat16 subnormal x or bound compares
   // as a zero: the keys of [-largest subnormal, +largest subnormal] then count
   // as zeros. Zeros of either sign compare equal: a zero bound takes in the

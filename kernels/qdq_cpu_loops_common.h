@@ -65,6 +65,9 @@ struct LoopsCommon {
   static inline void StorePairV(S* p, VF a, VF b) {
     if constexpr (kPairs) Storage::StorePair(p, a, b);
   }
+  static inline void StorePairs2V(S* p, VF a, VF b, VF c, VF d) {
+    if constexpr (kPairs) Storage::StorePairs2(p, a, b, c, d);
+  }
   static inline void StorePairExactV(S* p, VF a, VF b) {
     if constexpr (kPairs) Storage::StorePairExact(p, a, b);
   }

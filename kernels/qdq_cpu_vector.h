@@ -297,6 +297,27 @@ inline void StoreBf16Pair(uint16_t* p, VF first, VF second) {
   }
   StoreBf16PairRounded(p, first, second);
 }
+// StoreBf16Pair of (first, second) at p and (third, fourth) after them, with
+// one NaN test for the four vectors (about 5% faster per-tensor QDQ on AVX2
+// than two StoreBf16Pair).
+inline void StoreBf16Pairs2(uint16_t* p, VF first, VF second, VF third, VF fourth) {
+#if TF_QDQ_VEC_BYTES == 64
+  const bool nan = (_mm512_cmp_ps_mask((__m512)first, (__m512)second, _CMP_UNORD_Q) |
+                    _mm512_cmp_ps_mask((__m512)third, (__m512)fourth, _CMP_UNORD_Q)) != 0;
+#else
+  const bool nan = _mm256_movemask_ps(_mm256_or_ps(
+                       _mm256_cmp_ps((__m256)first, (__m256)second, _CMP_UNORD_Q),
+                       _mm256_cmp_ps((__m256)third, (__m256)fourth, _CMP_UNORD_Q))) != 0;
+#endif
+  if (__builtin_expect(nan, 0)) {
+    first = CanonicalNaNV(first);
+    second = CanonicalNaNV(second);
+    third = CanonicalNaNV(third);
+    fourth = CanonicalNaNV(fourth);
+  }
+  StoreBf16PairRounded(p, first, second);
+  StoreBf16PairRounded(p + 2 * kFloatLanes, third, fourth);
+}
 // As StoreBf16Pair, for values that bfloat16 holds exactly, or NaN (the
 // masked gradient: a bfloat16 value times 1 or 0, flushed or not): rounding
 // is then the identity, so FloatToBf16 is the upper 16 bits, except for NaN
