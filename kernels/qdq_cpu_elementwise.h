@@ -299,13 +299,17 @@ struct ElementwiseLoops : LoopsCommon<Storage> {
   }
 
   // Whether g[0..n) holds an inf or NaN, or (flush) a bfloat16 subnormal.
-  static inline bool SpecialGradient(const S* g, int64_t n, bool flush) {
+  // Prefetches x[0..n) meanwhile, so that both inputs stream at once (at 1M
+  // elements, without it, this extra pass over g made V4Grad about 10%
+  // slower than the float loop).
+  static inline bool SpecialGradient(const S* g, const S* x, int64_t n, bool flush) {
     const bool subnormals = flush && !Storage::kSubnormalsExact;
     const int16_t kInf = static_cast<int16_t>(Storage::kInfBits);
     const int16_t kSub = static_cast<int16_t>(Storage::kMinNormalBits - 1);
     int64_t k = 0;
     VK big = SplatK(0), small = SplatK(0x7fff);
     for (; k + kKeyLanes <= n; k += kKeyLanes) {
+      __builtin_prefetch(x + k);
       const VK a = LoadBitsV(g + k) & 0x7fff;
       big = (big < a) ? a : big;
       if (subnormals) {
@@ -337,7 +341,7 @@ struct ElementwiseLoops : LoopsCommon<Storage> {
     const VK vlo = SplatK(klo), vhi = SplatK(khi);
     for (int64_t i = 0; i < n; i += kChunk) {
       const int64_t len = n - i < kChunk ? n - i : kChunk;
-      if (SpecialGradient(g + i, len, flush)) {
+      if (SpecialGradient(g + i, x + i, len, flush)) {
         GradFloat<false>(g + i, x + i, y + i, len, &lo, &hi);
         continue;
       }
