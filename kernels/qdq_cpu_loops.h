@@ -23,13 +23,15 @@
 // (check with TF_QDQ_CXXFLAGS=-fopt-info-vec-optimized at build time); a few
 // are explicit vectors where compilers do poorly: the NaN-ignoring min/max
 // reduction, and the half and bfloat16 loops with F16C, which convert in
-// registers instead of through an L1 buffer. Either way every element goes
+// registers instead of through an L1 buffer. Half and bfloat16 range passes
+// and per-tensor V4Grad need no floats at all: they work on integer keys of
+// the 16-bit patterns, in every table. Either way every element goes
 // through the same IEEE operations in the same order whatever the vector
-// width (separate multiplies and adds, no FMA), so all tables give identical
-// bits. Everything here has internal linkage (anonymous namespaces, and
-// qdq_math.h is included into one), so no inline function compiled for a
-// wider instruction set can be picked by the linker for another translation
-// unit.
+// width (separate multiplies and adds, no FMA), and integer work is exact,
+// so all tables give identical bits. Everything here has internal linkage
+// (anonymous namespaces, and qdq_math.h is included into one), so no inline
+// function compiled for a wider instruction set can be picked by the linker
+// for another translation unit.
 #ifndef TF_QDQ_KERNELS_QDQ_CPU_LOOPS_H_
 #define TF_QDQ_KERNELS_QDQ_CPU_LOOPS_H_
 

@@ -7,6 +7,7 @@
 #define TF_QDQ_KERNELS_QDQ_CPU_LOOPS_COMMON_H_
 
 #include <cstdint>
+#include <cstring>
 #include <type_traits>
 
 #include "kernels/qdq_cpu_storage.h"
@@ -64,11 +65,41 @@ struct LoopsCommon {
   static inline void StorePairV(S* p, VF a, VF b) {
     if constexpr (kPairs) Storage::StorePair(p, a, b);
   }
+  static inline void StorePairs2V(S* p, VF a, VF b, VF c, VF d) {
+    if constexpr (kPairs) Storage::StorePairs2(p, a, b, c, d);
+  }
   static inline void StorePairExactV(S* p, VF a, VF b) {
     if constexpr (kPairs) Storage::StorePairExact(p, a, b);
   }
   static inline void StreamV(S* p, VF v) {
     if constexpr (kStreamVectors) Storage::Stream(p, v);
+  }
+
+  // ---- Integer keys of 16-bit patterns (half, bfloat16) ------------------
+  //
+  // Key(b) is a signed 16-bit integer that orders like the value of pattern
+  // b (sign-magnitude to two's complement: a negative pattern flips its
+  // magnitude bits; the map is its own inverse). The order is IEEE's total
+  // order: -0 (key -1) < +0 (key 0); NaN patterns fall outside
+  // [Key(-inf), Key(+inf)], a negative NaN below and a positive NaN above.
+  typedef int16_t VK __attribute__((vector_size(TF_QDQ_VEC_BYTES)));
+  static constexpr int kKeyLanes = TF_QDQ_VEC_BYTES / 2;
+
+  static inline int16_t Key(uint16_t b) {
+    const int16_t v = static_cast<int16_t>(b);
+    return static_cast<int16_t>(v ^ ((v >> 15) & 0x7fff));
+  }
+  static inline VK KeyV(VK v) { return v ^ ((v >> 15) & 0x7fff); }
+  // The 16-bit patterns at p as one vector.
+  static inline VK LoadBitsV(const S* p) {
+    VK v;
+    std::memcpy(&v, p, sizeof(v));
+    return v;
+  }
+  static inline VK SplatK(int16_t k) {
+    VK v;
+    for (int j = 0; j < kKeyLanes; ++j) v[j] = k;
+    return v;
   }
 
   // in[0..n) -> buf (converted).

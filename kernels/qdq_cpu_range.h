@@ -1,7 +1,8 @@
 // The NaN-ignoring min/max loops of the CPU (qdq_cpu_loops.h, included once
-// per instruction set): per tensor or per channel row (Range) and per
-// position of a period (RangeCols). The sign of a zero result is left to the
-// caller (qdq_cpu.cc settles it).
+// per instruction set): per tensor or per channel row (Range; half and
+// bfloat16 on their bit patterns, see RangeBits) and per position of a
+// period (RangeCols). The sign of a zero result is left to the caller
+// (qdq_cpu.cc settles it).
 #ifndef TF_QDQ_KERNELS_QDQ_CPU_RANGE_H_
 #define TF_QDQ_KERNELS_QDQ_CPU_RANGE_H_
 
@@ -22,9 +23,7 @@ struct RangeLoops : LoopsCommon<Storage> {
   using C = typename Base::C;
   using Base::AsCompute;
   using Base::kDirect;
-  using Base::kPairs;
   using Base::kVectorConvert;
-  using Base::LoadPairV;
   using Base::LoadV;
   using Base::Periods;
 
@@ -59,17 +58,10 @@ struct RangeLoops : LoopsCommon<Storage> {
     b1 = b2 = b3 = b0;
     int64_t i = 0;
     for (; i + 4 * kWidth <= n; i += 4 * kWidth) {
-      Vec v0, v1, v2, v3;
-      if constexpr (kPairs && std::is_same_v<Elem, S>) {
-        // Lanes permuted: the minimum and maximum do not depend on order.
-        LoadPairV(x + i, &v0, &v1);
-        LoadPairV(x + i + 2 * kWidth, &v2, &v3);
-      } else {
-        v0 = load(x + i);
-        v1 = load(x + i + kWidth);
-        v2 = load(x + i + 2 * kWidth);
-        v3 = load(x + i + 3 * kWidth);
-      }
+      const Vec v0 = load(x + i);
+      const Vec v1 = load(x + i + kWidth);
+      const Vec v2 = load(x + i + 2 * kWidth);
+      const Vec v3 = load(x + i + 3 * kWidth);
       a0 = (v0 < a0) ? v0 : a0;
       a1 = (v1 < a1) ? v1 : a1;
       a2 = (v2 < a2) ? v2 : a2;
@@ -106,14 +98,110 @@ struct RangeLoops : LoopsCommon<Storage> {
     *mx = b;
   }
 
-  static void Range(const S* x, int64_t n, C* mn, C* mx) {
-    if constexpr (kVectorConvert) {
-      RangeAny(
-          x, n, mn, mx, [](const S* p) { return LoadV(p); },
-          [](S v) { return Storage::ToCompute(v); });
-      return;
+  // ---- Half and bfloat16: the range on the bit patterns -------------------
+  //
+  // The reduction is plain signed 16-bit min/max on whole vectors of keys
+  // (LoopsCommon::Key: they order like the values, -0 < +0), with no
+  // conversion to float. A NaN pattern drags the minimum below Key(-inf) or
+  // the maximum above Key(+inf), and only then is the vector part reduced
+  // again with the NaN patterns replaced by a select (never clamped: a -NaN
+  // must not count as -inf). Only the two final keys are converted.
+  using typename Base::VK;
+  using Base::Key;
+  using Base::KeyV;
+  using Base::kKeyLanes;
+  using Base::LoadBitsV;
+  using Base::SplatK;
+  static constexpr bool kBitsRange = sizeof(S) == 2;
+
+  // Keys of x[0..n) (whole vectors only; n a multiple of kKeyLanes) reduced
+  // into *kmin, *kmax. kExcludeNaN: NaN patterns replaced by key(+inf) for
+  // the minimum and key(-inf) for the maximum.
+  template <bool kExcludeNaN>
+  static inline void KeyRange(const S* x, int64_t n, int16_t* kmin, int16_t* kmax) {
+    constexpr int16_t kPosInf = static_cast<int16_t>(Storage::kInfBits);
+    const int16_t kNegInf = Key(static_cast<uint16_t>(Storage::kInfBits | 0x8000u));
+    VK a0 = SplatK(*kmin), b0 = SplatK(*kmax);
+    VK a1 = a0, a2 = a0, a3 = a0, b1 = b0, b2 = b0, b3 = b0;
+    auto lanes = [&](const S* p, VK* lo_in, VK* hi_in) {
+      const VK v = LoadBitsV(p);
+      const VK k = KeyV(v);
+      if constexpr (kExcludeNaN) {
+        const VK nan = (v & 0x7fff) > kPosInf;
+        *lo_in = nan ? SplatK(kPosInf) : k;
+        *hi_in = nan ? SplatK(kNegInf) : k;
+      } else {
+        *lo_in = k;
+        *hi_in = k;
+      }
+    };
+    int64_t i = 0;
+    for (; i + 4 * kKeyLanes <= n; i += 4 * kKeyLanes) {
+      VK l0, l1, l2, l3, h0, h1, h2, h3;
+      lanes(x + i, &l0, &h0);
+      lanes(x + i + kKeyLanes, &l1, &h1);
+      lanes(x + i + 2 * kKeyLanes, &l2, &h2);
+      lanes(x + i + 3 * kKeyLanes, &l3, &h3);
+      a0 = (l0 < a0) ? l0 : a0;
+      a1 = (l1 < a1) ? l1 : a1;
+      a2 = (l2 < a2) ? l2 : a2;
+      a3 = (l3 < a3) ? l3 : a3;
+      b0 = (b0 < h0) ? h0 : b0;
+      b1 = (b1 < h1) ? h1 : b1;
+      b2 = (b2 < h2) ? h2 : b2;
+      b3 = (b3 < h3) ? h3 : b3;
     }
-    AsCompute(x, n, [&](const C* c, int64_t, int64_t len) { RangeC(c, len, mn, mx); });
+    for (; i < n; i += kKeyLanes) {
+      VK l, h;
+      lanes(x + i, &l, &h);
+      a0 = (l < a0) ? l : a0;
+      b0 = (b0 < h) ? h : b0;
+    }
+    a0 = (a1 < a0) ? a1 : a0;
+    a2 = (a3 < a2) ? a3 : a2;
+    a0 = (a2 < a0) ? a2 : a0;
+    b0 = (b0 < b1) ? b1 : b0;
+    b2 = (b2 < b3) ? b3 : b2;
+    b0 = (b0 < b2) ? b2 : b0;
+    int16_t a = a0[0], b = b0[0];
+    for (int j = 1; j < kKeyLanes; ++j) {
+      a = a0[j] < a ? a0[j] : a;
+      b = b < b0[j] ? b0[j] : b;
+    }
+    *kmin = a;
+    *kmax = b;
+  }
+
+  static inline void RangeBits(const S* x, int64_t n, C* mn, C* mx) {
+    constexpr int16_t kPosInf = static_cast<int16_t>(Storage::kInfBits);
+    const int16_t kNegInf = Key(static_cast<uint16_t>(Storage::kInfBits | 0x8000u));
+    const int64_t nv = n / kKeyLanes * kKeyLanes;
+    int16_t kmin = kPosInf, kmax = kNegInf;  // the keys of +inf and -inf
+    KeyRange<false>(x, nv, &kmin, &kmax);
+    if (kmin < kNegInf || kmax > kPosInf) {  // a NaN pattern took part
+      kmin = kPosInf;
+      kmax = kNegInf;
+      KeyRange<true>(x, nv, &kmin, &kmax);
+    }
+    for (int64_t i = nv; i < n; ++i) {
+      if ((x[i] & 0x7fffu) > Storage::kInfBits) continue;  // NaN
+      const int16_t k = Key(x[i]);
+      kmin = k < kmin ? k : kmin;
+      kmax = kmax < k ? k : kmax;
+    }
+    // The key map is its own inverse.
+    const uint16_t bmin = static_cast<uint16_t>(Key(static_cast<uint16_t>(kmin)));
+    const uint16_t bmax = static_cast<uint16_t>(Key(static_cast<uint16_t>(kmax)));
+    *mn = MinIgnoringNaN(*mn, Storage::ToCompute(bmin));
+    *mx = MaxIgnoringNaN(*mx, Storage::ToCompute(bmax));
+  }
+
+  static void Range(const S* x, int64_t n, C* mn, C* mx) {
+    if constexpr (kBitsRange) {
+      RangeBits(x, n, mn, mx);
+    } else {
+      AsCompute(x, n, [&](const C* c, int64_t, int64_t len) { RangeC(c, len, mn, mx); });
+    }
   }
 
   static inline void RangeColsC(const C* __restrict x, int64_t n, C* __restrict mn,

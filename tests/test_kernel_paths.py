@@ -17,6 +17,7 @@ element's position, so the reference has no single bit pattern.
 
 Run directly (python tests/test_kernel_paths.py [--quick]) for a summary."""
 
+import itertools
 import os
 import subprocess
 import sys
@@ -406,6 +407,179 @@ def test_grid_other_isa(isa, stream):
     code = (
         "import sys; sys.path.insert(0, %r); import test_kernel_paths as t; "
         "n, f = t.run_grid(quick=True, seed=7); print(n, 'cases'); "
+        "print('\\n'.join(f[:20])); sys.exit(1 if f else 0)" % here
+    )
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
+
+
+# ---- half and bfloat16: the range on bit patterns, bfloat16's paired rounding ---------------------
+
+# Lengths around the key vectors of the range (8 / 16 / 32 lanes, four at a time) and bfloat16's
+# pairs of float vectors (16 / 32 / 64 elements), for every table.
+SIXTEEN_LENGTHS = [1, 2, 7, 8, 9, 15, 16, 17, 31, 32, 33, 47, 63, 64, 65, 96, 127, 128, 129, 255, 256, 257, 1031]
+
+
+def _nan_patterns(dtype):
+    """Every NaN bit pattern of the 16-bit type, both signs (quiet and signaling, all payloads)."""
+    inf = 0x7C00 if dtype == np.float16 else 0x7F80
+    pos = np.arange(inf + 1, 0x8000, dtype=np.uint32)
+    return np.concatenate([pos, pos | 0x8000]).astype(np.uint16)
+
+
+def sixteen_bit_cases(seed=0):
+    """Yields (label, op, kwargs, dtype) for the 16-bit paths: ranges computed from the data on the
+    bit patterns (NaN of both signs in vector bodies and tails, -0/+0, +-inf, all NaN), and
+    bfloat16 outputs that are rounding ties (the range [-192, 1] with 8 signed bits gives
+    inv = 1.5, so the outputs 1.5 * q need 9 significant bits half of the time) mixed with NaN."""
+    rng = np.random.default_rng(seed)
+    for dtype in (np.float16, BF16):
+        name = np.dtype(dtype).name
+        nans = _nan_patterns(dtype)
+        # Every finite pattern up to |x| <= 8 and every NaN pattern, shuffled; range from the data.
+        eight = np.asarray(8.0, dtype).view(np.uint16)
+        pats = np.arange(0, int(eight) + 1, dtype=np.uint32)
+        allp = np.concatenate([pats, pats | 0x8000, nans]).astype(np.uint16)
+        for order in range(2):
+            u = rng.permutation(allp)
+            for rm in ("HALF_TO_EVEN", "HALF_UP"):
+                yield (
+                    f"{name} all patterns |x|<=8 and every NaN, order {order} {rm}",
+                    "V2",
+                    dict(input=u.view(dtype), input_min=dtype(0), input_max=dtype(0), round_mode=rm),
+                    dtype,
+                )
+        # Short lengths, NaN of both signs planted in the body or the tail, the extremes anywhere.
+        for n in SIXTEEN_LENGTHS:
+            for spoil in ("none", "-nan", "+nan", "both", "tail", "all nan", "zeros"):
+                x = (rng.standard_normal(n) * 3).astype(dtype)
+                u = x.view(np.uint16)
+                if spoil == "zeros":  # every value a zero of either sign, NaN of both signs
+                    u[:] = rng.choice([0x0000, 0x8000], n)
+                if spoil in ("-nan", "both", "zeros"):
+                    u[rng.integers(n)] = nans[len(nans) // 2 + rng.integers(len(nans) // 2)]
+                if spoil in ("+nan", "both", "zeros"):
+                    u[rng.integers(n)] = nans[rng.integers(len(nans) // 2)]
+                if spoil == "tail":
+                    u[-1] = nans[-1]
+                if spoil == "all nan":
+                    u[:] = rng.choice(nans, n)
+                if spoil not in ("zeros", "all nan") and n > 2:
+                    u[rng.integers(n)] = np.asarray(-np.inf if rng.integers(4) == 0 else -40.0, dtype).view(np.uint16)
+                    u[rng.integers(n)] = np.asarray(0.0 if rng.integers(4) == 0 else 50.0, dtype).view(np.uint16)
+                yield f"{name} n={n} range {spoil}", "V2", dict(input=x, input_min=dtype(0), input_max=dtype(0)), dtype
+        # Per channel, rows layout (inner 40 >= 32: one range call per run), NaN of both signs.
+        x = (rng.standard_normal((3, 5, 40)) * 2).astype(dtype)
+        xu = x.view(np.uint16).reshape(-1)
+        xu[rng.choice(xu.size, 30, replace=False)] = rng.choice(nans, 30)
+        z = np.zeros(5, dtype)
+        yield f"{name} rows layout with NaN", "V2", dict(input=x, input_min=z, input_max=z, axis=1), dtype
+        # Rounding ties: outputs 1.5 * q, q in [-128, 127], given range and range from the data.
+        for n in SIXTEEN_LENGTHS + [4099]:
+            x = np.linspace(-200.0, 3.0, n).astype(dtype)
+            x = rng.permutation(x)
+            if n > 4:
+                u = x.view(np.uint16)
+                u[rng.choice(n, max(1, n // 9), replace=False)] = rng.choice(nans, max(1, n // 9))
+            for rm in ("HALF_TO_EVEN", "HALF_UP"):
+                yield (
+                    f"{name} n={n} ties given {rm}",
+                    "V2",
+                    dict(input=x, input_min=dtype(-192), input_max=dtype(1), range_given=True, round_mode=rm),
+                    dtype,
+                )
+            with np.errstate(invalid="ignore"):  # NaN passes np.clip
+                xd = np.clip(x.astype(np.float32), -192, 1).astype(dtype)
+            xd[:2] = (-192, 1) if n >= 2 else xd[:2]
+            yield f"{name} n={n} ties data", "V2", dict(input=xd, input_min=dtype(0), input_max=dtype(0)), dtype
+
+
+def sixteen_bit_grad_cases(seed=0):
+    """Yields (label, "V4Grad", kwargs, dtype) for V4Grad of half and bfloat16 on the bit patterns:
+    every pattern as x (NaN of both signs, subnormals, zeros of both signs, +-inf) against bounds
+    that are zeros of either sign, subnormals, infinities or normal values, with gradients free of
+    inf, NaN and subnormals (the integer path); then short lengths and 1024-element chunks where
+    one gradient is inf, NaN or subnormal (that chunk takes the float path)."""
+    rng = np.random.default_rng(seed)
+    for dtype in (np.float16, BF16):
+        name = np.dtype(dtype).name
+        x = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16).view(dtype)
+        tiny = np.asarray(0x0001, np.uint16).view(dtype)
+        bounds = [0.0, -0.0, tiny, -tiny, np.inf, -np.inf, 1.5, -2.0, 1e-30, -1e-30]
+        for _ in range(8):
+            lo, hi = (dtype(bounds[i]) for i in rng.integers(len(bounds), size=2))
+            g = (rng.standard_normal(x.size) + 0.01).astype(dtype)
+            g[rng.integers(x.size, size=64)] = dtype(0.0)
+            g[rng.integers(x.size, size=64)] = dtype(-0.0)
+            xs = rng.permutation(x)
+            label = f"{name} V4Grad every x, bounds [{lo!r}, {hi!r}]"
+            yield label, "V4Grad", dict(gradients=g, input=xs, input_min=lo, input_max=hi), dtype
+        for n in SIXTEEN_LENGTHS + [1024, 1025, 2048 + 7, 5000]:
+            for spoil in ("none", "inf", "nan", "subnormal"):
+                xs = rng.choice(x, n)
+                g = (rng.standard_normal(n) * 3).astype(dtype)
+                gu = g.view(np.uint16)
+                if spoil != "none":
+                    half = dtype == np.float16
+                    bits = {"inf": 0x7C00 if half else 0x7F80, "nan": 0x7E23 if half else 0x7FC3, "subnormal": 0x0005}
+                    gu[rng.integers(n)] = bits[spoil] | (0x8000 * int(rng.integers(2)))
+                yield (
+                    f"{name} V4Grad n={n} {spoil}",
+                    "V4Grad",
+                    dict(gradients=g, input=xs, input_min=dtype(-1.0), input_max=dtype(0.0)),
+                    dtype,
+                )
+
+
+def run_sixteen(seed=0):
+    """Runs sixteen_bit_cases against the reference (NumPy where NaN is in the data of a computed
+    range); bfloat16 NaN outputs must also be 0x7fc0 with the NaN input's sign. Returns (cases,
+    failures)."""
+    failures, count = [], 0
+    for label, op, kw, dtype in itertools.chain(sixteen_bit_cases(seed), sixteen_bit_grad_cases(seed)):
+        if op == "V4Grad":
+            bad, idx, a, e = _compare(OPS[op](**kw)[0], _reference(op, kw), dtype)
+            if bad:
+                detail = ", ".join(f"[{i}] {a.flat[i]!r} vs {e.flat[i]!r}" for i in idx)
+                failures.append(f"{label}: {bad} differ: {detail}")
+            count += 1
+            continue
+        x = np.asarray(kw["input"])
+        has_nan = bool(np.isnan(x.astype(np.float32)).any())
+        ref_op = "numpy" if (has_nan and not kw.get("range_given", False)) else op
+        ours = OPS[op](**kw)
+        bad, idx, a, e = _compare(ours, _reference(ref_op, kw), dtype)
+        if bad:
+            detail = ", ".join(f"[{i}] {a.flat[i]!r} vs {e.flat[i]!r}" for i in idx)
+            failures.append(f"{label}: {bad} differ: {detail}")
+        if dtype == BF16 and has_nan:
+            xu = x.view(np.uint16).reshape(-1)
+            nan_in = np.isnan(x.astype(np.float32)).reshape(-1)
+            want = (xu[nan_in] & 0x8000) | 0x7FC0
+            got = a.view(np.uint16).reshape(-1)[nan_in]
+            if not np.array_equal(got, want):
+                failures.append(f"{label}: NaN bits {got[got != want][:3]} instead of {want[got != want][:3]}")
+        count += 1
+    return count, failures
+
+
+def test_sixteen_bit_paths():
+    """The half / bfloat16 range and V4Grad on bit patterns and bfloat16's paired rounding (default
+    table)."""
+    count, failures = run_sixteen()
+    assert not failures, "\n".join(failures[:20])
+
+
+@pytest.mark.parametrize("isa", ["sse2", "avx512"])
+def test_sixteen_bit_paths_other_isa(isa):
+    """test_sixteen_bit_paths with the table for `isa` (avx512 only where the CPU has it), plain
+    stores (the paired bfloat16 loops run only without streaming), in a fresh process."""
+    env = dict(os.environ, TF_QDQ_CPU_ISA=isa)
+    env.pop("TF_QDQ_STREAM_BYTES", None)
+    here = os.path.dirname(os.path.abspath(__file__))
+    code = (
+        "import sys; sys.path.insert(0, %r); import test_kernel_paths as t; "
+        "n, f = t.run_sixteen(seed=5); print(n, 'cases'); "
         "print('\\n'.join(f[:20])); sys.exit(1 if f else 0)" % here
     )
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
