@@ -25,7 +25,8 @@
 // reduction, and the half and bfloat16 loops with F16C, which convert in
 // registers instead of through an L1 buffer. Half and bfloat16 range passes
 // and per-tensor V4Grad need no floats at all: they work on integer keys of
-// the 16-bit patterns, in every table. Either way every element goes
+// the 16-bit patterns, in every table (on AVX2 ranges of 512 elements and
+// more). Either way every element goes
 // through the same IEEE operations in the same order whatever the vector
 // width (separate multiplies and adds, no FMA), and integer work is exact,
 // so all tables give identical bits. Everything here has internal linkage

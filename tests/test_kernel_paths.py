@@ -417,7 +417,9 @@ def test_grid_other_isa(isa, stream):
 
 # Lengths around the key vectors of the range (8 / 16 / 32 lanes, four at a time) and bfloat16's
 # pairs of float vectors (16 / 32 / 64 elements), for every table.
-SIXTEEN_LENGTHS = [1, 2, 7, 8, 9, 15, 16, 17, 31, 32, 33, 47, 63, 64, 65, 96, 127, 128, 129, 255, 256, 257, 1031]
+# (AVX2 reduces ranges of 512 elements and more on keys.)
+SIXTEEN_LENGTHS = [1, 2, 7, 8, 9, 15, 16, 17, 31, 32, 33, 47, 63, 64, 65, 96, 127, 128, 129, 255, 256, 257, 511, 512]
+SIXTEEN_LENGTHS += [513, 1031]
 
 
 def _nan_patterns(dtype):
@@ -468,12 +470,15 @@ def sixteen_bit_cases(seed=0):
                     u[rng.integers(n)] = np.asarray(-np.inf if rng.integers(4) == 0 else -40.0, dtype).view(np.uint16)
                     u[rng.integers(n)] = np.asarray(0.0 if rng.integers(4) == 0 else 50.0, dtype).view(np.uint16)
                 yield f"{name} n={n} range {spoil}", "V2", dict(input=x, input_min=dtype(0), input_max=dtype(0)), dtype
-        # Per channel, rows layout (inner 40 >= 32: one range call per run), NaN of both signs.
-        x = (rng.standard_normal((3, 5, 40)) * 2).astype(dtype)
-        xu = x.view(np.uint16).reshape(-1)
-        xu[rng.choice(xu.size, 30, replace=False)] = rng.choice(nans, 30)
-        z = np.zeros(5, dtype)
-        yield f"{name} rows layout with NaN", "V2", dict(input=x, input_min=z, input_max=z, axis=1), dtype
+        # Per channel, rows layout (inner >= 32: one range call per run; AVX2 reduces runs of 512
+        # and more on keys, shorter ones in floats), NaN of both signs.
+        for inner in (40, 600):
+            x = (rng.standard_normal((3, 5, inner)) * 2).astype(dtype)
+            xu = x.view(np.uint16).reshape(-1)
+            xu[rng.choice(xu.size, 30, replace=False)] = rng.choice(nans, 30)
+            z = np.zeros(5, dtype)
+            kw = dict(input=x, input_min=z, input_max=z, axis=1)
+            yield f"{name} rows layout inner {inner} with NaN", "V2", kw, dtype
         # Rounding ties: outputs 1.5 * q, q in [-128, 127], given range and range from the data.
         for n in SIXTEEN_LENGTHS + [4099]:
             x = np.linspace(-200.0, 3.0, n).astype(dtype)
