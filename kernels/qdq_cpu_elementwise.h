@@ -260,12 +260,12 @@ struct ElementwiseLoops : LoopsCommon<Storage> {
   // as zeros. Zeros of either sign compare equal: a zero bound takes in the
   // whole class of zeros. Bounds that are NaN or not values of the type go
   // through GradFloat (the kernels pass values of the type).
-  using typename Base::VK;
   using Base::Key;
   using Base::KeyV;
   using Base::kKeyLanes;
   using Base::LoadBitsV;
   using Base::SplatK;
+  using typename Base::VK;
   static constexpr bool kBitsGrad = sizeof(S) == 2;
 
   // How this CPU treats subnormal floats now (the MXCSR flags, read through

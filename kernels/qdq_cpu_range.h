@@ -122,12 +122,12 @@ struct RangeLoops : LoopsCommon<Storage> {
   // (1.1-1.2x at 64K), while shorter rows, per channel, take the float loop
   // (F16C, or bfloat16's paired unpacks), which costs less per call: on keys
   // rows of 33-64 elements ran 10-25% slower.
-  using typename Base::VK;
   using Base::Key;
   using Base::KeyV;
   using Base::kKeyLanes;
   using Base::LoadBitsV;
   using Base::SplatK;
+  using typename Base::VK;
   static constexpr bool kBitsRange = sizeof(S) == 2;
   static constexpr int64_t kKeyRangeMin = kVectorConvert && TF_QDQ_VEC_BYTES == 32 ? 512 : 0;
 

@@ -108,9 +108,7 @@ struct StorageBf16 : BitsTraits<uint16_t, 0x7fff, 0x7f80, 0x0080, false> {
   static inline void Stream(S* p, VF v) { StoreBf16V<true>(p, v); }
   static inline void LoadPair(const S* p, VF* a, VF* b) { LoadBf16Pair(p, a, b); }
   static inline void StorePair(S* p, VF a, VF b) { StoreBf16Pair(p, a, b); }
-  static inline void StorePairs2(S* p, VF a, VF b, VF c, VF d) {
-    StoreBf16Pairs2(p, a, b, c, d);
-  }
+  static inline void StorePairs2(S* p, VF a, VF b, VF c, VF d) { StoreBf16Pairs2(p, a, b, c, d); }
   // StorePair for values the storage type holds exactly (or NaN).
   static inline void StorePairExact(S* p, VF a, VF b) { StoreBf16PairExact(p, a, b); }
 #endif

@@ -261,8 +261,8 @@ inline void StoreBf16PairRounded(uint16_t* p, VF first, VF second) {
 #if TF_QDQ_VEC_BYTES == 64
   // Within each 128-bit lane: the lower halves of the four sums, then their
   // upper halves.
-  const __m512i split = _mm512_broadcast_i32x4(
-      _mm_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15));
+  const __m512i split =
+      _mm512_broadcast_i32x4(_mm_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15));
   const __m512i sa = _mm512_shuffle_epi8((__m512i)a, split);
   const __m512i sb = _mm512_shuffle_epi8((__m512i)b, split);
   const __m512i lo = _mm512_unpacklo_epi64(sa, sb);
@@ -270,8 +270,8 @@ inline void StoreBf16PairRounded(uint16_t* p, VF first, VF second) {
   const __m512i tie = _mm512_subs_epu16(_mm512_set1_epi16(1), lo);
   _mm512_storeu_si512(p, _mm512_andnot_si512(tie, hi));
 #else
-  const __m256i split = _mm256_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15, 0,
-                                         1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15);
+  const __m256i split = _mm256_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15, 0, 1,
+                                         4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15);
   const __m256i sa = _mm256_shuffle_epi8((__m256i)a, split);
   const __m256i sb = _mm256_shuffle_epi8((__m256i)b, split);
   const __m256i lo = _mm256_unpacklo_epi64(sa, sb);
