@@ -403,11 +403,17 @@ def test_grid_other_isa(isa, stream):
     env = dict(os.environ, TF_QDQ_CPU_ISA=isa)
     if stream:
         env["TF_QDQ_STREAM_BYTES"] = "0"
+    _run_in_child(env, "run_grid(quick=True, seed=7)")
+
+
+def _run_in_child(env, call):
+    """Runs `call` of this module (returning (cases, failures)) in a fresh process with `env`;
+    fails with its output when any case failed."""
     here = os.path.dirname(os.path.abspath(__file__))
     code = (
         "import sys; sys.path.insert(0, %r); import test_kernel_paths as t; "
-        "n, f = t.run_grid(quick=True, seed=7); print(n, 'cases'); "
-        "print('\\n'.join(f[:20])); sys.exit(1 if f else 0)" % here
+        "n, f = t.%s; print(n, 'cases'); "
+        "print('\\n'.join(f[:20])); sys.exit(1 if f else 0)" % (here, call)
     )
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
@@ -581,14 +587,7 @@ def test_sixteen_bit_paths_other_isa(isa):
     stores (the paired bfloat16 loops run only without streaming), in a fresh process."""
     env = dict(os.environ, TF_QDQ_CPU_ISA=isa)
     env.pop("TF_QDQ_STREAM_BYTES", None)
-    here = os.path.dirname(os.path.abspath(__file__))
-    code = (
-        "import sys; sys.path.insert(0, %r); import test_kernel_paths as t; "
-        "n, f = t.run_sixteen(seed=5); print(n, 'cases'); "
-        "print('\\n'.join(f[:20])); sys.exit(1 if f else 0)" % here
-    )
-    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
+    _run_in_child(env, "run_sixteen(seed=5)")
 
 
 if __name__ == "__main__":
