@@ -227,9 +227,14 @@ __global__ void __launch_bounds__(kThreads)
 
 int LastError() { return static_cast<int>(cudaGetLastError()); }
 
-// The device a stream belongs to (the current device for the null stream,
-// or with a runtime too old to ask the stream).
-cudaError_t StreamDevice(cudaStream_t s, int* dev) {
+// The device a stream belongs to: `device` when the caller knows it (>= 0),
+// else asked from the stream (CUDA 12.8 and later), else the current device
+// (the null stream, or a runtime too old to ask the stream).
+cudaError_t StreamDevice(cudaStream_t s, int device, int* dev) {
+  if (device >= 0) {
+    *dev = device;
+    return cudaSuccess;
+  }
 #if CUDART_VERSION >= 12080
   if (s != nullptr) return cudaStreamGetDevice(s, dev);
 #endif
@@ -253,26 +258,21 @@ cudaError_t CheckImage(int dev) {
 }
 
 constexpr int kMaxDevices = 64;
-// Per device: 0 not checked yet, 1 the kernels run there, else the error code
-// of CheckImage.
-std::atomic<int> device_state[kMaxDevices];
+// Per device, the remembered answer of CheckImage (gpu_body::ImageCheckCache:
+// success or a missing image only; other errors are retried).
+gpu_body::ImageCheckCache device_state[kMaxDevices];
 
 // Called first by every launcher: clears a stale error of an earlier launch
 // elsewhere in the process (so that the checks after our launches report
-// only our own errors), and on the first use of a device checks that the
-// library has a kernel image for it.
-int PrepareLaunch(cudaStream_t s) {
+// only our own errors), and until it has succeeded (or found no image) checks
+// that the library has a kernel image for the device.
+int PrepareLaunch(cudaStream_t s, int device) {
   (void)cudaGetLastError();
   int dev = 0;
-  if (cudaError_t e = StreamDevice(s, &dev)) return static_cast<int>(e);
-  if (dev < 0 || dev >= kMaxDevices) return static_cast<int>(CheckImage(dev));
-  int state = device_state[dev].load(std::memory_order_acquire);
-  if (state == 0) {
-    const cudaError_t e = CheckImage(dev);
-    state = (e == cudaSuccess) ? 1 : static_cast<int>(e);
-    device_state[dev].store(state, std::memory_order_release);
-  }
-  return state == 1 ? 0 : state;
+  if (cudaError_t e = StreamDevice(s, device, &dev)) return static_cast<int>(e);
+  const auto check = [dev] { return static_cast<int>(CheckImage(dev)); };
+  if (dev < 0 || dev >= kMaxDevices) return check();
+  return device_state[dev].Get(check, [](int code) { return IsMissingKernelImage(code); });
 }
 
 // The address modulo 16 in elements, or -1 when it is not a multiple of the
@@ -316,11 +316,12 @@ size_t RangeScratchBytes(int64_t depth) {
 template <typename S>
 int LaunchDataRangeParams(const S* in, const Dims& d, typename ComputeType<S>::type qmin,
                           typename ComputeType<S>::type qmax, void* scratch,
-                          Params<typename ComputeType<S>::type>* params_out, void* stream) {
+                          Params<typename ComputeType<S>::type>* params_out, void* stream,
+                          int device) {
   using C = typename ComputeType<S>::type;
   using K = typename Key<C>::type;
   cudaStream_t s = static_cast<cudaStream_t>(stream);
-  if (int e = PrepareLaunch(s)) return e;
+  if (int e = PrepareLaunch(s, device)) return e;
   if (d.depth == 0) return 0;
   K* kmin = static_cast<K*>(scratch);
   K* kmax = kmin + d.depth;
@@ -349,9 +350,9 @@ int LaunchDataRangeParams(const S* in, const Dims& d, typename ComputeType<S>::t
 template <typename S>
 int LaunchQuantizeDequantize(const S* in, S* out, const Dims& d,
                              const ParamsArg<typename ComputeType<S>::type>& p, bool clamp,
-                             bool half_up, void* stream) {
+                             bool half_up, void* stream, int device) {
   cudaStream_t s = static_cast<cudaStream_t>(stream);
-  if (int e = PrepareLaunch(s)) return e;
+  if (int e = PrepareLaunch(s, device)) return e;
   if (gpu_body::Size(d) == 0) return 0;
   if (clamp) {
     return half_up ? LaunchQdq<S, true, true>(in, out, d, p, s)
@@ -363,10 +364,11 @@ int LaunchQuantizeDequantize(const S* in, S* out, const Dims& d,
 
 template <typename S>
 int LaunchMaskedGradient(const S* gradients, const S* x, S* out, const Dims& d,
-                         const ParamsArg<typename ComputeType<S>::type>& p, void* stream) {
+                         const ParamsArg<typename ComputeType<S>::type>& p, void* stream,
+                         int device) {
   constexpr int V = VecWidth<S>::value;
   cudaStream_t s = static_cast<cudaStream_t>(stream);
-  if (int e = PrepareLaunch(s)) return e;
+  if (int e = PrepareLaunch(s, device)) return e;
   if (gpu_body::Size(d) == 0) return 0;
   const int misalign = Common(Common(Misalign<S>(gradients), Misalign<S>(x)), Misalign<S>(out));
   if (gpu_body::Use32BitIndex(d)) {
@@ -434,11 +436,11 @@ const char* BuildDescription() {
   return text.c_str();
 }
 
-std::string MissingKernelImageMessage(void* stream) {
+std::string MissingKernelImageMessage(void* stream, int device_ordinal) {
   int dev = -1;
   std::string device = "this GPU";
   int major = 0, minor = 0;
-  if (StreamDevice(static_cast<cudaStream_t>(stream), &dev) == cudaSuccess) {
+  if (StreamDevice(static_cast<cudaStream_t>(stream), device_ordinal, &dev) == cudaSuccess) {
     cudaDeviceProp prop;
     if (cudaGetDeviceProperties(&prop, dev) == cudaSuccess) {
       major = prop.major;
@@ -470,15 +472,15 @@ std::string MissingKernelImageMessage(void* stream) {
   return msg;
 }
 
-#define TF_QDQ_INSTANTIATE_GPU(S)                                                            \
-  template size_t RangeScratchBytes<S>(int64_t);                                             \
-  template int LaunchDataRangeParams<S>(const S*, const Dims&, ComputeType<S>::type,         \
-                                        ComputeType<S>::type, void*,                         \
-                                        Params<ComputeType<S>::type>*, void*);               \
-  template int LaunchQuantizeDequantize<S>(                                                  \
-      const S*, S*, const Dims&, const ParamsArg<ComputeType<S>::type>&, bool, bool, void*); \
-  template int LaunchMaskedGradient<S>(const S*, const S*, S*, const Dims&,                  \
-                                       const ParamsArg<ComputeType<S>::type>&, void*);
+#define TF_QDQ_INSTANTIATE_GPU(S)                                                                 \
+  template size_t RangeScratchBytes<S>(int64_t);                                                  \
+  template int LaunchDataRangeParams<S>(const S*, const Dims&, ComputeType<S>::type,              \
+                                        ComputeType<S>::type, void*,                              \
+                                        Params<ComputeType<S>::type>*, void*, int);               \
+  template int LaunchQuantizeDequantize<S>(                                                       \
+      const S*, S*, const Dims&, const ParamsArg<ComputeType<S>::type>&, bool, bool, void*, int); \
+  template int LaunchMaskedGradient<S>(const S*, const S*, S*, const Dims&,                       \
+                                       const ParamsArg<ComputeType<S>::type>&, void*, int);
 TF_QDQ_INSTANTIATE_GPU(BFloat16Bits)
 TF_QDQ_INSTANTIATE_GPU(HalfBits)
 TF_QDQ_INSTANTIATE_GPU(float)

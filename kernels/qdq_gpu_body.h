@@ -13,6 +13,7 @@
 #ifndef TF_QDQ_KERNELS_QDQ_GPU_BODY_H_
 #define TF_QDQ_KERNELS_QDQ_GPU_BODY_H_
 
+#include <atomic>
 #include <cstdint>
 #include <cstring>
 
@@ -420,6 +421,35 @@ inline int64_t ElementwiseBlocks(int64_t items) {
   if (b > kMaxBlocks) b = kMaxBlocks;
   return b < 1 ? 1 : b;
 }
+
+// --- The per-device kernel-image check (host) ----------------------------------
+// Remembers the answer of a check that can fail for a passing reason: success
+// and a failure that `permanent(code)` calls final (no kernel image for the
+// device) are kept; any other failure (e.g. cudaErrorMemoryAllocation while
+// TensorFlow's allocator holds the memory) is returned and the check runs
+// again on the next call. check() returns 0 or a positive error code.
+// Concurrent first calls may each run the check; they store the same answer.
+class ImageCheckCache {
+ public:
+  template <typename Check, typename Permanent>
+  int Get(const Check& check, const Permanent& permanent) {
+    const int state = state_.load(std::memory_order_acquire);
+    if (state == kOk) return 0;
+    if (state != kUnknown) return state;
+    const int code = check();
+    if (code == 0) {
+      state_.store(kOk, std::memory_order_release);
+    } else if (permanent(code)) {
+      state_.store(code, std::memory_order_release);
+    }
+    return code;
+  }
+
+ private:
+  static constexpr int kUnknown = 0;
+  static constexpr int kOk = -1;  // error codes are positive
+  std::atomic<int> state_{kUnknown};
+};
 
 }  // namespace gpu_body
 }  // namespace tf_qdq

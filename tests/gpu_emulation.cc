@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "kernels/qdq_gpu_body.h"
+#include "kernels/qdq_gpu_host.h"
 #include "kernels/qdq_math.h"
 #include "tools/gpu_harness/reference.h"
 
@@ -440,6 +441,139 @@ void CheckZeroSigns() {
   }
 }
 
+// --- Given-range parameters under TensorFlow's flush modes -------------------
+// TensorFlow runs OpKernel::Compute under ScopedFlushDenormal: x86 MXCSR
+// flush-to-zero and denormals-are-zero, Arm FPCR.FZ. This sets the same modes
+// for its lifetime.
+class ScopedFlushLikeTensorFlow {
+ public:
+  ScopedFlushLikeTensorFlow() {
+#if defined(TF_QDQ_HOST_X86)
+    saved_ = _mm_getcsr();
+    _mm_setcsr(saved_ | tf_qdq::gpu_host::kMxcsrFtz | tf_qdq::gpu_host::kMxcsrDaz);
+#elif defined(__aarch64__)
+    __asm__ __volatile__("mrs %0, fpcr" : "=r"(saved_));
+    const uint64_t v = saved_ | tf_qdq::gpu_host::kFpcrFz;
+    __asm__ __volatile__("msr fpcr, %0" : : "r"(v));
+#endif
+  }
+  ~ScopedFlushLikeTensorFlow() {
+#if defined(TF_QDQ_HOST_X86)
+    _mm_setcsr(saved_);
+#elif defined(__aarch64__)
+    __asm__ __volatile__("msr fpcr, %0" : : "r"(saved_));
+#endif
+  }
+  // Whether the flush modes are on now (a subnormal times one gives zero).
+  static bool Flushing() {
+    volatile float tiny = 1e-39f;
+    volatile float one = 1.0f;
+    const float product = tiny * one;
+    return product == 0.0f;
+  }
+
+ private:
+#if defined(TF_QDQ_HOST_X86)
+  unsigned saved_ = 0;
+#else
+  uint64_t saved_ = 0;
+#endif
+};
+
+// The GPU functors compute given-range parameters on the host
+// (gpu_host::GivenRangeParams) while TensorFlow's flush modes are on; they
+// must equal the device's IEEE ComputeParams: with a given range of +-tiny
+// (subnormal), float32 [tiny, -tiny/2, 3, 0] becomes [inf, -inf, inf, nan] at
+// 8 bits, as on TensorFlow's own GPU kernel (not [0, -0, 0, 0]).
+template <typename C>
+void CheckGivenRangeParamsUnderFlush(C tiny) {
+  const Dims d{1, 1, 4};
+  const C qmin = C(-128), qmax = C(127);
+  // Run-time values: the compiler must not fold the arithmetic.
+  volatile C vt = tiny;
+  const C lo_bound = -vt, hi_bound = vt;
+  const Params<C> want = ComputeParams<C>(lo_bound, hi_bound, qmin, qmax);  // not flushing here
+  Params<C> got{}, per_channel[3];
+  const C lows[3] = {lo_bound, C(-1), lo_bound}, highs[3] = {hi_bound, C(1), hi_bound};
+  bool flushing = false, still_flushing = false;
+  {
+    ScopedFlushLikeTensorFlow flush;
+    flushing = ScopedFlushLikeTensorFlow::Flushing();
+    tf_qdq::gpu_host::GivenRangeParams<C>(&lo_bound, &hi_bound, 1, qmin, qmax, &got);
+    tf_qdq::gpu_host::GivenRangeParams<C>(lows, highs, 3, qmin, qmax, per_channel);
+    still_flushing = ScopedFlushLikeTensorFlow::Flushing();
+  }
+  ++checks;
+  if (!flushing) Fail("could not set the flush modes of TensorFlow's Compute", 0, 0);
+  ++checks;
+  if (!still_flushing) Fail("GivenRangeParams did not restore the flush modes", 0, 0);
+  ++checks;
+  if (ScopedFlushLikeTensorFlow::Flushing()) Fail("flush modes left on after the test scope", 0, 0);
+  const char* what = sizeof(C) == 4 ? "float32 given-range params under flush-to-zero"
+                                    : "float64 given-range params under flush-to-zero";
+  const Params<C> ones = ComputeParams<C>(C(-1), C(1), qmin, qmax);
+  for (int k = 0; k < 4; ++k) {
+    const Params<C>& g = k == 0 ? got : per_channel[k - 1];
+    const Params<C>& w = k == 2 ? ones : want;
+    Expect(SameBits(g.scale, w.scale), what, d, k, g.scale, w.scale);
+    Expect(SameBits(g.inv, w.inv), what, d, k, g.inv, w.inv);
+    Expect(SameBits(g.lo, w.lo), what, d, k, g.lo, w.lo);
+    Expect(SameBits(g.hi, w.hi), what, d, k, g.hi, w.hi);
+  }
+  // The outputs those parameters give (computed without flushing, as on the
+  // device), against the IEEE values.
+  const C inf = std::numeric_limits<C>::infinity();
+  const C x[4] = {vt, -vt / C(2), C(3), C(0)};
+  const C out_want[4] = {inf, -inf, inf, std::numeric_limits<C>::quiet_NaN()};
+  for (int i = 0; i < 4; ++i) {
+    const C o = tf_qdq::reference::Qdq(x[i], got, true, false);
+    const bool ok = (o != o) ? (out_want[i] != out_want[i]) : SameBits(o, out_want[i]);
+    Expect(ok,
+           sizeof(C) == 4 ? "float32 output with a subnormal given range"
+                          : "float64 output with a subnormal given range",
+           d, i, o, out_want[i]);
+  }
+}
+
+// --- The kernel-image check cache (PrepareLaunch) -------------------------------
+// Success and a missing image are remembered; a transient error is returned
+// and retried.
+void CheckImageCheckCache() {
+  const int kTransient = 2, kNoImage = 209;  // cudaErrorMemoryAllocation, NoKernelImageForDevice
+  const auto permanent = [&](int code) { return code == kNoImage; };
+  {
+    ImageCheckCache cache;
+    int calls = 0;
+    const int answers[] = {kTransient, kTransient, 0, kTransient};
+    const auto check = [&] { return answers[calls++]; };
+    const int got[] = {cache.Get(check, permanent), cache.Get(check, permanent),
+                       cache.Get(check, permanent), cache.Get(check, permanent),
+                       cache.Get(check, permanent)};
+    const int want[] = {kTransient, kTransient, 0, 0, 0};
+    for (int i = 0; i < 5; ++i) {
+      ++checks;
+      if (got[i] != want[i]) Fail("image check after a transient error: call, code", i, got[i]);
+    }
+    ++checks;
+    if (calls != 3)
+      Fail("image check: checks run (want 3: twice transient, then success)", calls, 3);
+  }
+  {
+    ImageCheckCache cache;
+    int calls = 0;
+    const auto check = [&] {
+      ++calls;
+      return kNoImage;
+    };
+    for (int i = 0; i < 3; ++i) {
+      ++checks;
+      if (cache.Get(check, permanent) != kNoImage) Fail("missing image not reported", i, 0);
+    }
+    ++checks;
+    if (calls != 1) Fail("missing image: checks run (want 1, remembered)", calls, 1);
+  }
+}
+
 template <typename C>
 void RunAll(std::mt19937_64& rng) {
   CheckKeys<C>();
@@ -468,6 +602,9 @@ void RunAll(std::mt19937_64& rng) {
 
 int main() {
   CheckFastDiv();
+  CheckImageCheckCache();
+  CheckGivenRangeParamsUnderFlush<float>(1e-39f);
+  CheckGivenRangeParamsUnderFlush<double>(1e-310);
   std::mt19937_64 rng(20240601);
   RunAll<float>(rng);
   RunAll<double>(rng);
