@@ -64,8 +64,8 @@ using gpu_body::Key;
 using gpu_body::kThreads;
 
 // Loads as the compute type and stores with round-to-nearest-even, the same
-// conversions as Eigen::half / Eigen::bfloat16 on the CPU (they differ only in
-// the bits of a NaN).
+// conversions as the CPU kernels', NaN bits included (gpu_body::HalfIsNaN
+// and the conversions after it).
 template <typename S>
 struct Io;
 template <>
@@ -81,19 +81,24 @@ struct Io<double> {
 template <>
 struct Io<HalfBits> {
   static __device__ __forceinline__ float Load(const HalfBits* p) {
-    return __half2float(__ushort_as_half(p->bits));
+    const uint16_t b = p->bits;
+    if (gpu_body::HalfIsNaN(b)) return __uint_as_float(gpu_body::HalfNaNToFloatBits(b));
+    return __half2float(__ushort_as_half(b));
   }
   static __device__ __forceinline__ void Store(HalfBits* p, float v) {
-    p->bits = __half_as_ushort(__float2half_rn(v));
+    p->bits = (v != v) ? gpu_body::FloatNaNToHalfBits(__float_as_uint(v))
+                       : __half_as_ushort(__float2half_rn(v));
   }
 };
 template <>
 struct Io<BFloat16Bits> {
+  // The upper half of a float: exact for every value, NaN payloads included.
   static __device__ __forceinline__ float Load(const BFloat16Bits* p) {
-    return __bfloat162float(__ushort_as_bfloat16(p->bits));
+    return __uint_as_float(static_cast<uint32_t>(p->bits) << 16);
   }
   static __device__ __forceinline__ void Store(BFloat16Bits* p, float v) {
-    p->bits = __bfloat16_as_ushort(__float2bfloat16_rn(v));
+    p->bits = (v != v) ? gpu_body::FloatNaNToBf16Bits(__float_as_uint(v))
+                       : __bfloat16_as_ushort(__float2bfloat16_rn(v));
   }
 };
 

@@ -29,6 +29,7 @@
 #include <random>
 #include <vector>
 
+#include "kernels/qdq_cpu_convert.h"
 #include "kernels/qdq_gpu_body.h"
 #include "kernels/qdq_gpu_host.h"
 #include "kernels/qdq_math.h"
@@ -281,6 +282,22 @@ std::vector<C> EmulateGrad(const std::vector<C>& g, const std::vector<C>& x, con
   return out;
 }
 
+// A NaN of either sign, quiet or signaling, with a random payload.
+template <typename C>
+C AnyNaN(std::mt19937_64& rng) {
+  using U = typename NaNBits<C>::U;
+  const int bits = sizeof(C) == 4 ? 32 : 64;
+  const int mant = sizeof(C) == 4 ? 23 : 52;
+  const U exp = ((U{1} << (bits - 1 - mant)) - 1) << mant;
+  U payload = static_cast<U>(rng()) & ((U{1} << mant) - 1);
+  if (payload == 0) payload = 1;  // not an infinity
+  const U sign = (rng() & 1) ? (U{1} << (bits - 1)) : U{0};
+  const U u = sign | exp | payload;
+  C v;
+  std::memcpy(&v, &u, sizeof(v));
+  return v;
+}
+
 template <typename C>
 C Draw(std::mt19937_64& rng, int kind) {
   std::uniform_real_distribution<double> u(-3.0, 3.0);
@@ -291,8 +308,8 @@ C Draw(std::mt19937_64& rng, int kind) {
     if (r < 80) return -C(0);
     return r < 90 ? C(-0.25) : C(0.5);
   }
-  if (kind == 2) {  // specials
-    if (r < 5) return std::numeric_limits<C>::quiet_NaN();
+  if (kind == 2) {  // specials, NaNs with both signs, payloads, signaling
+    if (r < 5) return AnyNaN<C>(rng);
     if (r < 7) return std::numeric_limits<C>::infinity();
     if (r < 9) return -std::numeric_limits<C>::infinity();
     if (r < 12) return -C(0);
@@ -574,6 +591,93 @@ void CheckImageCheckCache() {
   }
 }
 
+// --- NaN bits -------------------------------------------------------------------
+// The 16-bit NaN conversions of the device (gpu_body) against the CPU
+// kernels' conversions (kernels/qdq_cpu_convert.h).
+void CheckNaNConversions() {
+  const Dims d{1, 1, 1};
+  for (uint32_t h = 0; h < 65536; ++h) {
+    const float f = tf_qdq::cpu::HalfToFloat(static_cast<uint16_t>(h));
+    const bool nan = HalfIsNaN(static_cast<uint16_t>(h));
+    ++checks;
+    if (nan != (f != f)) Fail("HalfIsNaN", h, nan);
+    if (nan) {
+      uint32_t want;
+      std::memcpy(&want, &f, sizeof(want));
+      ++checks;
+      if (HalfNaNToFloatBits(static_cast<uint16_t>(h)) != want) Fail("half NaN -> float", h, want);
+    }
+  }
+  std::mt19937_64 rng(11);
+  for (int k = 0; k < 200000; ++k) {
+    const float f = AnyNaN<float>(rng);
+    uint32_t u;
+    std::memcpy(&u, &f, sizeof(u));
+    ++checks;
+    if (FloatNaNToHalfBits(u) != tf_qdq::cpu::FloatToHalf(f)) Fail("float NaN -> half", u, 0);
+    ++checks;
+    if (FloatNaNToBf16Bits(u) != tf_qdq::cpu::FloatToBf16(f)) Fail("float NaN -> bfloat16", u, 0);
+  }
+  (void)d;
+}
+
+// CpuNaN on a result with CUDA's canonical NaN gives the bits x86 arithmetic
+// gives (the CPU kernels' and TensorFlow's): quiet(x) for a NaN input, the
+// default NaN for an invalid operation (0 * inf, inf * 0). Parameters include
+// an infinite scale (subnormal range), a zero scale with an infinite inverse
+// (+inf in the data) and an all-NaN channel's.
+template <typename C>
+void CheckCpuNaN() {
+#if defined(TF_QDQ_HOST_X86)
+  using U = typename NaNBits<C>::U;
+  const C inf = std::numeric_limits<C>::infinity();
+  const C tiny = std::numeric_limits<C>::denorm_min() * C(1000);
+  const C qmin = C(-127), qmax = C(127);
+  const Params<C> ps[] = {
+      ComputeParams(C(-1), C(1), qmin, qmax), ComputeParams(-tiny, tiny, qmin, qmax),
+      ComputeParams(C(-1), inf, qmin, qmax),  ComputeParams(-inf, C(2), qmin, qmax),
+      ComputeParams(inf, -inf, qmin, qmax),   ComputeParams(C(0), C(0), qmin, qmax),
+      ComputeParams(C(0), inf, C(0), C(255)),
+  };
+  std::mt19937_64 rng(5);
+  std::vector<C> xs = {inf,
+                       -inf,
+                       C(0),
+                       -C(0),
+                       C(1),
+                       C(-3.5),
+                       tiny,
+                       std::numeric_limits<C>::quiet_NaN(),
+                       -std::numeric_limits<C>::quiet_NaN(),
+                       std::numeric_limits<C>::signaling_NaN()};
+  for (int k = 0; k < 200; ++k) xs.push_back(AnyNaN<C>(rng));
+  const auto canonical = [](C v) {
+    if (!(v != v)) return v;
+    const U u = sizeof(C) == 4 ? U(0x7fffffffu) : U(0x7fffffffffffffffull);
+    C c;
+    std::memcpy(&c, &u, sizeof(c));
+    return c;
+  };
+  const Dims d{1, 1, 1};
+  for (const Params<C>& p : ps) {
+    for (const C x : xs) {
+      volatile C vx = x;  // computed at run time, by the FPU
+      for (int mode = 0; mode < 4; ++mode) {
+        const C want = tf_qdq::reference::Qdq<C>(vx, p, mode & 1, mode & 2);
+        const C got = CpuNaN(canonical(want), x);
+        Expect(SameBits(got, want), "CpuNaN of QDQ against x86", d, mode, got, want);
+      }
+      for (const C g : xs) {
+        volatile C vg = g;
+        const C want = tf_qdq::MaskedGradient<C>(vg, vx, p.lo, p.hi);
+        const C got = CpuNaN(canonical(want), g);
+        Expect(SameBits(got, want), "CpuNaN of the gradient against x86", d, 0, got, want);
+      }
+    }
+  }
+#endif
+}
+
 template <typename C>
 void RunAll(std::mt19937_64& rng) {
   CheckKeys<C>();
@@ -603,6 +707,9 @@ void RunAll(std::mt19937_64& rng) {
 int main() {
   CheckFastDiv();
   CheckImageCheckCache();
+  CheckNaNConversions();
+  CheckCpuNaN<float>();
+  CheckCpuNaN<double>();
   CheckGivenRangeParamsUnderFlush<float>(1e-39f);
   CheckGivenRangeParamsUnderFlush<double>(1e-310);
   std::mt19937_64 rng(20240601);
