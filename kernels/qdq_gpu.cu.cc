@@ -280,6 +280,14 @@ int PrepareLaunch(cudaStream_t s, int device) {
   return device_state[dev].Get(check, [](int code) { return IsMissingKernelImage(code); });
 }
 
+// Test hooks (SetForce64BitIndexForTesting, SetRangeGridRowsForTesting).
+std::atomic<bool> force_64bit_index{false};
+std::atomic<int64_t> range_grid_rows{gpu_body::kMaxGridY};
+
+bool UseNarrowIndex(const Dims& d) {
+  return gpu_body::Use32BitIndex(d) && !force_64bit_index.load(std::memory_order_relaxed);
+}
+
 // The address modulo 16 in elements, or -1 when it is not a multiple of the
 // element size.
 template <typename S>
@@ -295,7 +303,7 @@ int LaunchQdq(const S* in, S* out, const Dims& d, const ParamsArg<typename Compu
               cudaStream_t s) {
   constexpr int V = VecWidth<S>::value;
   const int misalign = Common(Misalign<S>(in), Misalign<S>(out));
-  if (gpu_body::Use32BitIndex(d)) {
+  if (UseNarrowIndex(d)) {
     const auto split =
         gpu_body::MakeSplit<V, uint32_t>(static_cast<uint32_t>(gpu_body::Size(d)), misalign);
     const unsigned blocks =
@@ -335,10 +343,11 @@ int LaunchDataRangeParams(const S* in, const Dims& d, typename ComputeType<S>::t
                                                              Key<C>::kMaxStart);
   if (int e = LastError()) return e;
   if (gpu_body::Size(d) > 0) {
-    const gpu_body::RangeGeometry g = gpu_body::MakeRangeGeometry(d);
+    const gpu_body::RangeGeometry g =
+        gpu_body::MakeRangeGeometry(d, range_grid_rows.load(std::memory_order_relaxed));
     const dim3 grid(static_cast<unsigned>(g.grid_x), static_cast<unsigned>(g.grid_y));
     const size_t shared = 2 * static_cast<size_t>(g.window) * sizeof(K);
-    if (gpu_body::Use32BitIndex(d)) {
+    if (UseNarrowIndex(d)) {
       RangeKernel<S, uint32_t>
           <<<grid, kThreads, shared, s>>>(in, d, g.window, g.windows, g.items, kmin, kmax);
     } else {
@@ -376,7 +385,7 @@ int LaunchMaskedGradient(const S* gradients, const S* x, S* out, const Dims& d,
   if (int e = PrepareLaunch(s, device)) return e;
   if (gpu_body::Size(d) == 0) return 0;
   const int misalign = Common(Common(Misalign<S>(gradients), Misalign<S>(x)), Misalign<S>(out));
-  if (gpu_body::Use32BitIndex(d)) {
+  if (UseNarrowIndex(d)) {
     const auto split =
         gpu_body::MakeSplit<V, uint32_t>(static_cast<uint32_t>(gpu_body::Size(d)), misalign);
     const unsigned blocks =
@@ -439,6 +448,13 @@ const char* BuildDescription() {
            (archs.empty() ? std::string("(architectures unknown)") : archs);
   }();
   return text.c_str();
+}
+
+void SetForce64BitIndexForTesting(bool force) {
+  force_64bit_index.store(force, std::memory_order_relaxed);
+}
+void SetRangeGridRowsForTesting(int64_t rows) {
+  range_grid_rows.store(rows, std::memory_order_relaxed);
 }
 
 std::string MissingKernelImageMessage(void* stream, int device_ordinal) {

@@ -99,6 +99,14 @@ const char* BuildDescription();
 int RuntimeVersion();
 int DriverVersion();
 
+// Test hooks for tools/gpu_harness/ (never called by the ops): launches
+// after these calls take the 64-bit index path for every size (force), and
+// give the range scan at most `rows` rows of blocks (gridDim.y, default
+// 65535), so that small tensors reach the loop over several windows per
+// block row that otherwise needs more than 134M channels. Process-wide.
+void SetForce64BitIndexForTesting(bool force);
+void SetRangeGridRowsForTesting(int64_t rows);
+
 }  // namespace gpu
 }  // namespace tf_qdq
 

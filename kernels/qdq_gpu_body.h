@@ -75,6 +75,7 @@ struct Divider<int64_t> {
   TF_QDQ_HD int64_t Div(int64_t n) const { return n / d; }
 };
 
+// (qdq_gpu.cu.cc: UseNarrowIndex, which tests can force onto 64 bits.)
 // True when every flat index of the view fits the 32-bit index path.
 TF_QDQ_HD inline bool Use32BitIndex(const Dims& d) { return Size(d) < (int64_t{1} << 31); }
 
@@ -454,12 +455,15 @@ struct RangeGeometry {
 
 inline int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-inline RangeGeometry MakeRangeGeometry(const Dims& d) {
+// max_grid_y: at most this many rows of blocks (kMaxGridY; smaller only in
+// tests).
+inline RangeGeometry MakeRangeGeometry(const Dims& d, int64_t max_grid_y = kMaxGridY) {
   RangeGeometry g;
   g.window = d.depth < kWindowChannels ? d.depth : kWindowChannels;
   if (g.window < 1) g.window = 1;
   g.windows = CeilDiv(d.depth, g.window);
-  g.grid_y = g.windows < kMaxGridY ? g.windows : kMaxGridY;
+  if (max_grid_y < 1 || max_grid_y > kMaxGridY) max_grid_y = kMaxGridY;
+  g.grid_y = g.windows < max_grid_y ? g.windows : max_grid_y;
   if (g.grid_y < 1) g.grid_y = 1;
   // Elements of the largest window.
   const int64_t per_window = d.outer * g.window * d.inner;

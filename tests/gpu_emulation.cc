@@ -14,7 +14,13 @@
 // elementwise and gradient loops with 16-byte groups of 2, 4 and 8 elements
 // with no head, the shortest and the longest head, and tails, with unaligned arrays (no groups),
 // and both index paths; every element written exactly once, every group
-// access aligned and in bounds.
+// access aligned and in bounds; subnormal data and subnormal given ranges;
+// the range scan with 2 rows of blocks (each row loops over several windows,
+// as above 134M channels); NaN payloads and signs. Host-side pieces of the
+// GPU path: the given-range parameters under TensorFlow's flush-to-zero
+// (gpu_host::GivenRangeParams), the kernel-image check cache, the CPU's NaN
+// bits (CpuNaN against x86 arithmetic, the 16-bit NaN conversions against
+// kernels/qdq_cpu_convert.h).
 //
 // What this cannot check: the CUDA-specific parts (atomics, shared memory,
 // launch configuration limits, half/bfloat16 conversions, the 16-byte loads
@@ -298,6 +304,12 @@ C AnyNaN(std::mt19937_64& rng) {
   return v;
 }
 
+// A subnormal of the type, for subnormal data and given ranges.
+template <typename C>
+double SubnormalUnit() {
+  return sizeof(C) == 4 ? 1e-40 : 1e-310;
+}
+
 template <typename C>
 C Draw(std::mt19937_64& rng, int kind) {
   std::uniform_real_distribution<double> u(-3.0, 3.0);
@@ -315,6 +327,11 @@ C Draw(std::mt19937_64& rng, int kind) {
     if (r < 12) return -C(0);
   }
   if (kind == 3 && r < 97) return std::numeric_limits<C>::quiet_NaN();  // mostly NaN
+  if (kind == 4) {  // subnormals (the device does not flush them), some zeros and NaN
+    if (r < 5) return AnyNaN<C>(rng);
+    if (r < 15) return r < 10 ? C(0) : -C(0);
+    return static_cast<C>(u(rng) * SubnormalUnit<C>());
+  }
   return static_cast<C>(u(rng));
 }
 
@@ -324,17 +341,17 @@ C Draw(std::mt19937_64& rng, int kind) {
 template <typename C, int V>
 void CheckElementwise(std::mt19937_64& rng, const std::vector<C>& x, const Dims& d,
                       const std::vector<Params<C>>& data, const std::vector<Params<C>>& given,
-                      bool small_grids) {
+                      bool small_grids, C unit) {
   const int64_t n = static_cast<int64_t>(x.size());
   std::vector<Launch> launches = {{0, kThreads}};
   if (small_grids) launches.push_back({3, 32});
   std::vector<C> g(n);
-  for (auto& v : g) v = Draw<C>(rng, 2);
+  for (auto& v : g) v = Draw<C>(rng, unit == C(1) ? 2 : 4);
   std::vector<Params<C>> bounds(d.depth);
-  for (int64_t c = 0; c < d.depth; ++c) {
+  for (int64_t c = 0; c < d.depth; ++c) {  // unit: 1, or a subnormal
     bounds[c] = Params<C>{};
-    bounds[c].lo = C(-1) - C(c % 2);
-    bounds[c].hi = C(0.5) + C(c % 4);
+    bounds[c].lo = -unit * C(1 + c % 2);
+    bounds[c].hi = unit * C(0.5) * C(1 + c % 4);
   }
   // Unaligned arrays (no groups), no head, the longest head (V - 1), the
   // shortest (1).
@@ -384,6 +401,9 @@ void RunCase(std::mt19937_64& rng, const Dims& d, int kind, bool small_grids) {
   std::vector<C> mn, mx;
   tf_qdq::reference::Range<C>(n, d.depth, d.inner, [&](int64_t i) { return x[i]; }, &mn, &mx);
   std::vector<RangeGeometry> geos = {MakeRangeGeometry(d)};
+  // The launchers' geometry with 2 rows of blocks (the harness's test hook):
+  // each row loops over several windows, as above 134M channels.
+  if (MakeRangeGeometry(d, 2).windows > 2) geos.push_back(MakeRangeGeometry(d, 2));
   if (small_grids) {
     RangeGeometry g;
     g.window = d.depth < 3 ? d.depth : 3;
@@ -402,16 +422,20 @@ void RunCase(std::mt19937_64& rng, const Dims& d, int kind, bool small_grids) {
   }
 
   // Elementwise, per channel from a device array and (depth 1) by value.
+  // Subnormal data (kind 4) with a subnormal given range.
+  const C unit = kind == 4 ? static_cast<C>(SubnormalUnit<C>()) : C(1);
   std::vector<Params<C>> data(d.depth), given(d.depth);
   for (int64_t c = 0; c < d.depth; ++c) {
     data[c] = ComputeParams(mn[c], mx[c], qmin, qmax);
-    given[c] = ComputeParams(C(-1) - C(c % 3), C(0.75) + C(c % 5), qmin, qmax);
+    given[c] = ComputeParams(-unit * C(1 + c % 3), unit * C(0.75) * C(1 + c % 5), qmin, qmax);
   }
   if (sizeof(C) == 8) {
-    CheckElementwise<C, 2>(rng, x, d, data, given, small_grids);
+    CheckElementwise<C, 2>(rng, x, d, data, given, small_grids, unit);
   } else {
-    CheckElementwise<C, 4>(rng, x, d, data, given, small_grids);                  // float
-    if (n <= 40000) CheckElementwise<C, 8>(rng, x, d, data, given, small_grids);  // half, bfloat16
+    CheckElementwise<C, 4>(rng, x, d, data, given, small_grids, unit);  // float
+    if (n <= 40000) {
+      CheckElementwise<C, 8>(rng, x, d, data, given, small_grids, unit);  // half, bfloat16
+    }
   }
 }
 
@@ -686,19 +710,19 @@ void RunAll(std::mt19937_64& rng) {
       {1, 1, 1},    {1, 1, 7},    {1, 1, 5000}, {1, 1, 70000},  // per tensor
       {3, 1, 11},   {1, 5, 1},    {7, 5, 1},    {1, 3, 300},    // per channel
       {4, 3, 300},  {2, 6, 9},    {1, 2049, 1}, {3, 2050, 2},   // windows
-      {5, 4097, 1}, {1000, 2, 1}, {2, 17, 33},  {1, 1, 1025},
-      {3000, 3, 1}, {700, 64, 1}, {90, 65, 1},  {400, 3, 2},  // small depth, inner 1 / 2
-      {40, 3, 21},  {50, 7, 9},   {1, 3, 1},    {9, 1, 1},
+      {5, 4097, 1}, {1000, 2, 1}, {2, 17, 33},  {1, 1, 1025},  {3000, 3, 1},
+      {700, 64, 1}, {90, 65, 1},  {400, 3, 2},  // small depth, inner 1 / 2
+      {40, 3, 21},  {50, 7, 9},   {1, 3, 1},    {9, 1, 1},     {2, 9000, 1},  // windows
   };
   for (const Dims& d : shapes) {
-    for (int kind = 0; kind < 4; ++kind) {
+    for (int kind = 0; kind < 5; ++kind) {
       const bool small = Size(d) <= 40000;
       RunCase<C>(rng, d, kind, small);
     }
   }
   std::uniform_int_distribution<int64_t> dim(1, 9);
   for (int r = 0; r < 60; ++r) {
-    RunCase<C>(rng, Dims{dim(rng), dim(rng), dim(rng)}, r % 4, true);
+    RunCase<C>(rng, Dims{dim(rng), dim(rng), dim(rng)}, r % 5, true);
   }
 }
 
