@@ -155,7 +155,7 @@ section() {
   timeout --kill-after=10 "$limit" "$@" 2>&1 | tee "$log"
   rc=${PIPESTATUS[0]}
   local took=$((SECONDS - start)) result summary
-  summary="$(grep -E '^(PASSED|FAILED):|ERROR SUMMARY|RACECHECK SUMMARY|^no CUDA device|^FAIL ' "$log" |
+  summary="$(grep -E '^(PASSED|FAILED):|ERROR SUMMARY|RACECHECK SUMMARY|^no CUDA device|^FAIL |^timing done|^CUDA error' "$log" |
     tail -n 1)"
   case $rc in
     0) result="pass" ;;
