@@ -221,9 +221,21 @@ template <>
 double SubnormalScale<BFloat16Bits>() {
   return 1e-40;
 }
-// A subnormal given range in the compute type.
+// Scale of data whose range (about 1e-36 in float) gives a finite scale and
+// a subnormal inverse scale, so that outputs are subnormal.
+template <typename S>
+double SmallScale() {
+  return sizeof(typename ComputeType<S>::type) == 8 ? 1e-307 : (sizeof(S) == 2 ? 1e-6 : 1e-37);
+}
+template <>
+double SmallScale<BFloat16Bits>() {
+  return 1e-37;
+}
+// Given ranges in the compute type: channel c even, about 5e-37 (finite scale,
+// subnormal inverse scale); odd, a subnormal bound (infinite scale).
 template <typename C>
-C TinyBound() {
+C SmallBound(int64_t c) {
+  if (c % 2 == 0) return sizeof(C) == 4 ? C(5e-37f) : C(5e-307);
   return sizeof(C) == 4 ? C(1e-39f) : C(1e-310);
 }
 template <typename S>
@@ -253,8 +265,9 @@ std::vector<S> MakeData(int64_t n, int kind, uint64_t seed) {
       if (v == C(0)) v = C(1);
     } else if (kind == 2) {  // zero-heavy: zero-only and negative-only channels, zero signs
       v = r < 450 ? C(0) : r < 900 ? -C(0) : r < 950 ? C(-0.25) : C(0.5);
-    } else {  // subnormal in the storage type (half: in float too), some zeros and NaN
-      v = static_cast<C>(static_cast<double>(v) * SubnormalScale<S>());
+    } else {  // subnormal in the storage type, or small enough for a subnormal inverse scale
+      v = static_cast<C>(static_cast<double>(v) *
+                         ((r & 1) ? SubnormalScale<S>() : SmallScale<S>()));
       if (r < 10) v = AnyNaN<C>(rng);
       if (r >= 10 && r < 40) v = r < 25 ? C(0) : -C(0);
     }
@@ -346,7 +359,7 @@ void RunCase(const Dims& d, int kind, int in_off, int out_off, bool in_place, cu
   // subnormal bounds with subnormal data.
   std::vector<Params<C>> given(d.depth);
   for (int64_t c = 0; c < d.depth; ++c) {
-    const C unit = kind == 3 ? TinyBound<C>() : C(1);
+    const C unit = kind == 3 ? SmallBound<C>(c) : C(1);
     given[c] = ComputeParams(-unit * C(1 + c % 3), unit * C(0.75) * C(1 + c % 5), qmin, qmax);
   }
   Params<C>* dgiven = DeviceCopy(given);
