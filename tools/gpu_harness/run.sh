@@ -26,8 +26,8 @@
 #   TF_QDQ_HARNESS_DIR build directory (default: build/gpu_harness)
 #   TF_QDQ_LIMIT_GRID, TF_QDQ_LIMIT_MEMCHECK, TF_QDQ_LIMIT_RACECHECK,
 #   TF_QDQ_LIMIT_TIMING, TF_QDQ_LIMIT_HUGE
-#                      --report's time limits in seconds (defaults 90, 90,
-#                      90, 45, 90: with the build, well inside 8 minutes)
+#                      --report's time limits in seconds (defaults 75, 80,
+#                      80, 40, 75: at most 350 s, plus about a minute of build)
 set -uo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -180,18 +180,18 @@ else
   device_ok=0
 fi
 
-section "correctness grid" "${TF_QDQ_LIMIT_GRID:-90}" "$exe" --grid
+section "correctness grid" "${TF_QDQ_LIMIT_GRID:-75}" "$exe" --grid
 if sanitizer="$(find_sanitizer)"; then
-  section "memcheck, quick grid" "${TF_QDQ_LIMIT_MEMCHECK:-90}" \
+  section "memcheck, quick grid" "${TF_QDQ_LIMIT_MEMCHECK:-80}" \
     "$sanitizer" --tool memcheck --error-exitcode 1 --print-limit 20 "$exe" --grid --quick
-  section "racecheck, quick grid" "${TF_QDQ_LIMIT_RACECHECK:-90}" \
+  section "racecheck, quick grid" "${TF_QDQ_LIMIT_RACECHECK:-80}" \
     "$sanitizer" --tool racecheck --error-exitcode 1 --print-limit 20 "$exe" --grid --quick
 else
   rows+=("| memcheck, quick grid | not run | | compute-sanitizer not found |")
   rows+=("| racecheck, quick grid | not run | | compute-sanitizer not found |")
 fi
-section "timing" "${TF_QDQ_LIMIT_TIMING:-45}" "$exe" --timing
-section "more than 2^31 elements" "${TF_QDQ_LIMIT_HUGE:-90}" "$exe" --huge
+section "timing" "${TF_QDQ_LIMIT_TIMING:-40}" "$exe" --timing
+section "more than 2^31 elements" "${TF_QDQ_LIMIT_HUGE:-75}" "$exe" --huge
 
 device_line="$(grep -h -m1 '^device ' "$out/correctness grid.log" "$out/timing.log" 2>/dev/null | head -n 1)"
 {
