@@ -194,8 +194,11 @@ section "timing" "${TF_QDQ_LIMIT_TIMING:-40}" "$exe" --timing
 section "more than 2^31 elements" "${TF_QDQ_LIMIT_HUGE:-75}" "$exe" --huge
 
 device_line="$(grep -h -m1 '^device ' "$out/correctness grid.log" "$out/timing.log" 2>/dev/null | head -n 1)"
+smi="$(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null |
+  head -n 1)"
 {
   echo "GPU harness report: ${device_line:-device unknown}"
+  [[ -z $smi ]] || echo "nvidia-smi: $smi"
   echo
   echo "| check | result | time | notes |"
   echo "|---|---|---|---|"
