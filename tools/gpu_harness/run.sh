@@ -22,7 +22,8 @@
 # Environment:
 #   TF_QDQ_NVCC        nvcc to use (default: nvcc on PATH, else /usr/local/cuda/bin/nvcc)
 #   TF_QDQ_CUDA_ARCHS  architectures, e.g. "80,90" (default: the visible GPU's
-#                      own, -arch=native; 80 when no GPU is visible)
+#                      own, from nvidia-smi or -arch=native; 80 when no GPU is
+#                      visible)
 #   TF_QDQ_HARNESS_DIR build directory (default: build/gpu_harness)
 #   TF_QDQ_LIMIT_GRID, TF_QDQ_LIMIT_MEMCHECK, TF_QDQ_LIMIT_RACECHECK,
 #   TF_QDQ_LIMIT_TIMING, TF_QDQ_LIMIT_HUGE
@@ -59,7 +60,13 @@ if [[ -n ${TF_QDQ_CUDA_ARCHS:-} ]]; then
   gencode=()
   for a in ${TF_QDQ_CUDA_ARCHS//[,;]/ }; do gencode+=(-gencode "arch=compute_$a,code=sm_$a"); done
 elif command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
-  gencode=(-arch=native)
+  # The first GPU's compute capability (e.g. "9.0"), else nvcc's -arch=native.
+  cc="$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -n 1 | tr -d ' .')"
+  if [[ $cc =~ ^[0-9]+$ ]]; then
+    gencode=(-gencode "arch=compute_$cc,code=sm_$cc")
+  else
+    gencode=(-arch=native)
+  fi
 else
   gencode=(-gencode arch=compute_80,code=sm_80)
 fi
