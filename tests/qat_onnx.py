@@ -69,9 +69,10 @@ def placement(proto):
             data = [i for i in n.input[:2] if i]  # input and weight (bias is float)
         elif n.op_type == "BatchNormalization":
             data = n.input[:1]
-        if n.op_type in ("Add", "Mul") and len(data) < 2:
-            continue  # arithmetic with a constant (a folded BatchNormalization, a rescaling)
-        out[n.op_type][(sum(from_dq(i) for i in data), len(data))] += 1
+        op = n.op_type
+        if op in ("Add", "Mul") and len(data) < 2:
+            op += "_const"  # arithmetic with a constant: an unfolded BatchNormalization, a rescaling
+        out[op][(sum(from_dq(i) for i in data), len(data))] += 1
     per_tensor = per_channel = 0
     zero_points = set()
     for n in proto.graph.node:

@@ -91,9 +91,10 @@ def _fake_quant(x: np.ndarray, amax: float, num_bits: int, unsigned: bool) -> np
 
 
 def amax_percentile(hist: Histogram, percentile: float) -> float:
-    cdf = np.cumsum(hist.counts) / hist.counts.sum()
-    i = int(np.searchsorted(cdf, percentile / 100.0))
-    return float(hist.edges[min(i, len(hist.counts) - 1) + 1])
+    # The first bin where the cumulative count reaches percentile % of the total.
+    reached = np.cumsum(hist.counts) * 100.0 >= percentile * float(hist.counts.sum())
+    i = int(np.argmax(reached)) if reached.any() else len(hist.counts) - 1
+    return float(hist.edges[i + 1])
 
 
 def amax_mse(hist: Histogram, num_bits: int, unsigned: bool, start: int = START_BIN) -> float:
@@ -130,8 +131,8 @@ def amax_entropy(hist: Histogram, num_bits: int, unsigned: bool, start: int = ST
     for i in range(min(start, n), n + 1):
         ref = counts[:i].copy()
         ref[-1] += tail[i]
-        # Bin j of the cut belongs to level floor(j * levels / i) (np.linspace edges).
-        level = np.digitize(np.arange(i), np.linspace(0, i, levels + 1)) - 1
+        # Bin j of the cut belongs to level floor(j * levels / i).
+        level = np.arange(i) * levels // i
         nonzero = counts[:i] != 0
         level_sum = np.bincount(level[nonzero], weights=counts[:i][nonzero], minlength=levels)
         level_n = np.bincount(level[nonzero], minlength=levels)
@@ -182,8 +183,8 @@ def _batches(data: Any, steps: Optional[int]) -> Iterable[Any]:
             f"got {type(data).__name__}"
         )
     for element in data:
-        if isinstance(element, (tuple, list)) and len(element) in (2, 3) and not isinstance(element[0], (int, float)):
-            element = element[0]  # (x, y) or (x, y, sample_weight)
+        if isinstance(element, tuple) and 1 <= len(element) <= 3:
+            element = element[0]  # Keras' convention: a tuple is (x,), (x, y) or (x, y, w); a list is x
         yield element
 
 

@@ -64,26 +64,27 @@ def _graph_of(model: Any):
 
 
 class _Flat:
-    """The flattened graph: calls with tensor ids; nested models inlined."""
+    """The flattened graph: calls with tensor keys; nested models inlined.
+
+    A tensor's key is (scope, id(tensor)); scope names the chain of nested-model
+    calls it sits in, so a nested model called twice gives two sets of calls."""
 
     def __init__(self, model: Any) -> None:
         self.calls: List[_recipes.Call] = []
-        self.args: List[Tuple[Any, Any]] = []  # (args, kwargs) per call, original tensors
-        self.alias: Dict[int, int] = {}
-        self.inputs, self.outputs = [], []
-        inputs, outputs, _ = _graph_of(model)
-        self.inputs = inputs
-        self._add(model)
-        self.outputs = outputs
+        self.args: List[Tuple[Any, Any, tuple]] = []  # (args, kwargs, scope) per call
+        self.alias: Dict[Any, Any] = {}
+        self.inputs, self.outputs, _ = _graph_of(model)
+        self._n = 0
+        self._add(model, ())
 
-    def tid(self, x: Any) -> int:
-        t = id(x)
-        while t in self.alias:
-            t = self.alias[t]
-        return t
+    def tid(self, x: Any, scope: tuple = ()) -> Any:
+        key = (scope, id(x))
+        while key in self.alias:
+            key = self.alias[key]
+        return key
 
-    def _add(self, model: Any) -> None:
-        _, outputs, nodes = _graph_of(model)
+    def _add(self, model: Any, scope: tuple) -> None:
+        _, _, nodes = _graph_of(model)
         for layer, args, kwargs, outs in nodes:
             flat_in = [x for x in tf.nest.flatten((args, kwargs)) if _is_keras_tensor(x)]
             if isinstance(layer, keras.Model):
@@ -92,16 +93,22 @@ class _Flat:
                 inner_in, inner_out, _ = _graph_of(layer)
                 if len(inner_in) != len(flat_in):
                     raise ValueError(f"nested model {layer.name!r}: cannot match its inputs to the call's")
+                self._n += 1
+                inner = scope + (self._n,)
                 for a, b in zip(inner_in, flat_in):
-                    self.alias[id(a)] = self.tid(b)
-                self._add(layer)
+                    self.alias[(inner, id(a))] = self.tid(b, scope)
+                self._add(layer, inner)
                 for a, b in zip(outs, inner_out):
-                    self.alias[id(a)] = self.tid(b)
+                    self.alias[(scope, id(a))] = self.tid(b, inner)
                 continue
             self.calls.append(
-                _recipes.Call(layer=layer, inputs=[self.tid(x) for x in flat_in], outputs=[id(x) for x in outs])
+                _recipes.Call(
+                    layer=layer,
+                    inputs=[self.tid(x, scope) for x in flat_in],
+                    outputs=[(scope, id(x)) for x in outs],
+                )
             )
-            self.args.append((args, kwargs))
+            self.args.append((args, kwargs, scope))
 
 
 def _subclassed_error(model: Any) -> TypeError:
@@ -277,7 +284,7 @@ def _rebuild(model, flat, graph, the_plan, rec, excluded, settings_of):
         if LEGACY_KERAS:
             name = x.node.layer.name if hasattr(x, "node") else None
         kt = keras.Input(shape=shape, dtype=x.dtype, name=name)
-        tensors[id(x)] = kt
+        tensors[flat.tid(x)] = kt
         new_inputs.append(kt)
 
     clones: Dict[int, Any] = {}
@@ -334,7 +341,7 @@ def _rebuild(model, flat, graph, the_plan, rec, excluded, settings_of):
                 new_in.append(quantized(t, spec, "", group=("concat", i), layer=shared_layer))
             else:
                 new_in.append(quantized(t, spec, f"{layer.name}_input_quantizer"))
-        args, kwargs = flat.args[i]
+        args, kwargs, _ = flat.args[i]
         leaves = tf.nest.flatten((args, kwargs))
         it = iter(new_in)
         leaves = [next(it) if _is_keras_tensor(x) else x for x in leaves]

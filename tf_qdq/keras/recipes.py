@@ -174,8 +174,8 @@ class Call:
     """One call of a layer in the flattened graph (quantize.py builds these)."""
 
     layer: Any
-    inputs: List[int]  # tensor ids, flattened call arguments
-    outputs: List[int]
+    inputs: List[Any]  # tensor keys, flattened call arguments
+    outputs: List[Any]
 
 
 @dataclasses.dataclass(frozen=True)
