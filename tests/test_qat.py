@@ -198,10 +198,13 @@ def test_onnxruntime_recipe_quantizes_outputs():
     fed = _fed_by_quantizer(q)
     assert fed["c"] == [(True,)] and fed["c2"] == [(True,)] and fed["add"] == [(True, True)]
     assert fed["gap"] == [(True,)] and fed["d"] == [(True,)]
-    # relu output (chain end of c) is unsigned and shared by c2 and add
-    relu_q = q.get_layer("relu_output_quantizer")
-    assert not relu_q.signed
-    assert q.get_layer("add_output_quantizer").signed  # c2 (no activation) may be negative
+    # c's output is quantized before the BN (onnxruntime cannot fold a BN into a
+    # convolution with dequantized weights); the ReLU output, shared by c2 and add,
+    # is unsigned; add's output (c2 has no activation) is signed.
+    assert _fed_by_quantizer(q)["bn"] == [(True,)] and q.get_layer("c_output_quantizer").signed
+    relu_q = q.get_layer("c2_input_quantizer")
+    assert not relu_q.signed and len(relu_q._inbound_nodes) == 1
+    assert q.get_layer("add_output_quantizer").signed
     assert q.tf_qdq_recipe == "onnxruntime"
 
 

@@ -93,3 +93,39 @@ def test_tensorrt_placement_equals_nvidia_toolkit(name, size):
     got = placement(to_onnx(qmodel, (size, size, 3)))
     assert got.pop("zero_points") == {0, "int8"}  # symmetric int8, zero point 0 everywhere
     assert got == EXPECTED[(name, size)]
+
+
+def optimized_op_types(qmodel, tmp_path):
+    """The node types of the graph onnxruntime's CPU optimizer makes of the model
+    exported in the onnxruntime form (uint8 activations, int8 weights)."""
+    import collections
+
+    import onnx
+    import onnxruntime as ort
+
+    from tf_qdq import export
+
+    to_onnx = getattr(export, "to_onnx", None)
+    if to_onnx is None:
+        pytest.skip("needs tf_qdq.export.to_onnx (the onnxruntime zero-point form), not on this branch yet")
+    path, opt = str(tmp_path / "m.onnx"), str(tmp_path / "opt.onnx")
+    to_onnx(qmodel, path, opset=13, recipe="onnxruntime", verbose=False)
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    so.optimized_model_filepath = opt
+    ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+    return collections.Counter(n.op_type for n in onnx.load(opt).graph.node)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,size", list(EXPECTED), ids=[n for n, _ in EXPECTED])
+def test_onnxruntime_recipe_leaves_no_float_conv_or_matmul(name, size, tmp_path):
+    pytest.importorskip("onnxruntime")
+    model = getattr(keras.applications, name)(weights=None, input_shape=(size, size, 3), classes=10)
+    qmodel = qk.quantize_model(model, "onnxruntime")
+    x = np.random.RandomState(0).uniform(0, 255, (2, size, size, 3)).astype(np.float32)
+    qk.calibrate(qmodel, x, verbose=0)
+    ops = optimized_op_types(qmodel, tmp_path)
+    assert not {"Conv", "MatMul", "Gemm", "FusedConv", "FusedMatMul"} & set(ops), ops
+    n_conv = EXPECTED[(name, size)]["Conv"][(2, 2)]
+    assert ops["QLinearConv"] == n_conv, ops

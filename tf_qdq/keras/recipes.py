@@ -37,9 +37,10 @@ without the output Q into MatMulIntegerToFloat). So:
 - all inputs of weighted layers, Add, Multiply, Concatenate, AveragePooling*,
   GlobalAveragePooling*;
 - the output of every convolution, Add, Multiply, Concatenate and average pool,
-  taken after the ops onnxruntime folds into it first: a following
-  BatchNormalization (convolutions only) and ReLU/ReLU6 (removed before a Q whose
-  range starts at 0), and Dropout (identity at inference);
+  taken after a following ReLU/ReLU6 (removed before a Q whose range starts at
+  0) or Dropout (identity at inference); a following BatchNormalization runs in
+  float between two Q/DQ pairs (onnxruntime cannot fold it into a convolution
+  whose weights come from DequantizeLinear);
 - unsigned [0, a] ranges for tensors known to be non-negative (after ReLU,
   ReLU6, sigmoid, softmax, pooling or concatenation of such), signed otherwise.
 """
@@ -278,17 +279,17 @@ def _residual_positions(graph: Graph, i: int) -> List[int]:
     return positions
 
 
-def _chain_end(graph: Graph, t: int, after_conv: bool) -> int:
-    """The tensor where onnxruntime's fused node unit ends: past a folded BN
-    (after a convolution), ReLU/ReLU6 and Dropout, while the tensor has one consumer."""
+def _chain_end(graph: Graph, t: Any) -> Any:
+    """The tensor where onnxruntime's fused node unit ends: past ReLU/ReLU6 (removed
+    before a Q whose range starts at 0) and Dropout, while the tensor has one consumer.
+    A BatchNormalization stops the chain: onnxruntime folds it into a convolution
+    only when the weights are constants, not DequantizeLinear outputs."""
     while True:
         cons = graph.consumers.get(t, [])
         if len(cons) != 1:
             return t
         c = graph.calls[cons[0][0]]
-        k = kind(c.layer)
-        if (k == "bn" and after_conv) or _is_relu_like(c.layer) or k == "dropout":
-            after_conv = False if k != "bn" else after_conv
+        if _is_relu_like(c.layer) or kind(c.layer) == "dropout":
             t = c.outputs[0]
             continue
         return t
@@ -359,7 +360,7 @@ def plan(
     for i, c in enumerate(graph.calls):
         k = kind(c.layer)
         if k in recipe.quantize_outputs_of and not skip_layer.get(i) and c.outputs:
-            t = _chain_end(graph, c.outputs[0], after_conv=k == "conv")
+            t = _chain_end(graph, c.outputs[0])
             outputs[t] = spec_for(i, signed(t))
     return Plan(inputs=inputs, weighted=weighted, outputs=outputs, shared=shared)
 
