@@ -401,11 +401,7 @@ def _small():
 
 
 def _ranges(model):
-    return {
-        f"{q.name}/{v.name}": v.numpy()
-        for q in qk.quantizers(model) + qk.quantizers(model, "weight")
-        for v in (q.min, q.max)
-    }
+    return {v.path: v.numpy() for q in qk.quantizers(model) + qk.quantizers(model, "weight") for v in (q.min, q.max)}
 
 
 @pytest.mark.parametrize("jit", [False, True])
@@ -425,8 +421,39 @@ def test_qat_fit(jit):
     for k in before:
         if "input_quantizer" in k:  # calibrated, fixed
             np.testing.assert_array_equal(before[k], after[k])
-    # kernel ranges track the kernel (range_mode "last": the kernel before the last step)
-    assert not np.array_equal(before["conv/kernel_quantizer/max"] if "conv/kernel_quantizer/max" in before else 0, 1)
+    # kernel ranges track the kernel (range_mode "last": set by each training call from
+    # the kernel it uses; calibrate/refresh_weight_ranges takes the kernel after the last step)
+    wq = q.get_layer("conv").kernel_quantizer
+    assert not np.array_equal(before["conv/kernel_quantizer/max"], wq.max.numpy())
+    q.get_layer("conv").refresh_weight_ranges()
+    np.testing.assert_array_equal(wq.max.numpy(), np.abs(q.get_layer("conv").kernel.numpy()).max(axis=(0, 1, 2)))
+
+
+def test_quantize_concat_shares_one_range():
+    a = keras.Input((4, 4, 2))
+    x = L.Conv2D(2, 1, name="c1")(a)
+    y = L.Conv2D(3, 1, name="c2")(a)
+    cat = L.Concatenate(name="cat")([x, y])
+    model = keras.Model(a, L.Conv2D(2, 1, name="c3")(cat))
+    q = qk.quantize_model(model, quantize_concat=True)
+    assert _fed_by_quantizer(q)["cat"] == [(True, True)]
+    shared = q.get_layer("cat_inputs_quantizer")
+    assert len(shared._inbound_nodes) == 2  # one layer (one range) on both inputs
+    xs = np.random.RandomState(0).uniform(-1, 1, (4, 4, 4, 2)).astype(np.float32)
+    qk.calibrate(q, xs, verbose=0)
+    c1, c2 = (keras.Model(model.input, model.get_layer(n).output)(xs).numpy() for n in ("c1", "c2"))
+    assert float(shared.max.numpy()) == np.float32(max(np.abs(c1).max(), np.abs(c2).max()))
+    assert _fed_by_quantizer(qk.quantize_model(model))["cat"] == [(False, False)]
+
+
+def test_sequential():
+    model = keras.Sequential(
+        [keras.Input((6, 6, 1)), L.Conv2D(2, 3, name="c"), L.Flatten(name="f"), L.Dense(2, name="d")]
+    )
+    q = qk.quantize_model(model)
+    assert _fed_by_quantizer(q) == {"c": [(True,)], "f": [(False,)], "d": [(True,)]}
+    with pytest.raises(ValueError, match="no defined input"):
+        qk.quantize_model(keras.Sequential([L.Dense(2)]))
 
 
 def test_save_load_keras_and_savedmodel(tmp_path):
