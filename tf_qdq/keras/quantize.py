@@ -320,6 +320,13 @@ def _rebuild(model, flat, graph, the_plan, rec, excluded, settings_of):
                     "num_bits": producer_spec.num_bits,
                     "range_mode": producer_spec.range_mode,
                 }
+                if i in the_plan.preactivation:
+                    spec = the_plan.preactivation[i]
+                    extra["output_quantization"] = {
+                        "num_bits": spec.num_bits,
+                        "signed": spec.signed,
+                        "range_mode": spec.range_mode,
+                    }
                 cls = QUANTIZED_LAYERS[type(layer)]
                 if "Separable" not in cls.__name__:  # the only wrapper with an activation quantizer
                     extra.pop("activation_quantization")
@@ -411,9 +418,10 @@ def quantizers(qmodel: Any, kind: str = "activation") -> List[QuantizeDequantize
                     q = getattr(layer, attr, None)
                     if q is not None and kind == "weight":
                         found.append(q)
-                mid = getattr(layer, "depthwise_output_quantizer", None)
-                if mid is not None and kind == "activation":
-                    found.append(mid)
+                for attr in ("depthwise_output_quantizer", "output_quantizer"):
+                    q = getattr(layer, attr, None)
+                    if q is not None and kind == "activation":
+                        found.append(q)
 
     walk(qmodel)
     return found

@@ -41,6 +41,8 @@ without the output Q into MatMulIntegerToFloat). So:
   0) or Dropout (identity at inference); a following BatchNormalization runs in
   float between two Q/DQ pairs (onnxruntime cannot fold it into a convolution
   whose weights come from DequantizeLinear);
+- a convolution with its own activation other than ReLU (e.g. sigmoid, swish)
+  gets a quantizer on its output before the activation (`output_quantizer`);
 - unsigned [0, a] ranges for tensors known to be non-negative (after ReLU,
   ReLU6, sigmoid, softmax, pooling or concatenation of such), signed otherwise.
 """
@@ -198,6 +200,7 @@ class Plan:
     weighted: Dict[int, bool]
     outputs: Dict[int, ActSpec]  # tensor id -> spec
     shared: Dict[int, bool]  # call index -> its quantized inputs share one quantizer
+    preactivation: Dict[int, ActSpec]  # call index -> quantizer before the layer's own activation
 
 
 def _is_relu_like(layer: Any) -> bool:
@@ -362,7 +365,17 @@ def plan(
         if k in recipe.quantize_outputs_of and not skip_layer.get(i) and c.outputs:
             t = _chain_end(graph, c.outputs[0])
             outputs[t] = spec_for(i, signed(t))
-    return Plan(inputs=inputs, weighted=weighted, outputs=outputs, shared=shared)
+    preactivation: Dict[int, ActSpec] = {}
+    if "conv" in recipe.quantize_outputs_of:
+        for i in weighted:
+            layer = graph.calls[i].layer
+            if kind(layer) == "conv" and not _linear_or_relu(getattr(layer, "activation", None)):
+                preactivation[i] = spec_for(i, True)
+    return Plan(inputs=inputs, weighted=weighted, outputs=outputs, shared=shared, preactivation=preactivation)
+
+
+def _linear_or_relu(activation: Any) -> bool:
+    return activation is None or getattr(activation, "__name__", "") in ("linear", "relu", "relu6")
 
 
 def matches_any(layer: Any, patterns: Sequence[Any]) -> List[Any]:

@@ -68,6 +68,7 @@ class _Quantized:
         *args: Any,
         weight_quantization: Optional[Dict[str, Any]] = None,
         activation_quantization: Optional[Dict[str, Any]] = None,
+        output_quantization: Optional[Dict[str, Any]] = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
@@ -83,7 +84,42 @@ class _Quantized:
         aq.update(activation_quantization or {})
         self.weight_quantization = wq
         self.activation_quantization = aq
+        self.output_quantization = None
+        if output_quantization is not None:
+            self.output_quantization = dict(ACTIVATION_DEFAULTS)
+            self.output_quantization.update(output_quantization)
         self._tf_qdq_training = None
+        self.output_quantizer = None
+
+    def build(self, input_shape: Any) -> None:
+        super().build(input_shape)
+        oq = self.output_quantization
+        if oq is not None:
+            self.output_quantizer = QuantizeDequantize(
+                num_bits=oq["num_bits"],
+                narrow_range=oq["narrow_range"],
+                signed=oq["signed"],
+                range_mode=oq["range_mode"],
+                init_range=oq["init_range"],
+                name="output_quantizer",
+            )
+            self.output_quantizer.build(())
+
+    def call(self, inputs, training=None):
+        """The layer's computation with quantized kernels; with an output quantizer
+        (onnxruntime's node unit ends before an activation it cannot fuse, e.g.
+        sigmoid), the pre-activation output is quantized, then the activation runs."""
+        _set_training(self, training)
+        if self.output_quantizer is None:
+            return self._qcall(inputs, training)
+        activation = self.activation
+        object.__setattr__(self, "activation", None)
+        try:
+            outputs = self._qcall(inputs, training)
+        finally:
+            object.__setattr__(self, "activation", activation)
+        outputs = self.output_quantizer(outputs, training=training)
+        return outputs if activation is None else activation(outputs)
 
     def _quantizers(self):
         return [v for k, v in sorted(vars(self).items()) if isinstance(v, QuantizeDequantize)]
@@ -110,6 +146,11 @@ class _Quantized:
         if mid is not None:  # the live settings (calibrate may have fixed the range)
             aq.update(range_mode=mid.range_mode, init_range=mid.init_range)
         config.update(weight_quantization=dict(self.weight_quantization), activation_quantization=aq)
+        if self.output_quantization is not None:
+            oq = dict(self.output_quantization)
+            if self.output_quantizer is not None:
+                oq.update(range_mode=self.output_quantizer.range_mode, init_range=self.output_quantizer.init_range)
+            config.update(output_quantization=oq)
         return config
 
 
@@ -125,9 +166,8 @@ class _ConvQuantized(_Quantized):
         self.kernel_quantizer = _weight_quantizer(self.weight_quantization, -1, "kernel_quantizer")
         self.kernel_quantizer.build(tuple(self.kernel.shape))
 
-    def call(self, inputs, training=None):
-        _set_training(self, training)
-        return super().call(inputs)
+    def _qcall(self, inputs, training=None):
+        return super(_Quantized, self).call(inputs)  # the Keras layer's call
 
     def convolution_op(self, inputs, kernel):
         return super().convolution_op(inputs, self._quantize_kernel(kernel, self.kernel_quantizer))
@@ -198,8 +238,7 @@ if LEGACY_KERAS:
         def _kernels(self):
             return [(self.depthwise_kernel, self.kernel_quantizer)]
 
-        def call(self, inputs, training=None):
-            _set_training(self, training)
+        def _qcall(self, inputs, training=None):
             kernel = self._quantize_kernel(tf.convert_to_tensor(self.depthwise_kernel), self.kernel_quantizer)
             fmt = "NHWC" if self.data_format == "channels_last" else "NCHW"
             strides = (1,) + tuple(self.strides) + (1,) if fmt == "NHWC" else (1, 1) + tuple(self.strides)
@@ -220,8 +259,7 @@ if LEGACY_KERAS:
             self.kernel_quantizer = _weight_quantizer(self.weight_quantization, -1, "kernel_quantizer")
             self.kernel_quantizer.build(tuple(self.kernel.shape))
 
-        def call(self, inputs, training=None):
-            _set_training(self, training)
+        def _qcall(self, inputs, training=None):
             kernel = self._quantize_kernel(tf.convert_to_tensor(self.kernel), self.kernel_quantizer)
             inputs = tf.cast(inputs, kernel.dtype)
             if inputs.shape.rank == 2:
@@ -263,8 +301,7 @@ else:
             self.kernel_quantizer = _weight_quantizer(self.weight_quantization, -2, "kernel_quantizer")
             self.kernel_quantizer.build(tuple(self.kernel.shape))
 
-        def call(self, inputs, training=None):
-            _set_training(self, training)
+        def _qcall(self, inputs, training=None):
             kernel = self._quantize_kernel(ops.convert_to_tensor(self.kernel), self.kernel_quantizer)
             outputs = ops.conv_transpose(
                 inputs,
@@ -294,8 +331,7 @@ else:
             )
             self.kernel_quantizer.build(_depthwise_quantizer_shape(shape))
 
-        def call(self, inputs, training=None):
-            _set_training(self, training)
+        def _qcall(self, inputs, training=None):
             kernel = self._quantize_kernel(ops.convert_to_tensor(self.kernel), self.kernel_quantizer)
             outputs = ops.depthwise_conv(
                 inputs,
@@ -350,8 +386,7 @@ else:
             )
             self.pointwise_kernel_quantizer.update_range(ops.convert_to_tensor(self.pointwise_kernel))
 
-        def call(self, inputs, training=None):
-            _set_training(self, training)
+        def _qcall(self, inputs, training=None):
             dw = self._quantize_kernel(ops.convert_to_tensor(self.depthwise_kernel), self.depthwise_kernel_quantizer)
             pw = self.pointwise_kernel_quantizer(ops.convert_to_tensor(self.pointwise_kernel), training=training)
             x = ops.depthwise_conv(
@@ -381,8 +416,7 @@ else:
             self.kernel_quantizer = _weight_quantizer(self.weight_quantization, -1, "kernel_quantizer")
             self.kernel_quantizer.build(tuple(self.kernel.shape))
 
-        def call(self, inputs, training=None):
-            _set_training(self, training)
+        def _qcall(self, inputs, training=None):
             kernel = self._quantize_kernel(ops.convert_to_tensor(self.kernel), self.kernel_quantizer)
             x = ops.matmul(inputs, kernel)
             if self.bias is not None:
@@ -408,8 +442,7 @@ else:
             self.kernel_quantizer = _weight_quantizer(self.weight_quantization, axis, "kernel_quantizer")
             self.kernel_quantizer.build(tuple(self.kernel.shape))
 
-        def call(self, inputs, training=None):
-            _set_training(self, training)
+        def _qcall(self, inputs, training=None):
             kernel = self._quantize_kernel(ops.convert_to_tensor(self.kernel), self.kernel_quantizer)
             x = ops.einsum(self.equation, inputs, kernel)
             if self.bias is not None:
