@@ -3,6 +3,7 @@ methods against NumPy references, QAT with fit, saving, tf_keras."""
 
 import importlib
 import json
+import os
 import subprocess
 import sys
 
@@ -549,3 +550,20 @@ def test_tf_keras_functional(tmp_path):
     assert {"QuantizedConv2D", "QuantizedDepthwiseConv2D", "QuantizedDense", "QuantizeDequantize"} <= set(
         res["classes"]
     )
+
+
+@pytest.mark.slow
+def test_qat_keras3_example(tmp_path):
+    pytest.importorskip("sklearn")
+    pytest.importorskip("tf2onnx", reason="tf2onnx not installed (pip install tf_qdq[export])")
+    pytest.importorskip("onnxruntime", reason="onnxruntime not installed (pip install tf_qdq[export])")
+    example = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples", "qat_keras3.py")
+    p = subprocess.run(
+        [sys.executable, example, "--epochs", "2", "--samples", "300", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=child_env(),
+        timeout=300,
+    )
+    assert p.returncode == 0, p.stdout + p.stderr[-3000:]
+    assert "onnxruntime accuracy" in p.stdout and (tmp_path / "digits.onnx").exists()
