@@ -121,12 +121,11 @@ def _subclassed_error(model: Any) -> TypeError:
 
 
 def _all_layers(model: Any):
+    """The layers of a model and of the models nested in it."""
     for layer in model.layers:
         yield layer
         if isinstance(layer, keras.Model):
             yield from _all_layers(layer)
-        elif isinstance(layer, WRAPPER_CLASSES):
-            yield layer
 
 
 def _check_patterns(name: str, patterns: Any) -> Tuple[Any, ...]:
@@ -312,14 +311,13 @@ def _rebuild(model, flat, graph, the_plan, rec, excluded, settings_of):
             if the_plan.weighted.get(i):
                 s = settings_of[id(layer)]
                 wq = {k: s[k] for k in ("num_bits", "per_channel", "narrow_range") if k in s}
-                extra = {"weight_quantization": wq}
-                producer_spec = _recipes.ActSpec(
-                    num_bits=int(s.get("num_bits", 8)), range_mode=s.get("range_mode", "max")
-                )
-                extra["activation_quantization"] = {
-                    "num_bits": producer_spec.num_bits,
-                    "range_mode": producer_spec.range_mode,
-                }
+                extra: Dict[str, Any] = {"weight_quantization": wq}
+                if "Separable" in QUANTIZED_LAYERS[type(layer)].__name__:
+                    # the tensor between the depthwise and pointwise parts: an activation quantizer
+                    extra["activation_quantization"] = {
+                        "num_bits": int(s.get("num_bits", 8)),
+                        "range_mode": s.get("range_mode", "max"),
+                    }
                 if i in the_plan.preactivation:
                     spec = the_plan.preactivation[i]
                     extra["output_quantization"] = {
@@ -327,10 +325,7 @@ def _rebuild(model, flat, graph, the_plan, rec, excluded, settings_of):
                         "signed": spec.signed,
                         "range_mode": spec.range_mode,
                     }
-                cls = QUANTIZED_LAYERS[type(layer)]
-                if "Separable" not in cls.__name__:  # the only wrapper with an activation quantizer
-                    extra.pop("activation_quantization")
-                clones[id(layer)] = _clone(layer, cls, extra)
+                clones[id(layer)] = _clone(layer, QUANTIZED_LAYERS[type(layer)], extra)
             else:
                 clones[id(layer)] = _clone(layer)
         new_layer = clones[id(layer)]

@@ -121,9 +121,6 @@ class _Quantized:
         outputs = self.output_quantizer(outputs, training=training)
         return outputs if activation is None else activation(outputs)
 
-    def _quantizers(self):
-        return [v for k, v in sorted(vars(self).items()) if isinstance(v, QuantizeDequantize)]
-
     def _kernels(self):
         """(kernel variable, quantizer) pairs."""
         return [(self.kernel, self.kernel_quantizer)]
@@ -205,10 +202,6 @@ def _bias_activation(layer, outputs, channels):
     if layer.activation is not None:
         outputs = layer.activation(outputs)
     return outputs
-
-
-def _tf_format(data_format: str, rank: int) -> str:
-    return {1: "NWC", 2: "NHWC", 3: "NDHWC"}[rank] if data_format == "channels_last" else None
 
 
 if LEGACY_KERAS:
