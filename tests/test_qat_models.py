@@ -34,13 +34,14 @@ EXPECTED = {
         "dq_per_tensor": 55,
     },
     # pre-activation: the stem MaxPool and the 3 pooled shortcuts quantized; BNs after an
-    # Add or MaxPool quantized (folded into the convolutions here).
+    # Add or MaxPool quantized, the 32 BNs after a Conv float.
     ("ResNet50V2", 32): {
         "Add": {(1, 2): 16},
         "Conv": {(2, 2): 53},
         "GlobalAveragePool": {(1, 1): 1},
         "MatMul": {(2, 2): 1},
         "MaxPool": {(1, 1): 4},
+        "Mul_const": {(0, 1): 32, (1, 1): 17},  # 16 pre-activation BNs and post_bn quantized
         "dq_per_channel": 54,
         "dq_per_tensor": 78,
     },
