@@ -567,3 +567,66 @@ def test_qat_keras3_example(tmp_path):
     )
     assert p.returncode == 0, p.stdout + p.stderr[-3000:]
     assert "onnxruntime accuracy" in p.stdout and (tmp_path / "digits.onnx").exists()
+
+
+def test_nested_application_backbone():
+    backbone = keras.applications.MobileNetV2(weights=None, include_top=False, input_shape=(32, 32, 3))
+    inp = keras.Input((32, 32, 3))
+    x = L.GlobalAveragePooling2D(name="head_pool")(backbone(inp))
+    model = keras.Model(inp, L.Dense(4, name="head")(x))
+    q = qk.quantize_model(model)
+    assert not any(isinstance(layer, keras.Model) for layer in q.layers)  # inlined
+    convs = [layer for layer in q.layers if type(layer).__name__ in ("QuantizedConv2D", "QuantizedDepthwiseConv2D")]
+    assert len(convs) == 52
+    fed = _fed_by_quantizer(q)
+    assert all(fed[layer.name] == [(True,)] for layer in convs)
+    assert fed["head_pool"] == [(True,)] and fed["head"] == [(True,)]
+    adds = [name for name in fed if name.endswith("_add")]
+    assert len(adds) == 10 and all(sorted(fed[a][0]) == [False, True] for a in adds)
+    assert type(backbone.get_layer("Conv1")) is L.Conv2D  # the backbone is not modified
+
+
+DISTRIBUTED = r"""
+import json, sys
+import numpy as np, tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import keras
+import tf_qdq.keras as qk
+L = keras.layers
+keras.utils.set_random_seed(0)
+inp = keras.Input((6, 6, 2))
+x = L.Conv2D(3, 3, name="conv")(inp)
+model = keras.Model(inp, L.Dense(2, name="out")(L.Flatten()(x)))
+rng = np.random.RandomState(0)
+xs = rng.uniform(-1, 1, (16, 6, 6, 2)).astype(np.float32)
+ys = rng.uniform(-1, 1, (16, 2)).astype(np.float32)
+res = {}
+for label, strategy in (("one", tf.distribute.get_strategy()),
+                        ("mirrored", tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))):
+    with strategy.scope():
+        q = qk.quantize_model(model)  # ranges tracked during fit (not calibrated)
+        q.compile(keras.optimizers.SGD(0.05), "mse")
+    q.fit(xs, ys, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    res[label] = {v.path: v.numpy().tolist() for v in q.weights}
+    res[label + "_replicas"] = strategy.num_replicas_in_sync
+print(json.dumps(res))
+"""
+
+
+@pytest.mark.slow
+def test_fit_under_mirrored_strategy():
+    p = subprocess.run(
+        [sys.executable, "-c", DISTRIBUTED], capture_output=True, text=True, env=child_env(), timeout=300
+    )
+    assert p.returncode == 0, p.stderr[-3000:]
+    res = json.loads(p.stdout.strip().splitlines()[-1])
+    assert res["mirrored_replicas"] == 2
+    one, mirrored = res["one"], res["mirrored"]
+    assert one.keys() == mirrored.keys()
+    ranges = [k for k in one if k.endswith(("/min", "/max"))]
+    assert any("input_quantizer" in k for k in ranges) and any("kernel_quantizer" in k for k in ranges)
+    for k in ranges:  # the global batch's statistics: the same ranges as on one device
+        np.testing.assert_allclose(mirrored[k], one[k], rtol=1e-6, err_msg=k)
+    for k in one:
+        np.testing.assert_allclose(mirrored[k], one[k], rtol=1e-4, atol=1e-6, err_msg=k)
