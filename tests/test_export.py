@@ -16,6 +16,7 @@ from qdq_testing import assert_same_bits
 
 import tf_qdq
 from tf_qdq import export
+from tf_qdq.__main__ import main as cli
 
 R = tf_qdq.raw_ops
 F32 = tf.float32
@@ -344,7 +345,7 @@ def test_half_up_per_channel_given_range_is_refused(tmp_path, capsys):
     with pytest.raises(export.LoweringError, match=r"my_qdq.*HALF_UP"):
         export.lower_saved_model(tmp_path / "src", tmp_path / "dst")
     assert not (tmp_path / "dst").exists()
-    assert export.main([str(tmp_path / "src"), str(tmp_path / "dst")]) == 1
+    assert cli(["lower", str(tmp_path / "src"), str(tmp_path / "dst")]) == 1
     err = capsys.readouterr().err
     assert "my_qdq" in err and "QuantizeAndDequantizeV3" in err and "HALF_UP" in err
     assert not (tmp_path / "dst").exists()
@@ -384,8 +385,8 @@ def test_raise_then_lower_round_trip(tmp_path):
     for k, v in raised.f(x).items():
         assert_same_bits(v, want[k], f"raised {k}")
     # Back down: only built-in ops again, same bits (in this process).
-    assert export.raise_main([str(tmp_path / "raised"), str(tmp_path / "raised")]) == 1
-    assert export.main([str(tmp_path / "raised"), str(tmp_path / "lowered")]) == 0
+    assert cli(["raise", str(tmp_path / "raised"), str(tmp_path / "raised")]) == 1
+    assert cli(["lower", str(tmp_path / "raised"), str(tmp_path / "lowered")]) == 0
     assert all(not op.startswith("TfQdq>") for op in export.count_ops(tmp_path / "lowered"))
     lowered = tf.saved_model.load(str(tmp_path / "lowered"))
     for k, v in lowered.f(x).items():
@@ -408,8 +409,8 @@ def test_lower_graph_def_and_op_list(tmp_path):
     low = export.lower_graph_def(gd)
     assert [n.op for n in low.node if "Quantize" in n.op] == ["QuantizeAndDequantizeV4"]
     assert [n.op for n in export.raise_graph_def(low).node if "Quantize" in n.op] == ["TfQdq>QuantizeAndDequantizeV4"]
-    assert export.main([str(tmp_path / "src"), str(tmp_path / "dst")]) == 1  # exists
-    assert export.main(["--overwrite", str(tmp_path / "src"), str(tmp_path / "dst")]) == 0
+    assert cli(["lower", str(tmp_path / "src"), str(tmp_path / "dst")]) == 1  # exists
+    assert cli(["lower", "--overwrite", str(tmp_path / "src"), str(tmp_path / "dst")]) == 0
 
 
 # ----------------------------------------------------------------------------- tf2onnx

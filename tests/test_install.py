@@ -2,6 +2,9 @@
 constant folding of QDQ ops on constants, tf2onnx's tf_optimize, the TFLite
 converter. (The Keras 2 toolkit end to end is tests/test_toolkit.py.)"""
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -41,8 +44,32 @@ def test_install_patches_and_uninstall_restores():
 def test_commands_registered():
     from tf_qdq.__main__ import COMMANDS
 
-    assert COMMANDS["tf2onnx"][0] == "tf_qdq.export:tf2onnx_main"
-    assert COMMANDS["saved_model_cli"][0] == "tf_qdq.export:saved_model_cli_main"
+    assert COMMANDS["tf2onnx"][0] == "tf_qdq._cli:tf2onnx_main"
+    assert COMMANDS["saved_model_cli"][0] == "tf_qdq._cli:saved_model_cli_main"
+    # The command lines are not part of the library API.
+    assert not [name for name in export.__all__ if name.endswith("main")]
+
+
+def test_import_does_not_load_export_until_tf2onnx_is_imported():
+    """`import tf_qdq` leaves tf_qdq.export unloaded; importing tf2onnx afterwards loads it and
+    patches tf2onnx (the import hook), and `tf_qdq.export` still resolves as an attribute."""
+    from qdq_testing import child_env
+
+    code = (
+        "import sys, importlib.util, tf_qdq\n"
+        "loaded = 'tf_qdq.export' in sys.modules\n"
+        "has_tf2onnx = importlib.util.find_spec('tf2onnx') is not None\n"
+        "if has_tf2onnx:\n"
+        "    import tf2onnx.convert\n"
+        "patched = has_tf2onnx and 'tf_qdq.export' in sys.modules and tf_qdq.export.tf2onnx_patched()\n"
+        "print(loaded, has_tf2onnx, patched, tf_qdq.export.PLUGIN_OPS == tf_qdq.OP_NAMES)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=child_env(), timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    loaded, has_tf2onnx, patched, attribute = proc.stdout.splitlines()[-1].split()
+    assert loaded == "False"
+    assert patched == has_tf2onnx
+    assert attribute == "True"
 
 
 # ----------------------------------------------------------------------------- Grappler
@@ -156,7 +183,7 @@ def test_tf2onnx_from_function_keeps_weight_qdq(large_model):
         gd = tf_loader.from_function(
             cf, [t.name for t in cf.inputs if t.dtype != tf.resource], [t.name for t in cf.outputs], large_model=True
         )
-        ops = export.graph._used_ops(gd)
+        ops = export.graph.used_ops(gd)
         assert "QuantizeAndDequantizeV3" in ops and "QuantizeAndDequantizeV4" in ops, ops
         assert not any(op.startswith("TfQdq>") for op in ops), ops
         return
@@ -215,9 +242,6 @@ def test_tflite_converter_lowers_first_when_installed(tmp_path):
 
 def test_tf2onnx_imported_before_tf_qdq_is_patched_too():
     pytest.importorskip("tf2onnx", reason="tf2onnx not installed")
-    import subprocess
-    import sys
-
     from qdq_testing import child_env
 
     code = "import tf2onnx.convert, tf_qdq\nfrom tf_qdq import export\nprint(export.tf2onnx_patched())\n"
