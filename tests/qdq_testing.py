@@ -5,6 +5,7 @@ Test modules import it by name (`from qdq_testing import ...`: pytest puts tests
 conftest.py re-exports some of it for the modules that still import from there."""
 
 import functools
+import importlib
 import importlib.util
 import os
 
@@ -86,6 +87,20 @@ def assert_same_bits(actual, expected, msg=""):
         idx = np.flatnonzero(bits(a) != bits(e))[:5]
         detail = ", ".join(f"[{i}] {a.flat[i]!r} vs {e.flat[i]!r}" for i in idx)
         raise AssertionError(f"{msg}: {n} of {a.size} elements differ in bits: {detail}")
+
+
+# The root of the source checkout the tests live in.
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def checkout_tools():
+    """The checkout's `tools` package (tools/fuzz: a developer tool, not in the installed package).
+    The root goes at the end of sys.path, so that an installed tf_qdq still wins over the source."""
+    import sys
+
+    if ROOT not in sys.path:
+        sys.path.append(ROOT)
+    return importlib.import_module("tools")
 
 
 def child_env(*extra_paths):

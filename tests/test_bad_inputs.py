@@ -22,7 +22,7 @@ import sys
 
 import numpy as np
 import pytest
-from qdq_testing import RAW_NAMES, child_env, tf_number_text  # noqa: E402
+from qdq_testing import RAW_NAMES, checkout_tools, child_env, tf_number_text  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 IAE, VE, TE, OK = "InvalidArgumentError", "ValueError", "TypeError", "ok"
@@ -1039,7 +1039,8 @@ def test_wrapper_rejects_range_tensor_of_another_dtype(api):
 def _model_case(c):
     """The checklist case as a fuzz Case, or None where it lies outside the fuzzer's model (huge
     shapes made in the child, wrappers, non-float raw inputs, round modes other than the two)."""
-    from tf_qdq.tools.fuzz.model import FLOAT_DTYPES, Case
+    checkout_tools()
+    from tools.fuzz.model import FLOAT_DTYPES, Case
 
     kw, op = c["kw"], c["op"]
     if op not in RAW_NAMES or any(isinstance(v, dict) for v in kw.values()):
@@ -1065,9 +1066,10 @@ def _model_case(c):
 
 
 def test_fuzz_model_agrees_with_the_checklist():
-    """tf_qdq.tools.fuzz's independent model of the validation rules classifies every checklist
+    """tools/fuzz's independent model of the validation rules classifies every checklist
     case it covers as this table does: the same exception (or none), eagerly and in graph mode."""
-    from tf_qdq.tools.fuzz.model import expected_errors
+    checkout_tools()
+    from tools.fuzz.model import expected_errors
 
     covered, disagree = 0, []
     for cid, c in CASES.items():

@@ -705,7 +705,7 @@ def test_import_after_xla_compiled_something():
 
 
 def test_benchmark_rows_smoke():
-    from tf_qdq.tools import bench_xla
+    from tf_qdq.bench import xla as bench_xla
 
     rows = bench_xla.xla_rows(size=1 << 12, reps=1)
     assert [r["row"] for r in rows] == list(bench_xla.ROWS)
