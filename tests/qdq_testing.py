@@ -11,15 +11,21 @@ import os
 
 import numpy as np
 
+
+def _op_names():
+    """tf_qdq/_op_names.py (the package's one table of op names) of the tf_qdq the tests import,
+    read without importing tf_qdq (which loads TensorFlow and the library)."""
+    spec = importlib.util.find_spec("tf_qdq")
+    path = os.path.join(os.path.dirname(spec.origin), "_op_names.py")
+    module_spec = importlib.util.spec_from_file_location("_tf_qdq_op_names", path)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module
+
+
 # Short name -> the raw op's name (the same for the plugin, as tf_qdq.raw_ops.NAME, and for
 # TensorFlow, as tf.raw_ops.NAME; the plugin's registered op type is "TfQdq>" + NAME).
-RAW_NAMES = {
-    "V1": "QuantizeAndDequantize",
-    "V2": "QuantizeAndDequantizeV2",
-    "V3": "QuantizeAndDequantizeV3",
-    "V4": "QuantizeAndDequantizeV4",
-    "V4Grad": "QuantizeAndDequantizeV4Grad",
-}
+RAW_NAMES = dict(_op_names().BUILTIN_BY_VERSION)
 # The tensor inputs of each op, in order (the rest are attrs).
 INPUT_NAMES = {
     "V1": ["input"],

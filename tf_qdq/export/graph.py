@@ -9,9 +9,10 @@ import os
 import shutil
 from typing import Dict, Union
 
-from tf_qdq._op_names import BUILTIN_OPS, PLUGIN_OPS, PLUGIN_PREFIX
+from tf_qdq._op_names import BUILTIN_BY_VERSION, BUILTIN_OPS, PLUGIN_OPS, PLUGIN_PREFIX
 
 __all__ = [
+    "BUILTIN_BY_VERSION",
     "BUILTIN_OPS",
     "PLUGIN_OPS",
     "PLUGIN_PREFIX",

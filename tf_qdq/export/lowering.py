@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Dict, List, NamedTuple, Union
 import numpy as np
 
 from tf_qdq.export.graph import (
+    BUILTIN_BY_VERSION,
     BUILTIN_OPS,
     PLUGIN_OPS,
     PLUGIN_PREFIX,
@@ -36,21 +37,25 @@ if TYPE_CHECKING:
 
 PathLike = Union[str, "os.PathLike[str]"]
 
+# The built-in op names by short name ("V3": "QuantizeAndDequantizeV3"); a plugin op is
+# PLUGIN_PREFIX + its built-in name.
+_V1, _V2, _V3, _V4, _V4GRAD = (BUILTIN_BY_VERSION[v] for v in ("V1", "V2", "V3", "V4", "V4Grad"))
+
 # Attribute defaults of the plugin's ops (docs/semantics.md#ops). SavedModels strip
 # attributes that hold their default value, so lowering fills them in.
 _DEFAULTS = {
-    "QuantizeAndDequantize": dict(signed_input=True, num_bits=8, range_given=False, input_min=0.0, input_max=0.0),
-    "QuantizeAndDequantizeV2": dict(
+    _V1: dict(signed_input=True, num_bits=8, range_given=False, input_min=0.0, input_max=0.0),
+    _V2: dict(
         signed_input=True, num_bits=8, range_given=False, round_mode=b"HALF_TO_EVEN", narrow_range=False, axis=-1
     ),
-    "QuantizeAndDequantizeV3": dict(signed_input=True, range_given=True, narrow_range=False, axis=-1),
-    "QuantizeAndDequantizeV4Grad": dict(axis=-1),
+    _V3: dict(signed_input=True, range_given=True, narrow_range=False, axis=-1),
+    _V4GRAD: dict(axis=-1),
 }
-_DEFAULTS["QuantizeAndDequantizeV4"] = _DEFAULTS["QuantizeAndDequantizeV2"]
+_DEFAULTS[_V4] = _DEFAULTS[_V2]
 
 # Output argument names, as in the ops' definitions (identical for plugin and built-in).
 _OUTPUT_ARGS = {
-    "QuantizeAndDequantizeV4Grad": ("input_backprop", "input_min_backprop", "input_max_backprop"),
+    _V4GRAD: ("input_backprop", "input_min_backprop", "input_max_backprop"),
 }
 _SINGLE_OUTPUT = ("output",)
 
@@ -88,7 +93,7 @@ def _choose_target(node, body, attrs, compute, straight_through) -> _Target:
     data = [i for i in node.input if not i.startswith("^")]
     base = node.name
 
-    if kind in ("QuantizeAndDequantizeV2", "QuantizeAndDequantizeV4"):
+    if kind in (_V2, _V4):
         if attrs["axis"] != -1 and attrs["range_given"]:
             if attrs["round_mode"] != b"HALF_TO_EVEN":
                 raise LoweringError(
@@ -99,9 +104,9 @@ def _choose_target(node, body, attrs, compute, straight_through) -> _Target:
                     "'HALF_TO_EVEN' for per-channel given ranges in models you want to export, "
                     "or keep the plugin (import tf_qdq) where the model runs."
                 )
-            target = "QuantizeAndDequantizeV3"
-        elif kind == "QuantizeAndDequantizeV4" and straight_through and not attrs["range_given"]:
-            target = "QuantizeAndDequantizeV2"
+            target = _V3
+        elif kind == _V4 and straight_through and not attrs["range_given"]:
+            target = _V2
         else:
             target = kind
         op_attrs = dict(
@@ -110,7 +115,7 @@ def _choose_target(node, body, attrs, compute, straight_through) -> _Target:
             narrow_range=attrs["narrow_range"],
             axis=attrs["axis"],
         )
-        if target != "QuantizeAndDequantizeV3":
+        if target != _V3:
             op_attrs.update(num_bits=attrs["num_bits"], round_mode=attrs["round_mode"])
             return _Target(target, op_attrs, data[:3], [], [])
         # V3 takes num_bits as a tensor.
@@ -118,7 +123,7 @@ def _choose_target(node, body, attrs, compute, straight_through) -> _Target:
         const = const_node(body, nb, np.array(attrs["num_bits"], np.int32), data[0], node.device)
         return _Target(target, op_attrs, data[:3], [body.ref(nb, "output", 0, 0)], [const])
 
-    if kind == "QuantizeAndDequantizeV3":
+    if kind == _V3:
         op_attrs = dict(
             signed_input=attrs["signed_input"],
             range_given=attrs["range_given"],
@@ -127,7 +132,7 @@ def _choose_target(node, body, attrs, compute, straight_through) -> _Target:
         )
         return _Target(kind, op_attrs, data[:3], data[3:4], [])
 
-    if kind == "QuantizeAndDequantize":
+    if kind == _V1:
         op_attrs = dict(
             signed_input=attrs["signed_input"],
             num_bits=attrs["num_bits"],
@@ -144,7 +149,7 @@ def _choose_target(node, body, attrs, compute, straight_through) -> _Target:
             name = body.unique(f"{base}/{arg}")
             consts.append(const_node(body, name, np.array(value), data[0], node.device))
             extra.append(body.ref(name, "output", 0, 0))
-        return _Target("QuantizeAndDequantizeV2", op_attrs, data[:1], extra, consts)
+        return _Target(_V2, op_attrs, data[:1], extra, consts)
 
     # V4Grad
     return _Target(kind, dict(axis=attrs["axis"]), data[:4], [], [])
