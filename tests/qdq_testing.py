@@ -120,6 +120,66 @@ def child_env(*extra_paths):
     return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=os.pathsep.join(p for p in paths if p))
 
 
+# ---- calls of the ops and of child processes
+
+
+def op_kwargs(op, x, mn=None, mx=None, num_bits=8, gradients=None, convert=None, **attrs):
+    """The keyword arguments of raw op `op` (a short name) for tf.raw_ops and tf_qdq.raw_ops, with
+    what differs between the ops' signatures handled once:
+      * V1 has no range inputs (its range is the attributes input_min/input_max: pass them in
+        attrs) and takes num_bits as an attribute;
+      * V3 takes num_bits as a scalar int32 input, V2/V4 as an attribute, V4Grad not at all;
+      * V4Grad takes `gradients` (default: x).
+    num_bits=None leaves num_bits out. `convert` (for example tf.constant) is applied to every
+    tensor argument (x, mn, mx, gradients, V3's num_bits); attrs are added last, as given (a test of
+    invalid inputs may pass anything)."""
+    conv = convert or (lambda v: v)
+    if op == "V1":
+        kw = dict(input=conv(x))
+        if num_bits is not None:
+            kw["num_bits"] = num_bits
+    else:
+        kw = dict(input=conv(x), input_min=conv(mn), input_max=conv(mx))
+        if op == "V4Grad":
+            kw = dict(gradients=conv(x if gradients is None else gradients), **kw)
+        elif op == "V3":
+            if num_bits is not None:
+                kw["num_bits"] = conv(np.asarray(num_bits, np.int32))
+        elif num_bits is not None:
+            kw["num_bits"] = num_bits
+    kw.update(attrs)
+    return kw
+
+
+CHILDREN = os.path.join(ROOT, "tests", "children")
+
+
+def run_child(program, *args, env=None, cwd=None, timeout=600, check=True):
+    """Runs a Python child process and returns its CompletedProcess (text, stdout and stderr
+    captured). `program`: a file of tests/children/ ("name.py"), a path to a .py file, or "-m" /
+    "-c" followed by the module or code in args. `env` defaults to child_env() (the same tf_qdq
+    as this process). With check=True a non-zero exit fails the test with the child's output."""
+    import subprocess
+    import sys
+
+    if program.endswith(".py") and not os.path.dirname(program):
+        program = os.path.join(CHILDREN, program)
+    proc = subprocess.run(
+        [sys.executable, program, *map(str, args)],
+        env=child_env() if env is None else env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if check:
+        assert proc.returncode == 0, (
+            f"child {os.path.basename(program)} failed (rc {proc.returncode}):\n"
+            f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        )
+    return proc
+
+
 # ---- what differs between the supported TensorFlow versions (2.16 to 2.21) where tests pin a text
 #
 # Numbers in error messages: both TensorFlow's kernels and the plugin (compiled against the same

@@ -22,7 +22,7 @@ import sys
 
 import numpy as np
 import pytest
-from qdq_testing import RAW_NAMES, checkout_tools, child_env, tf_number_text  # noqa: E402
+from qdq_testing import RAW_NAMES, checkout_tools, child_env, tf_number_text
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 IAE, VE, TE, OK = "InvalidArgumentError", "ValueError", "TypeError", "ok"

@@ -5,18 +5,14 @@ benchmark runs, verifies bits, and reports what it claims to report.
 """
 
 import json
-import os
 import re
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
+from qdq_testing import run_child
 
 from tf_qdq.bench import cli, kernels, qat
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _row(case, ratio, builtin_ms, read_ms=None, size="16M", dtype="float32", vs_f32=None):
@@ -106,10 +102,7 @@ def test_targets_report_pass_miss_and_the_memory_floor():
 
 
 def test_cli_json_and_errors():
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     cmd = [
-        sys.executable,
-        "-m",
         "tf_qdq",
         "bench",
         "--json",
@@ -125,14 +118,12 @@ def test_cli_json_and_errors():
         "--min-reps",
         "1",
     ]
-    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr[-3000:]
-    out = json.loads(r.stdout)
+    out = json.loads(run_child("-m", *cmd, timeout=300).stdout)
     rows = out["rows"] if isinstance(out, dict) else out
     assert [(x["case"], x["dtype"], x["size"], x["identical"]) for x in rows] == [
         ("per-tensor data", "bfloat16", "4K", True)
     ]
-    bad = subprocess.run(cmd[:-6] + ["--sizes", "3K"], env=env, capture_output=True, text=True, timeout=300)
+    bad = run_child("-m", *cmd[:-6], "--sizes", "3K", timeout=300, check=False)
     assert bad.returncode != 0 and "3K" in bad.stderr
 
 
@@ -271,11 +262,8 @@ def test_sections_chosen_by_flags():
 
 def test_xla_section_json():
     """`bench --xla` runs the XLA rows alone and reports them."""
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    cmd = [sys.executable, "-m", "tf_qdq", "bench", "--xla", "--quick", "--reps", "1", "--json", "--no-progress"]
-    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr[-3000:]
-    out = json.loads(r.stdout)
+    cmd = ["tf_qdq", "bench", "--xla", "--quick", "--reps", "1", "--json", "--no-progress"]
+    out = json.loads(run_child("-m", *cmd, timeout=300).stdout)
     assert out["sections"] == ["xla"] and out["rows"] is None and out["xla"]["error"] is None
     assert [row["row"] for row in out["xla"]["rows"]][:2] == ["per-tensor given", "per-tensor data"]
     assert all(row["plugin_ms"] > 0 and row["builtin_ms"] > 0 for row in out["xla"]["rows"])

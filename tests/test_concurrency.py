@@ -18,7 +18,7 @@ import threading
 
 import numpy as np
 import tensorflow as tf
-from qdq_testing import BFLOAT16, child_env  # noqa: E402
+from qdq_testing import BFLOAT16, child_env
 
 import tf_qdq
 from tf_qdq import reference

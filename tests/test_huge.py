@@ -20,7 +20,7 @@ import sys
 import textwrap
 
 import pytest
-from qdq_testing import child_env  # noqa: E402
+from qdq_testing import child_env
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 HUGE = os.environ.get("TF_QDQ_HUGE") == "1"

@@ -2,9 +2,6 @@
 constant folding of QDQ ops on constants, tf2onnx's tf_optimize, the TFLite
 converter. (The Keras 2 toolkit end to end is tests/test_toolkit.py.)"""
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -53,23 +50,14 @@ def test_commands_registered():
 def test_import_does_not_load_export_until_tf2onnx_is_imported():
     """`import tf_qdq` leaves tf_qdq.export unloaded; importing tf2onnx afterwards loads it and
     patches tf2onnx (the import hook), and `tf_qdq.export` still resolves as an attribute."""
-    from qdq_testing import child_env
+    import json
 
-    code = (
-        "import sys, importlib.util, tf_qdq\n"
-        "loaded = 'tf_qdq.export' in sys.modules\n"
-        "has_tf2onnx = importlib.util.find_spec('tf2onnx') is not None\n"
-        "if has_tf2onnx:\n"
-        "    import tf2onnx.convert\n"
-        "patched = has_tf2onnx and 'tf_qdq.export' in sys.modules and tf_qdq.export.tf2onnx_patched()\n"
-        "print(loaded, has_tf2onnx, patched, tf_qdq.export.PLUGIN_OPS == tf_qdq.OP_NAMES)\n"
-    )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=child_env(), timeout=240)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    loaded, has_tf2onnx, patched, attribute = proc.stdout.splitlines()[-1].split()
-    assert loaded == "False"
-    assert patched == has_tf2onnx
-    assert attribute == "True"
+    from qdq_testing import run_child
+
+    out = json.loads(run_child("import_direction.py", timeout=240).stdout.splitlines()[-1])
+    assert "tf_qdq.export" not in out["loaded_by_import"], out
+    assert out["export_loaded_by_tf2onnx"] == out["patched"] == out["has_tf2onnx"]
+    assert out["attribute"] is True
 
 
 # ----------------------------------------------------------------------------- Grappler
@@ -242,9 +230,6 @@ def test_tflite_converter_lowers_first_when_installed(tmp_path):
 
 def test_tf2onnx_imported_before_tf_qdq_is_patched_too():
     pytest.importorskip("tf2onnx", reason="tf2onnx not installed")
-    from qdq_testing import child_env
+    from qdq_testing import run_child
 
-    code = "import tf2onnx.convert, tf_qdq\nfrom tf_qdq import export\nprint(export.tf2onnx_patched())\n"
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=child_env(), timeout=240)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert proc.stdout.split()[-1] == "True"
+    assert run_child("tf2onnx_first.py", timeout=240).stdout.split()[-1] == "True"

@@ -2,12 +2,11 @@
 fuzzing or other developer-only module (those live in tests/ and tools/ of the checkout)."""
 
 import ast
+import json
 import os
 import re
-import subprocess
-import sys
 
-from qdq_testing import ROOT, child_env
+from qdq_testing import ROOT, run_child
 
 # Imports that only a developer tool or a test needs.
 DEV_ONLY_IMPORTS = re.compile(r"^\s*(?:import|from)\s+(hypothesis|pytest|tools|qdq_testing)\b", re.M)
@@ -58,9 +57,7 @@ def test_manifest_prunes_the_developer_folders():
 
 def test_import_loads_only_the_runtime():
     """`import tf_qdq` imports the runtime modules: neither the export package nor the bench."""
-    code = "import sys, tf_qdq\nprint(' '.join(sorted(m for m in sys.modules if m.startswith('tf_qdq'))))\n"
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=child_env(), timeout=240)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    loaded = proc.stdout.split()
+    out = json.loads(run_child("import_direction.py", timeout=240).stdout.splitlines()[-1])
+    loaded = out["loaded_by_import"]
     assert "tf_qdq.ops" in loaded and "tf_qdq.raw_ops" in loaded
     assert not [m for m in loaded if m.startswith(("tf_qdq.export", "tf_qdq.bench", "tf_qdq.keras"))], loaded
