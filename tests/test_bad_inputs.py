@@ -22,7 +22,7 @@ import sys
 
 import numpy as np
 import pytest
-from qdq_testing import RAW_NAMES, checkout_tools, child_env, tf_number_text
+from qdq_testing import RAW_NAMES, checkout_tools, child_env, op_kwargs, tf_number_text
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 IAE, VE, TE, OK = "InvalidArgumentError", "ValueError", "TypeError", "ok"
@@ -84,14 +84,11 @@ def lit(s):
 
 
 def kw_for(op, x=X, mn=M1, mx=S1, nb=8, grads=None, **attrs):
-    if op == "V1":
-        return dict(input=x, **attrs)
-    kw = dict(input=x, input_min=mn, input_max=mx)
-    if op == "V3":
-        kw["num_bits"] = np.asarray(nb, np.int32)
-    if op == "V4Grad":
-        kw["gradients"] = x if grads is None else grads
-    kw.update(attrs)
+    """op_kwargs with this file's defaults: num_bits is V3's input `nb` unless attrs give num_bits,
+    which is then passed as given (also to V3, whatever its value)."""
+    given = {"num_bits": attrs.pop("num_bits")} if "num_bits" in attrs else {}
+    kw = op_kwargs(op, x, mn, mx, num_bits=nb if op == "V3" and not given else None, gradients=grads, **attrs)
+    kw.update(given)
     return kw
 
 

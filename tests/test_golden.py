@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from qdq_testing import BUILTIN_OPS as BUILTIN
-from qdq_testing import PLUGIN_OPS, assert_same_bits
+from qdq_testing import PLUGIN_OPS, assert_same_bits, op_kwargs
 
 import tf_qdq
 from tf_qdq import reference
@@ -49,14 +49,12 @@ def assert_golden(actual, expected, exact, dtype=np.float32, msg=""):
 
 
 def _run(op, x, mn, mx, dtype=np.float32, num_bits=8, **attrs):
-    impl = PLUGIN_OPS[op]
-    kw = dict(input=tf.constant(x, dtype), input_min=tf.constant(mn, dtype), input_max=tf.constant(mx, dtype), **attrs)
+    if op == "V3":
+        attrs.pop("round_mode", None)
+    kw = op_kwargs(op, x, mn, mx, num_bits=num_bits, convert=lambda v: tf.constant(v, dtype), **attrs)
     if op == "V3":
         kw["num_bits"] = tf.constant(num_bits, tf.int32)
-        kw.pop("round_mode", None)
-    else:
-        kw["num_bits"] = num_bits
-    return impl(**kw), kw
+    return PLUGIN_OPS[op](**kw), kw
 
 
 def check_row(op, x, mn, mx, expected, exact, dtype=np.float32, also=(), builtin=True, **attrs):
