@@ -19,7 +19,7 @@ import time
 import numpy as np
 import pytest
 import tensorflow as tf
-from qdq_testing import child_env
+from qdq_testing import child_env, run_child
 
 pytestmark = pytest.mark.slow  # worker processes: about a minute in all
 
@@ -260,30 +260,9 @@ def test_multiworker_example(tmp_path):
     """examples/qat_multiworker.py with tiny settings: 2 workers on 127.0.0.1,
     the same ranges printed by both, chief's export, lowering and ONNX."""
     example = os.path.join(os.path.dirname(HERE), "examples", "qat_multiworker.py")
-    proc = subprocess.run(
-        [
-            sys.executable,
-            example,
-            "--workers",
-            "2",
-            "--epochs",
-            "1",
-            "--steps",
-            "2",
-            "--batch",
-            "4",
-            "--out",
-            str(tmp_path),
-            "--timeout",
-            str(TIMEOUT_S),
-        ],
-        env=child_env(),
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_S + 30,
-    )
+    args = ["--workers", "2", "--epochs", "1", "--steps", "2", "--batch", "4", "--out", tmp_path]
+    proc = run_child(example, *args, "--timeout", TIMEOUT_S, timeout=TIMEOUT_S + 30)
     out = proc.stdout
-    assert proc.returncode == 0, out[-4000:] + proc.stderr[-2000:]
     ranges = sorted(line.split(": ", 1)[1] for line in out.splitlines() if "2. ranges on worker" in line)
     assert len(ranges) == 2 and ranges[0] == ranges[1], ranges
     assert "lowered SavedModel vs Keras model: bit-identical" in out, out
