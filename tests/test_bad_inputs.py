@@ -6,7 +6,7 @@ InvalidArgumentError at run time), and never crashes the process.
 Most of these inputs abort TensorFlow's own kernels (its security advisories for
 this op family: axis out of range, axis < -1, INT32_MAX axes in shape functions,
 non-scalar num_bits, wrong-rank min/max in V4Grad and V3, ...). So every call
-runs in ONE child process per module (`_child_main`, started by the
+runs in ONE child process per module (`child_main`, tests/children/bad_inputs.py, started by the
 `plugin_results` fixture): a crash fails the tests of the cases it did not
 finish, it does not kill pytest. A second child (`tf_results`) runs TensorFlow's
 built-in ops on the cases where TensorFlow gives a clean error and the tests
@@ -17,12 +17,10 @@ is never called on an input that aborts TensorFlow.
 import json
 import os
 import re
-import subprocess
-import sys
 
 import numpy as np
 import pytest
-from qdq_testing import RAW_NAMES, checkout_tools, child_env, op_kwargs, tf_number_text
+from qdq_testing import RAW_NAMES, checkout_tools, child_env, op_kwargs, run_child, tf_number_text
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 IAE, VE, TE, OK = "InvalidArgumentError", "ValueError", "TypeError", "ok"
@@ -907,17 +905,16 @@ def _child_tf(ids):
             print(json.dumps({"id": cid, "mode": mode, **res}), flush=True)
 
 
-def _child_main(argv):
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+def child_main(argv):
+    """tests/children/bad_inputs.py: `plugin|tf [ID ...]`."""
     which, ids = argv[0], argv[1:]
     {"plugin": _child_plugin, "tf": _child_tf}[which](ids or list(CASES))
 
 
-def run_child(which, ids=()):
-    """Runs _child_main in a fresh interpreter; returns ({(id, mode): result}, last started, rc, stderr)."""
-    code = f"import sys; sys.path.insert(0, {HERE!r}); import test_bad_inputs as t; t._child_main(sys.argv[1:])"
-    env = child_env(HERE)
-    p = subprocess.run([sys.executable, "-c", code, which, *ids], capture_output=True, text=True, env=env, timeout=900)
+def run_cases(which, ids=()):
+    """Runs child_main in a fresh interpreter (tests/children/bad_inputs.py); returns
+    ({(id, mode): result}, last started, rc, stderr)."""
+    p = run_child("bad_inputs.py", which, *ids, env=child_env(HERE), timeout=900, check=False)
     results, last = {}, None
     for line in p.stdout.splitlines():
         if not line.startswith("{"):
@@ -932,12 +929,12 @@ def run_child(which, ids=()):
 
 @pytest.fixture(scope="module")
 def plugin_results():
-    return run_child("plugin")
+    return run_cases("plugin")
 
 
 @pytest.fixture(scope="module")
 def tf_results():
-    return run_child("tf", [cid for cid, c in CASES.items() if c["tf"]])
+    return run_cases("tf", [cid for cid, c in CASES.items() if c["tf"]])
 
 
 def _result(results, cid, mode):
