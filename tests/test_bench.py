@@ -101,6 +101,7 @@ def test_targets_report_pass_miss_and_the_memory_floor():
     assert t["QAT training step: tf_qdq's QDQ overhead <= 0.5x the built-in's"] == ("0.62x", False)
 
 
+@pytest.mark.slow  # a child process that loads TensorFlow; cli.main runs in-process below
 def test_cli_json_and_errors():
     cmd = [
         "tf_qdq",
@@ -260,6 +261,7 @@ def test_sections_chosen_by_flags():
         chosen("--fuzz")
 
 
+@pytest.mark.slow  # a child process compiling every XLA row; xla_rows runs in tests/test_xla.py
 def test_xla_section_json():
     """`bench --xla` runs the XLA rows alone and reports them."""
     cmd = ["tf_qdq", "bench", "--xla", "--quick", "--reps", "1", "--json", "--no-progress"]

@@ -48,14 +48,18 @@ def test_commands_registered():
 
 
 def test_import_does_not_load_export_until_tf2onnx_is_imported():
-    """`import tf_qdq` leaves tf_qdq.export unloaded; importing tf2onnx afterwards loads it and
-    patches tf2onnx (the import hook), and `tf_qdq.export` still resolves as an attribute."""
+    """`import tf_qdq` loads the runtime only (not tf_qdq.export, the bench or the Keras layer);
+    importing tf2onnx afterwards loads tf_qdq.export and patches tf2onnx (the import hook), and
+    `tf_qdq.export` still resolves as an attribute."""
     import json
 
     from qdq_testing import run_child
 
     out = json.loads(run_child("import_direction.py", timeout=240).stdout.splitlines()[-1])
-    assert "tf_qdq.export" not in out["loaded_by_import"], out
+    loaded = out["loaded_by_import"]
+    assert "tf_qdq.ops" in loaded and "tf_qdq.raw_ops" in loaded, loaded
+    # Neither the export package nor the bench nor the Keras layer.
+    assert not [m for m in loaded if m.startswith(("tf_qdq.export", "tf_qdq.bench", "tf_qdq.keras"))], loaded
     assert out["export_loaded_by_tf2onnx"] == out["patched"] == out["has_tf2onnx"]
     assert out["attribute"] is True
 

@@ -19,6 +19,11 @@ pytest.importorskip("tf2onnx", reason="tf2onnx not installed (pip install tf_qdq
 pytest.importorskip("onnxruntime", reason="onnxruntime not installed (pip install tf_qdq[export])")
 
 
+# One child process runs the whole toolkit (about 30 s on 2 cores): `pytest -m "not slow"` leaves it to
+# CI; tests/test_install.py covers install() and the tf2onnx hook in-process.
+pytestmark = pytest.mark.slow
+
+
 @pytest.fixture(scope="module")
 def toolkit(tmp_path_factory):
     d = tmp_path_factory.mktemp("toolkit")

@@ -119,7 +119,9 @@ def test_zero_sign_default():
 
 
 @pytest.mark.parametrize("isa", ["sse2", "avx2", "avx512"])
-@pytest.mark.parametrize("threads", [1, 3])
+# Every table runs with 3 threads in the quick profile; the single-thread runs (one fresh process
+# each) are slow.
+@pytest.mark.parametrize("threads", [pytest.param(1, marks=pytest.mark.slow), 3])
 def test_zero_sign_tables_and_threads(isa, threads):
     """Every case with table `isa` (TF_QDQ_CPU_ISA; avx512 only where the CPU has it, else the
     default table) and `threads` intra-op threads, in a fresh process (fewer zero positions)."""
