@@ -33,7 +33,7 @@ from typing import List, Optional
 # `deploy`, tf_qdq/bench/deploy.py) adds its line here and its block in _run_sections.
 SECTIONS = {
     "kernels": "the ops' CPU kernels against the built-in ops",
-    "overhead": "per-call overhead of the Python wrappers",
+    "overhead": "the per-call overhead of the Python wrappers",
     "model": "a QAT training step, no QDQ / built-in / tf_qdq",
     "xla": "the ops under jit_compile=True (with --model: also the compiled training step)",
 }

@@ -309,7 +309,7 @@ def _find(rows, case, dtype="float32", size="16M"):
 
 def check_targets(rows, overhead=None, model=None):
     """[(target, value text, passed or None when not measured)]; `overhead`: the rows of
-    call_overhead(); `model`: qat_bench.summarize() of the training-step rows."""
+    call_overhead(); `model`: qat.summarize() of the training-step rows."""
     out = []
 
     def ratio(case, want, size="16M", label=None):
