@@ -1,5 +1,7 @@
-"""The tests' one table of truth: the op names, the dtypes, the plugin's and TensorFlow's ops by
-short name, bit-pattern checks and the environment of child processes.
+"""The tests' one table of truth and shared helpers: the op names (the package's own table), the
+dtypes, the plugin's and TensorFlow's ops by short name, op_kwargs (an op's keyword arguments),
+bit-pattern checks, and child processes (child_env, run_child; their programs live in
+tests/children/).
 
 Test modules import it by name (`from qdq_testing import ...`: pytest puts tests/ on sys.path);
 conftest.py re-exports some of it for the modules that still import from there."""

@@ -2,7 +2,7 @@
 
 The same model is trained on the same global batches (the large values in the
 second half of each batch, i.e. in replica 1's or worker 1's shard) three ways,
-each in its own process (tests/_dist_worker.py): on one device with the default
+each in its own process (tests/children/dist_worker.py): on one device with the default
 strategy, under MirroredStrategy on 2 logical CPU devices, and under
 MultiWorkerMirroredStrategy with 2 worker processes on 127.0.0.1. Ranges must be
 identical on every replica and worker and equal to the one-device run; weights
@@ -24,7 +24,7 @@ from qdq_testing import child_env, run_child
 pytestmark = pytest.mark.slow  # worker processes: about a minute in all
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-WORKER = os.path.join(HERE, "_dist_worker.py")
+WORKER = os.path.join(HERE, "children", "dist_worker.py")
 TIMEOUT_S = 150  # for each group of processes; they normally finish in well under a minute
 DISTRIBUTED = ("mirrored-0", "multiworker-0", "multiworker-1")
 PHASES = ("loop", "fit", "cal_replica", "cal_cross")

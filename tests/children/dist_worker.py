@@ -3,7 +3,7 @@ tests/test_distribute.py (each mode runs in its own process: logical devices
 must be configured before TensorFlow initializes, and each worker of a
 MultiWorkerMirroredStrategy is a process).
 
-    python tests/_dist_worker.py MODE OUT_DIR
+    python tests/children/dist_worker.py MODE OUT_DIR
 
 MODE: "single" (default strategy, one device), "mirrored" (MirroredStrategy on
 2 logical CPU devices), "multiworker" (MultiWorkerMirroredStrategy, one CPU
