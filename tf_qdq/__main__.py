@@ -16,6 +16,7 @@ COMMANDS = {
     "lower": ("tf_qdq.export", "copy a SavedModel with plugin ops replaced by built-in ops (tf2onnx, no tf_qdq)"),
     "raise": ("tf_qdq.export:raise_main", "copy a SavedModel with built-in QDQ ops replaced by plugin ops"),
     "tf2onnx": ("tf_qdq.export:tf2onnx_main", "tf2onnx.convert ARGS with the tf_qdq ops loaded and lowered"),
+    "check-onnx": ("tf_qdq.export.check", "lint a quantized ONNX model for --recipe tensorrt|onnxruntime"),
     "saved_model_cli": ("tf_qdq.export:saved_model_cli_main", "saved_model_cli ARGS with the tf_qdq ops loaded"),
     "bench": ("tf_qdq.tools.bench", "speed against the built-in ops (--quick, --json, --plot out.png, --model)"),
     "fuzz": (

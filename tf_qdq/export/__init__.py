@@ -9,6 +9,7 @@ Modules: `graph` (GraphDef/FunctionDef/SavedModel rewriting helpers), `lowering`
 `onnx` (tf2onnx: `saved_model_to_onnx`, `patch_tf2onnx`, `python -m tf_qdq tf2onnx`).
 """
 
+from tf_qdq.export.convert import to_onnx
 from tf_qdq.export.graph import BUILTIN_OPS, PLUGIN_OPS, PLUGIN_PREFIX, LoweringError, count_ops
 from tf_qdq.export.lowering import (
     lower_graph_def,
@@ -45,4 +46,5 @@ __all__ = [
     "tf2onnx_patched",
     "tf2onnx_main",
     "saved_model_cli_main",
+    "to_onnx",
 ]
