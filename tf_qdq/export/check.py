@@ -171,7 +171,10 @@ def _zero_points(g: _Graph, recipe) -> List[Finding]:
         _, zp = g.qparams(node)
         if zp is None or not np.any(zp != 0):
             continue
-        weight = g.is_constant(node.input[0])
+        src = g.producer.get(node.input[0]) if node.op_type == "DequantizeLinear" else None
+        weight = g.is_constant(node.input[0]) or (
+            src is not None and src.op_type == "QuantizeLinear" and g.is_constant(src.input[0])
+        )
         if recipe == "onnxruntime" and not weight:
             continue
         what = "weight" if weight else "activation"
