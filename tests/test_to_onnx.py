@@ -283,3 +283,19 @@ def test_tf_keras_model(tmp_path):
         warnings.simplefilter("ignore")
         proto = onnx.load(str(tmp_path / "k2.onnx"))
     assert "QuantizeLinear" in op_types(proto)
+
+
+def test_captured_constants_become_initializers(tmp_path):
+    """Keras 3's Normalization layer holds its mean and variance as captured
+    constants, which tf2onnx's from_function (and so Keras's own ONNX export)
+    turns into extra model inputs; to_onnx makes them initializers."""
+    from tf_qdq.keras import QuantizeDequantize, keras
+
+    inp = keras.Input((4,), name="features")
+    x = keras.layers.Normalization(mean=[1.0, 2, 3, 4], variance=[1.0, 4, 9, 16])(inp)
+    m = keras.Model(inp, QuantizeDequantize(range_mode="fixed", init_range=3.0)(x))
+    export.to_onnx(m, str(tmp_path / "n.onnx"), verbose=False)
+    session = ort.InferenceSession(str(tmp_path / "n.onnx"), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["features"]
+    x = np.random.RandomState(0).uniform(-3, 3, (5, 4)).astype(np.float32)
+    assert np.max(np.abs(session.run(None, {"features": x})[0] - m(x).numpy())) <= 3.0 / 127 * 1.0001

@@ -120,6 +120,34 @@ def _function_and_signature(model, input_signature):
     raise ExportError(f"to_onnx cannot export {type(model).__name__} objects")
 
 
+def _captured_constants(concrete) -> Dict[str, np.ndarray]:
+    """{placeholder name: value} of the constant tensors a traced function captures
+    (e.g. the mean and variance of Keras 3's Normalization layer)."""
+    tf = _tf()
+    out = {}
+    for external, internal in concrete.graph.captures:
+        if external.dtype == tf.resource or not hasattr(external, "numpy"):
+            continue
+        try:
+            out[internal.name] = external.numpy()
+        except Exception:  # noqa: BLE001,S112  -- a symbolic capture has no value: it stays an input
+            continue
+    return out
+
+
+def _inline_captured_inputs(model, captured: Dict[str, np.ndarray]) -> None:
+    """tf2onnx's from_function lists a function's captured constants among its
+    inputs: they become initializers here, so the model's inputs are the signature's."""
+    from onnx import numpy_helper  # noqa: PLC0415
+
+    graph = model.graph
+    extra = [i for i in graph.input if i.name in captured]
+    for i in extra:
+        tensor = numpy_helper.from_array(np.asarray(captured[i.name]), i.name)
+        graph.initializer.append(tensor)
+        graph.input.remove(i)
+
+
 # ----------------------------------------------------------------------------- ranges seen by tf2onnx
 
 
@@ -539,7 +567,9 @@ def to_onnx(
         else:
             fn, signature = _function_and_signature(model, input_signature)
             progress(f"tracing and converting {type(model).__name__} (plugin ops lowered, then tf2onnx)")
+            captured = _captured_constants(fn.get_concrete_function(*signature))
             proto, _ = tf2onnx.convert.from_function(fn, input_signature=signature, opset=int(opset))
+            _inline_captured_inputs(proto, captured)
     _check_nodes(proto)
 
     n_q = sum(n.op_type == "QuantizeLinear" for n in proto.graph.node)
