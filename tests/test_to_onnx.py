@@ -299,3 +299,36 @@ def test_captured_constants_become_initializers(tmp_path):
     assert [i.name for i in session.get_inputs()] == ["features"]
     x = np.random.RandomState(0).uniform(-3, 3, (5, 4)).astype(np.float32)
     assert np.max(np.abs(session.run(None, {"features": x})[0] - m(x).numpy())) <= 3.0 / 127 * 1.0001
+
+
+@pytest.mark.parametrize("weights", ["qdq", "int8"])
+def test_batch_norm_after_a_quantized_conv_folds_for_onnxruntime(tmp_path, weights):
+    """tf2onnx cannot fold a BatchNorm into a quantized weight and writes a Mul
+    and an Add after the Conv; the onnxruntime recipe folds them into the
+    weight's scale (negative multipliers negate the integers) and the bias, so
+    onnxruntime fuses the Conv."""
+    from tf_qdq.keras import keras
+
+    keras.utils.set_random_seed(3)
+    inp = keras.Input((8, 8, 3))
+    x = om.act(2.0)(inp)
+    x = om.QConv2D(6)(x)
+    bn = keras.layers.BatchNormalization()
+    x = keras.layers.ReLU()(bn(x))
+    x = om.act(6.0, signed=False)(x)
+    x = om.QDepthwiseConv2D()(x)
+    bn2 = keras.layers.BatchNormalization()
+    out = om.act(8.0)(bn2(x))
+    m = keras.Model(inp, out)
+    rng = np.random.RandomState(0)
+    for layer in (bn, bn2):
+        gamma = rng.uniform(0.5, 2.0, 6) * np.where(np.arange(6) % 3 == 0, -1, 1)
+        layer.set_weights([gamma, rng.uniform(-1, 1, 6), rng.uniform(-0.5, 0.5, 6), rng.uniform(0.5, 2.0, 6)])
+    path = str(tmp_path / "bn.onnx")
+    proto = export.to_onnx(m, path, recipe="onnxruntime", weights=weights, verbose=False)
+    assert "Mul" not in op_types(proto) and "Add" not in op_types(proto)
+    assert check_onnx(path, "onnxruntime") == []
+    x = np.random.RandomState(1).uniform(-2, 2, (4, 8, 8, 3)).astype(np.float32)
+    ref = m(x, training=False).numpy()
+    for optimize in (False, True):
+        assert np.max(np.abs(run_ort(path, x, optimize) - ref)) <= 8.0 / 127 * 1.0001

@@ -327,7 +327,7 @@ def _moved_axis(op, data, axis, shape_input):
     return out, new[old.index(axis)]
 
 
-def push_weight_shape_ops(model: onnx.ModelProto) -> int:
+def push_weight_shape_ops(model: onnx.ModelProto, renamed: Optional[Dict[str, str]] = None) -> int:
     """Moves the Transpose/Reshape nodes that tf2onnx puts between a weight's
     DequantizeLinear and its Conv (depthwise kernels: HWC1 -> C1HW) onto the
     weight initializer, with the per-channel axis moved along, so that the
@@ -383,6 +383,10 @@ def push_weight_shape_ops(model: onnx.ModelProto) -> int:
                 for a in node.attribute:
                     if a.name == "axis":
                         a.i = new_axis
+            if renamed is not None:
+                renamed[op.output[0].rsplit(":", 1)[0]] = renamed.get(
+                    dq.output[0].rsplit(":", 1)[0], dq.output[0].rsplit(":", 1)[0]
+                )
             dq.output[0] = op.output[0]
             graph.node.remove(op)
             moved += 1
@@ -392,6 +396,115 @@ def push_weight_shape_ops(model: onnx.ModelProto) -> int:
             break
     _drop_unused_initializers(graph)
     return moved
+
+
+def _channel_vector(value, channels):
+    """A constant that broadcasts per output channel against an NCHW Conv output:
+    its values as a (channels,) vector, or None."""
+    v = np.asarray(value)
+    if v.dtype != np.float32:
+        return None
+    if v.size == 1:
+        return np.full(channels, v.reshape(()), np.float32)
+    if v.size != channels or v.ndim < 3 or v.ndim > 4:
+        return None
+    if v.shape[-3] != channels or any(d != 1 for d in v.shape[-2:]):
+        return None
+    return v.reshape(channels)
+
+
+def fold_batch_norm_affine(model: onnx.ModelProto, tf_ranges: Optional[Dict[str, Dict[str, Any]]] = None) -> int:
+    """Folds the per-channel Mul (and Add) that tf2onnx writes for a BatchNorm
+    after a Conv whose weight is quantized (it cannot fold them into a quantized
+    weight) into the weight's DequantizeLinear scale and the Conv's bias, so that
+    a QuantizeLinear follows the Conv and onnxruntime fuses it. The integers of
+    the weight do not change (a weight still behind a QuantizeLinear is folded to
+    int8 first); a negative multiplier negates that channel's integers. Returns the
+    number of Mul and Add nodes folded."""
+    from onnx import numpy_helper  # noqa: PLC0415
+
+    graph = model.graph
+    folded = 0
+    changed = True
+    while changed:
+        changed = False
+        inits = _initializers(graph)
+        consumers = _consumers(graph)
+        producer = {o: n for n in graph.node for o in n.output}
+        for conv in graph.node:
+            if conv.op_type != "Conv" or len(conv.input) < 2:
+                continue
+            users = consumers.get(conv.output[0], [])
+            if len(users) != 1 or users[0].op_type not in ("Mul", "Add"):
+                continue
+            op = users[0]
+            other = op.input[1] if op.input[0] == conv.output[0] else op.input[0]
+            dq = producer.get(conv.input[1])
+            if other not in inits or dq is None or dq.op_type != "DequantizeLinear" or _axis(dq) != 0:
+                continue
+            if dq.input[1] not in inits or len(dq.input) < 3 or dq.input[2] not in inits:
+                continue
+            if len(consumers.get(dq.output[0], [])) != 1:
+                continue
+            channels = None
+            scale = numpy_helper.to_array(inits[dq.input[1]]).astype(np.float32)
+            zp = numpy_helper.to_array(inits[dq.input[2]])
+            bias = numpy_helper.to_array(inits[conv.input[2]]) if len(conv.input) > 2 and conv.input[2] else None
+            if len(conv.input) > 2 and conv.input[2] and conv.input[2] not in inits:
+                continue
+            q = producer.get(dq.input[0])
+            if q is not None:  # weight still behind a QuantizeLinear: int8 first
+                if q.op_type != "QuantizeLinear" or fold_weights_int8_node(model, q, tf_ranges) is None:
+                    continue
+                changed = True
+                break
+            if dq.input[0] not in inits:
+                continue
+            w = numpy_helper.to_array(inits[dq.input[0]])
+            channels = w.shape[0]
+            vec = _channel_vector(numpy_helper.to_array(inits[other]), channels)
+            if vec is None or np.any(zp != 0) or (scale.size != 1 and scale.size != channels):
+                continue
+            if op.op_type == "Mul":
+                negative = vec < 0
+                if np.any(negative & np.any((w == np.iinfo(w.dtype).min).reshape(channels, -1), axis=1)):
+                    continue  # the channel's integers cannot be negated
+                if np.any(vec == 0) or not np.all(np.isfinite(vec)):
+                    continue
+                w_new = np.where(negative.reshape((-1,) + (1,) * (w.ndim - 1)), -w, w).astype(w.dtype)
+                scale_new = (np.broadcast_to(scale, (channels,)) * np.abs(vec)).astype(np.float32)
+                bias_new = None if bias is None else (bias * vec).astype(np.float32)
+                names = {}
+                for key, value in (("w", w_new), ("s", scale_new), ("z", np.zeros(channels, zp.dtype))):
+                    t = numpy_helper.from_array(np.ascontiguousarray(value))
+                    t.name = names[key] = _unique(graph, f"{conv.name}_folded_{key}")
+                    graph.initializer.append(t)
+                dq.input[0], dq.input[1], dq.input[2] = names["w"], names["s"], names["z"]
+                if not any(a.name == "axis" for a in dq.attribute):
+                    dq.attribute.append(helper_attr("axis", 0))
+            else:
+                bias_new = (vec if bias is None else bias + vec).astype(np.float32)
+            if bias_new is not None:
+                t = numpy_helper.from_array(bias_new)
+                t.name = _unique(graph, f"{conv.name}_folded_bias")
+                graph.initializer.append(t)
+                if len(conv.input) > 2:
+                    conv.input[2] = t.name
+                else:
+                    conv.input.append(t.name)
+            conv.output[0] = op.output[0]
+            graph.node.remove(op)
+            folded += 1
+            changed = True
+            break
+    _drop_unused_initializers(graph)
+    return folded
+
+
+def helper_attr(name, value):
+    from onnx import helper  # noqa: PLC0415
+
+    return helper.make_attribute(name, value)
 
 
 def _int8_values(w, scale, zp, axis, tf_range):
@@ -430,46 +543,45 @@ def _int8_values(w, scale, zp, axis, tf_range):
     return np.clip(q, qinfo.min, qinfo.max).astype(zp.dtype)
 
 
+def fold_weights_int8_node(model: onnx.ModelProto, q, tf_ranges: Optional[Dict[str, Dict[str, Any]]] = None):
+    """Replaces QuantizeLinear `q` of an initializer (a weight) by the int8
+    initializer it computes, feeding its DequantizeLinear nodes directly.
+    Returns the new initializer's name, or None when `q` is no such node."""
+    from onnx import numpy_helper  # noqa: PLC0415
+
+    graph = model.graph
+    inits = _initializers(graph)
+    if q.op_type != "QuantizeLinear" or len(q.input) < 3 or any(i not in inits for i in q.input[:3]):
+        return None
+    dqs = _consumers(graph).get(q.output[0], [])
+    if not dqs or any(d.op_type != "DequantizeLinear" for d in dqs):
+        return None
+    w = numpy_helper.to_array(inits[q.input[0]]).astype(np.float32)
+    scale = numpy_helper.to_array(inits[q.input[1]]).astype(np.float32)
+    zp = numpy_helper.to_array(inits[q.input[2]])
+    axis = _axis(q)
+    axis = axis + w.ndim if axis < 0 else axis
+    tf_range = None
+    for d in dqs:
+        tf_range = tf_range or (tf_ranges or {}).get(d.output[0].rsplit(":", 1)[0])
+    tensor = numpy_helper.from_array(_int8_values(w, scale, zp, axis, tf_range))
+    tensor.name = _unique(graph, inits[q.input[0]].name + "_quantized")
+    graph.initializer.append(tensor)
+    for d in dqs:
+        d.input[0] = tensor.name
+    graph.node.remove(q)
+    _drop_unused_initializers(graph)
+    return tensor.name
+
+
 def fold_weights_int8(model: onnx.ModelProto, tf_ranges: Optional[Dict[str, Dict[str, Any]]] = None) -> int:
     """Replaces every QuantizeLinear of an initializer (a weight) by the int8
     initializer it computes, feeding the DequantizeLinear nodes directly.
     `tf_ranges` ({TensorFlow QDQ node name: range}) makes the values TensorFlow's.
     Returns the number of weights folded."""
-    from onnx import numpy_helper  # noqa: PLC0415
-
-    graph = model.graph
-    inits = _initializers(graph)
-    consumers = _consumers(graph)
-    tf_ranges = tf_ranges or {}
-    folded, remove = 0, []
-    for q in graph.node:
-        if q.op_type != "QuantizeLinear" or len(q.input) < 3 or q.input[0] not in inits:
-            continue
-        if q.input[1] not in inits or q.input[2] not in inits:
-            continue
-        dqs = consumers.get(q.output[0], [])
-        if not dqs or any(d.op_type != "DequantizeLinear" for d in dqs):
-            continue
-        w = numpy_helper.to_array(inits[q.input[0]]).astype(np.float32)
-        scale = numpy_helper.to_array(inits[q.input[1]]).astype(np.float32)
-        zp = numpy_helper.to_array(inits[q.input[2]])
-        axis = _axis(q)
-        axis = axis + w.ndim if axis < 0 else axis
-        tf_range = None
-        for d in dqs:
-            tf_range = tf_range or tf_ranges.get(d.output[0].rsplit(":", 1)[0])
-        q_values = _int8_values(w, scale, zp, axis, tf_range)
-        tensor = numpy_helper.from_array(q_values)
-        tensor.name = _unique(graph, inits[q.input[0]].name + "_quantized")
-        graph.initializer.append(tensor)
-        for d in dqs:
-            d.input[0] = tensor.name
-        remove.append(q)
-        folded += 1
-    for q in remove:
-        graph.node.remove(q)
-    _drop_unused_initializers(graph)
-    return folded
+    inits = _initializers(model.graph)
+    nodes = [n for n in model.graph.node if n.op_type == "QuantizeLinear" and n.input and n.input[0] in inits]
+    return sum(fold_weights_int8_node(model, q, tf_ranges) is not None for q in nodes)
 
 
 # ----------------------------------------------------------------------------- checks
@@ -585,7 +697,11 @@ def to_onnx(
         rewrite_activations_uint8(proto)
     if weights == "int8":
         fold_weights_int8(proto, ranges)
-    push_weight_shape_ops(proto)
+    renamed: Dict[str, str] = {}
+    push_weight_shape_ops(proto, renamed)
+    ranges.update({new: ranges[old] for new, old in renamed.items() if old in ranges})
+    if recipe == "onnxruntime":
+        fold_batch_norm_affine(proto, ranges)
 
     progress(f"writing {path}")
     try:
