@@ -52,7 +52,7 @@ GOAL_SPEEDUP_RATIO = 0.95  # of quantize_static's speed-up
 
 # quick: tiny sizes for CI; full: the real run.
 SIZES = {
-    True: dict(train=256, test=128, width=8, epochs=1, qat_epochs=1, calib=64, wide=(16, 8), reps=3, batches=(1, 4)),
+    True: dict(train=256, test=128, width=8, epochs=4, qat_epochs=1, calib=64, wide=(16, 8), reps=3, batches=(1, 4)),
     False: dict(
         train=None, test=None, width=16, epochs=60, qat_epochs=3, calib=512, wide=(64, 64), reps=40, batches=(1, 16)
     ),
