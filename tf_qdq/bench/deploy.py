@@ -197,6 +197,16 @@ def _quantizer():
     return hand_quantized_resnet, calibrate_by_hand, "hand-placed QDQ"
 
 
+def _refresh_weight_ranges(qmodel) -> None:
+    """Weight ranges from the final kernels: a training step sets them before the
+    optimizer moves the kernel, so after fit they trail the last step."""
+    for layer in qmodel.layers:
+        if hasattr(layer, "refresh_weight_ranges"):  # tf_qdq.keras's quantized layer wrappers
+            layer.refresh_weight_ranges()
+        elif hasattr(layer, "wq") and hasattr(layer, "kernel"):  # the hand-placed fallback
+            layer.wq.update_range(layer.kernel)
+
+
 # ----------------------------------------------------------------------------- ONNX
 
 
@@ -319,6 +329,7 @@ def run(*, quick: bool, progress: Optional[Callable[[str], None]] = None) -> Dic
 
         qmodel.compile(keras.optimizers.Adam(2e-4), loss, metrics=["accuracy"])
         qmodel.fit(x_train, y_train, batch_size=32, epochs=s["qat_epochs"], verbose=0, shuffle=True)
+        _refresh_weight_ranges(qmodel)
         qat_path = os.path.join(tmp, "qat.onnx")
         to_onnx(qmodel, qat_path, recipe="onnxruntime", weights="int8", verbose=False, check=False)
         qat_name = "tf_qdq QAT int8" + suffix
