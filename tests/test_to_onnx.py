@@ -377,3 +377,24 @@ def test_keras_applications_in_both_recipes(name, tmp_path):
         # deploy benchmark; random backbones have near-zero outputs).
         fused = run_ort(path, x, optimize=True)
         assert fused.shape == ref.shape and np.all(np.isfinite(fused))
+
+
+def test_an_op_tf2onnx_could_not_convert_is_named():
+    """tf2onnx logs an op it cannot convert and leaves it in the graph under its
+    TensorFlow name; to_onnx refuses such a model and names the node."""
+    from onnx import TensorProto, helper
+
+    from tf_qdq.export.convert import _check_nodes
+
+    node = helper.make_node("RaggedTensorToSparse", ["x"], ["y"], name="model/ragged")
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])],
+    )
+    with pytest.raises(ExportError, match=r"'model/ragged' \(RaggedTensorToSparse\).*no ONNX equivalent"):
+        _check_nodes(helper.make_model(graph))
+    graph.node[0].op_type = "TfQdq>QuantizeAndDequantizeV4"
+    with pytest.raises(export.LoweringError, match=r"'model/ragged'.*was not lowered"):
+        _check_nodes(helper.make_model(graph))
