@@ -100,12 +100,20 @@ def test_float_input():
 
 def test_non_zero_zero_point():
     found = check_onnx(conv_model(act_zp=np.uint8(128)), "tensorrt")  # activations: fine for onnxruntime only
-    assert kinds(found) == ["zero-point"] * 4 and "activation zero point [128]" in found[0].message
+    assert kinds(found) == ["dtype"] * 4 + ["zero-point"] * 4
+    assert "activation zero point [128]" in next(f for f in found if f.kind == "zero-point").message
     zp = np.zeros(6, np.int8)
     zp[2] = 3
     found = check_onnx(conv_model(act_zp=np.uint8(128), w_zp=zp), "onnxruntime", runtime=False)
     assert kinds(found) == ["zero-point"] * 2 and {f.node for f in found} == {"w_Q", "w_DQ"}
     assert "weight zero point [0, 3]" in found[0].message
+
+
+def test_uint8_for_tensorrt():
+    found = check_onnx(conv_model(act_zp=np.uint8(0)), "tensorrt")
+    assert kinds(found) == ["dtype"] * 4 and {f.node for f in found} == {"in_Q", "in_DQ", "out_Q", "out_DQ"}
+    assert "TensorRT takes int8" in found[0].message
+    assert check_onnx(conv_model(act_zp=np.uint8(0)), "onnxruntime", runtime=False) == []
 
 
 def test_concat_inputs_with_different_scales():

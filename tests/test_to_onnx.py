@@ -162,8 +162,8 @@ def test_check_is_clean_and_onnxruntime_fuses_all_but_conv_transpose(exported):
     for recipe in ("tensorrt", "onnxruntime"):
         for weights in ("qdq", "int8"):
             findings = check_onnx(exported[recipe, weights][0], recipe)
-            if recipe == "tensorrt":
-                assert findings == []
+            if recipe == "tensorrt":  # the unsigned range after the ReLU is uint8
+                assert [f.kind for f in findings] == ["dtype", "dtype"]
             else:  # onnxruntime's CPU provider has no int8 ConvTranspose
                 assert [(f.kind, "ConvTranspose" in f.message) for f in findings] == [("runtime", True)]
 

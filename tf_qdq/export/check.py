@@ -7,6 +7,8 @@ Findings (`Finding.kind`):
   does not come from a DequantizeLinear (through shape-only ops), so it runs in float;
 - "zero-point": a non-zero zero point where the recipe needs zero (every one for
   "tensorrt"; the weights' for "onnxruntime", whose activations may be uint8/128);
+- "dtype" (recipe "tensorrt" only): a uint8 QuantizeLinear/DequantizeLinear (an
+  unsigned range); TensorRT takes int8 Q/DQ only;
 - "concat-scales": a Concat whose quantized inputs have different scales (TensorRT
   and onnxruntime requantize, or leave it in float);
 - "qdq-mismatch": a QuantizeLinear and the DequantizeLinear it feeds with different
@@ -189,6 +191,24 @@ def _zero_points(g: _Graph, recipe) -> List[Finding]:
     return found
 
 
+def _uint8(g: _Graph) -> List[Finding]:
+    found = []
+    for node in g.graph.node:
+        if node.op_type not in ("QuantizeLinear", "DequantizeLinear"):
+            continue
+        _, zp = g.qparams(node)
+        if zp is not None and zp.dtype == np.uint8:
+            found.append(
+                Finding(
+                    "dtype",
+                    _name(node),
+                    "uint8 quantization (an unsigned range): TensorRT takes int8 QuantizeLinear/DequantizeLinear "
+                    "only; quantize this tensor with a signed range (signed=True) for TensorRT",
+                )
+            )
+    return found
+
+
 def _concat_scales(g: _Graph) -> List[Finding]:
     found = []
     for node in g.graph.node:
@@ -333,6 +353,8 @@ def check_onnx(
     g = _Graph(model)
     found += _float_inputs(g)
     found += _zero_points(g, recipe)
+    if recipe == "tensorrt":
+        found += _uint8(g)
     found += _concat_scales(g)
     found += _qdq_pairs(g)
     found += _axes(g)
