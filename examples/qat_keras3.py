@@ -24,12 +24,12 @@ import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
+import keras
+import numpy as np
 
-import tf_qdq  # noqa: E402,F401
-from tf_qdq import export  # noqa: E402
-from tf_qdq.keras import calibrate, quantize_model  # noqa: E402
+import tf_qdq  # noqa: F401
+from tf_qdq import export
+from tf_qdq.keras import calibrate, quantize_model
 
 L = keras.layers
 

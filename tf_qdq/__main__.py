@@ -20,6 +20,7 @@ COMMANDS = {
     "raise": ("tf_qdq._cli:raise_main", "copy a SavedModel with built-in QDQ ops replaced by plugin ops"),
     "tf2onnx": ("tf_qdq._cli:tf2onnx_main", "tf2onnx.convert ARGS with the tf_qdq ops loaded and lowered"),
     "saved_model_cli": ("tf_qdq._cli:saved_model_cli_main", "saved_model_cli ARGS with the tf_qdq ops loaded"),
+    "check-onnx": ("tf_qdq._cli:check_onnx_main", "lint a quantized ONNX model for --recipe tensorrt|onnxruntime"),
     "bench": ("tf_qdq.bench.cli", "speed against the built-in ops (--quick, --json, --model, --xla; -h: sections)"),
 }
 

@@ -1,5 +1,5 @@
-"""The command lines of `python -m tf_qdq` that rewrite or convert models: lower, raise,
-tf2onnx, saved_model_cli (tf_qdq/__main__.py dispatches to them). They are not part of the
+"""The command lines of `python -m tf_qdq` that rewrite, convert or check models: lower, raise,
+tf2onnx, saved_model_cli, check-onnx (tf_qdq/__main__.py dispatches to them). They are not part of the
 library API: tf_qdq.export holds the functions they call."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import argparse
 import sys
 from typing import Optional, Sequence
 
-__all__ = ["lower_main", "raise_main", "tf2onnx_main", "saved_model_cli_main"]
+__all__ = ["lower_main", "raise_main", "tf2onnx_main", "saved_model_cli_main", "check_onnx_main"]
 
 
 def _rewrite(argv, direction):
@@ -103,4 +103,32 @@ def saved_model_cli_main(argv: Optional[Sequence[str]] = None) -> int:
         return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     finally:
         sys.argv = saved_argv
+    return 0
+
+
+def check_onnx_main(argv: Optional[Sequence[str]] = None) -> int:
+    """`python -m tf_qdq check-onnx MODEL.onnx --recipe tensorrt|onnxruntime`."""
+    from tf_qdq.export import check
+
+    parser = argparse.ArgumentParser(
+        prog="python -m tf_qdq check-onnx",
+        description="Lint a quantized ONNX model: float Conv/MatMul/Gemm inputs, zero points, Concat scales, "
+        "Q/DQ pairs, per-channel axes, leftover TensorFlow ops; with --recipe onnxruntime also what onnxruntime "
+        "leaves in float. Exit status 1 when something is found.",
+    )
+    parser.add_argument("model", help="the .onnx file")
+    parser.add_argument("--recipe", choices=check.RECIPES, default="tensorrt", help="target runtime (default tensorrt)")
+    parser.add_argument("--no-runtime", action="store_true", help="do not load the model in onnxruntime")
+    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    try:
+        findings = check.check_onnx(args.model, args.recipe, runtime=not args.no_runtime)
+    except (OSError, ValueError) as e:
+        print(f"check-onnx: error: cannot read {args.model}: {e}", file=sys.stderr)
+        return 2
+    for finding in findings:
+        print(finding)
+    if findings:
+        print(f"check-onnx: {len(findings)} finding(s) in {args.model} for recipe {args.recipe}")
+        return 1
+    print(f"check-onnx: {args.model} is clean for recipe {args.recipe}")
     return 0

@@ -6,10 +6,13 @@ back, and ONNX (docs/export.md).
 
 Modules: `graph` (GraphDef/FunctionDef/SavedModel rewriting helpers), `lowering`
 (which built-in op replaces each plugin op),
-`onnx` (tf2onnx: `saved_model_to_onnx`, `patch_tf2onnx`). The command lines
-(`python -m tf_qdq lower|raise|tf2onnx|saved_model_cli`) are in tf_qdq/_cli.py.
+`onnx` (tf2onnx: `saved_model_to_onnx`, `patch_tf2onnx`), `convert` (`to_onnx`: a
+model to ONNX in one call), `check` (`check_onnx`: the ONNX linter). The command lines
+(`python -m tf_qdq lower|raise|tf2onnx|saved_model_cli|check-onnx`) are in tf_qdq/_cli.py.
 """
 
+from tf_qdq.export.check import Finding, check_onnx
+from tf_qdq.export.convert import to_onnx
 from tf_qdq.export.graph import BUILTIN_OPS, PLUGIN_OPS, PLUGIN_PREFIX, LoweringError, count_ops
 from tf_qdq.export.lowering import (
     lower_graph_def,
@@ -38,4 +41,7 @@ __all__ = [
     "patch_tf2onnx",
     "unpatch_tf2onnx",
     "tf2onnx_patched",
+    "to_onnx",
+    "check_onnx",
+    "Finding",
 ]
