@@ -407,7 +407,15 @@ setup(
     cmdclass={"build_ext": BuildTfQdq},
     install_requires=[tensorflow_requirement(), "numpy"],
     extras_require={
-        "test": ["pytest>=7", "hypothesis>=6", tf_keras_requirement(), "tf2onnx>=1.17", "onnx", "onnxruntime"],
+        "test": [
+            "pytest>=7",
+            "hypothesis>=6",
+            tf_keras_requirement(),
+            "tf2onnx>=1.17",
+            "onnx",
+            "onnxruntime",
+            "scikit-learn",
+        ],
         "export": ["tf2onnx>=1.17", "onnx", "onnxruntime"],
         "plot": ["matplotlib"],
         "dev": ["ruff==0.17.6", "clang-format==23.1.5"],

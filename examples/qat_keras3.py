@@ -9,9 +9,10 @@
 3. `calibrate(qmodel, x, "entropy")`: activation ranges from training images.
 4. A short fine-tune with `fit` (QAT): the calibrated ranges stay fixed, the
    kernel ranges follow the kernels.
-5. Export: `model.export()` to a SavedModel, `tf_qdq.export.lower_saved_model`
-   to TensorFlow's built-in ops, tf2onnx to ONNX (QuantizeLinear/DequantizeLinear),
-   and onnxruntime runs it; its accuracy is printed next to TensorFlow's.
+5. Export in one call: `tf_qdq.export.to_onnx(qmodel, path, recipe=..., weights="int8")`
+   writes an int8 ONNX model (QuantizeLinear/DequantizeLinear in the recipe's
+   form, int8 weight initializers) and checks it; onnxruntime runs it, and its
+   accuracy is printed next to TensorFlow's.
 
 Needs scikit-learn and, for step 5, `pip install tf_qdq[export]` (tf2onnx, onnx,
 onnxruntime); without them step 5 is skipped.
@@ -102,21 +103,19 @@ def main(argv=None):
     acc_qat = accuracy(want, yt)
     print(f"   QAT accuracy {acc_qat:.3f}")
 
-    print("5. export: SavedModel, lowering, tf2onnx, onnxruntime", flush=True)
+    print("5. export: to_onnx, onnxruntime", flush=True)
     try:
         import onnxruntime as ort
         import tf2onnx  # noqa: F401
     except ImportError:
         print("   skipped: pip install tf_qdq[export] for tf2onnx and onnxruntime")
         return {"float": acc_float, "ptq": acc_ptq, "qat": acc_qat}
-    sm, lowered, path = (os.path.join(out, n) for n in ("saved_model", "lowered", "digits.onnx"))
-    qmodel.export(sm, verbose=False)
-    export.lower_saved_model(sm, lowered, overwrite=True)  # built-in QDQ ops, which tf2onnx knows
-    export.saved_model_to_onnx(lowered, path, opset=13)
+    path = os.path.join(out, "digits_int8.onnx")
+    export.to_onnx(qmodel, path, recipe=args.recipe, weights="int8", verbose=False)
     session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
     got = session.run(None, {session.get_inputs()[0].name: xt})[0]
     acc_onnx = accuracy(got, yt)
-    print(f"   onnxruntime accuracy {acc_onnx:.3f} (TensorFlow {acc_qat:.3f}); {path}")
+    print(f"   onnxruntime int8 accuracy {acc_onnx:.3f} (TensorFlow {acc_qat:.3f}); {path}")
     return {"float": acc_float, "ptq": acc_ptq, "qat": acc_qat, "onnx": acc_onnx, "onnx_path": path}
 
 

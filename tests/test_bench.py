@@ -251,12 +251,14 @@ def test_sections_chosen_by_flags():
     def chosen(*argv):
         return cli.sections(cli.parser().parse_args(list(argv)))
 
-    assert chosen() == ["kernels", "overhead", "model"]
-    assert chosen("--no-model") == ["kernels", "overhead"]
+    assert chosen() == ["kernels", "overhead", "model", "deploy"]
+    assert chosen("--no-model", "--no-deploy") == ["kernels", "overhead"]
+    assert chosen("--deploy") == ["deploy"]
     assert chosen("--cases", "per-tensor data") == ["kernels"]
     assert chosen("--model") == ["model"]
     assert chosen("--xla", "--model") == ["model", "xla"]
     assert chosen("--xla") == ["xla"]
+    assert chosen("--xla", "--deploy") == ["xla", "deploy"]
     with pytest.raises(SystemExit):
         chosen("--fuzz")
 

@@ -104,11 +104,8 @@ def optimized_op_types(qmodel, tmp_path):
     import onnx
     import onnxruntime as ort
 
-    from tf_qdq import export
+    from tf_qdq.export import to_onnx
 
-    to_onnx = getattr(export, "to_onnx", None)
-    if to_onnx is None:
-        pytest.skip("needs tf_qdq.export.to_onnx (the onnxruntime zero-point form), not on this branch yet")
     path, opt = str(tmp_path / "m.onnx"), str(tmp_path / "opt.onnx")
     to_onnx(qmodel, path, opset=13, recipe="onnxruntime", verbose=False)
     so = ort.SessionOptions()

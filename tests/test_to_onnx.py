@@ -345,8 +345,6 @@ def test_keras_applications_in_both_recipes(name, tmp_path):
     optimized graph included), and onnxruntime's int8 kernels close to TF."""
     import tf_qdq.keras as tk
 
-    if not hasattr(tk, "quantize_model"):
-        pytest.skip("tf_qdq.keras.quantize_model is not on this branch yet (it comes with the quantize_model work)")
     tk.keras.utils.set_random_seed(0)
     model = getattr(tk.keras.applications, name)(
         weights=None, input_shape=(32, 32, 3), classes=10, classifier_activation=None

@@ -7,17 +7,20 @@
             (tf_qdq/bench/qat.py)
   xla       the ops under tf.function(jit_compile=True) against the built-in ops, and a fused
             QDQ->matmul (tf_qdq/bench/xla.py); with the model section, also the compiled step
+  deploy    a quantized model deployed in onnxruntime: accuracy on scikit-learn's digits and int8
+            speed, tf_qdq against onnxruntime's quantize_static (tf_qdq/bench/deploy.py)
 
-With no section flag it runs kernels, overhead and model (a few minutes on 2 cores; with --cases,
---dtypes or --sizes only kernels); a section flag (--kernels, --overhead, --model, --xla) runs
-just the sections named. Every section times its functions the same way (tf_qdq/bench/timing.py).
+With no section flag it runs kernels, overhead, model and deploy (deploy only where scikit-learn,
+tf2onnx and onnxruntime are installed; with --cases, --dtypes or --sizes only kernels); a section
+flag (--kernels, --overhead, --model, --xla, --deploy) runs just the sections named. Every section times its functions the same way (tf_qdq/bench/timing.py).
 
-    python -m tf_qdq bench                   kernels, overhead and model
+    python -m tf_qdq bench                   kernels, overhead, model and deploy
     python -m tf_qdq bench --quick           small sizes and few repetitions (a smoke test)
     python -m tf_qdq bench --json            everything as JSON on stdout
     python -m tf_qdq bench --plot out.png    kernels: throughput vs size (needs matplotlib)
     python -m tf_qdq bench --model [--xla]   only the training step (and its XLA variants)
     python -m tf_qdq bench --xla             only the XLA rows
+    python -m tf_qdq bench --deploy          only the deploy rows
 
 Absolute times depend on everything else running on the machine (memory bandwidth is shared):
 compare the interleaved ratios, and note the load average printed in the header.
@@ -29,15 +32,16 @@ import os
 import sys
 from typing import List, Optional
 
-# The sections, in the order they run, and the flag that selects each. A new section (for example
-# `deploy`, tf_qdq/bench/deploy.py) adds its line here and its block in _run_sections.
+# The sections, in the order they run, and the flag that selects each. A new section adds its line
+# here and its block in _run_sections.
 SECTIONS = {
     "kernels": "the ops' CPU kernels against the built-in ops",
     "overhead": "the per-call overhead of the Python wrappers",
     "model": "a QAT training step, no QDQ / built-in / tf_qdq",
     "xla": "the ops under jit_compile=True (with --model: also the compiled training step)",
+    "deploy": "accuracy and int8 speed in onnxruntime against its quantize_static (tf_qdq/bench/deploy.py)",
 }
-DEFAULT_SECTIONS = ("kernels", "overhead", "model")
+DEFAULT_SECTIONS = ("kernels", "overhead", "model", "deploy")
 
 
 def load_average() -> float:
@@ -70,11 +74,17 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="small sizes, few repetitions (a smoke test)")
     p.add_argument("--json", action="store_true", help="print the results as JSON instead of tables")
     p.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
-    g = p.add_argument_group("sections (none given: kernels, overhead, model)")
+    g = p.add_argument_group("sections (none given: kernels, overhead, model, deploy)")
     for name, text in SECTIONS.items():
         g.add_argument(f"--{name}", action="store_true", help=f"run {text}")
     g.add_argument("--no-overhead", action="store_true", help="leave the overhead section out of the default run")
     g.add_argument("--no-model", action="store_true", help="leave the model section out of the default run")
+    g.add_argument(
+        "--no-deploy",
+        action="store_true",
+        help="leave the deploy section out of the default run (it also skips itself when scikit-learn, tf2onnx "
+        "or onnxruntime is missing)",
+    )
     g = p.add_argument_group("kernels")
     g.add_argument("--cases", help="comma-separated case names (default: all): " + ", ".join(kernels.CASES))
     g.add_argument("--dtypes", help="comma-separated: " + ", ".join(kernels.DTYPES))
@@ -143,7 +153,15 @@ def _run_sections(args, todo, progress):
             )
         except AssertionError as e:  # a compiled output that differs from the CPU kernel's
             out["xla"] = dict(rows=[], error=str(e))
-    # deploy (tf_qdq/bench/deploy.py): its block goes here.
+    if "deploy" in todo:
+        from tf_qdq.bench import deploy  # noqa: PLC0415
+
+        missing = deploy.missing_dependencies()
+        if missing:
+            out["deploy"] = dict(rows=None, error=missing)
+        else:
+            say = (lambda text: print(text, file=sys.stderr, flush=True)) if progress else None
+            out["deploy"] = dict(rows=deploy.run(quick=args.quick, progress=say), error=None)
     return out
 
 
@@ -193,6 +211,17 @@ def _print_text(env, results, targets, batch):
             print(f"  error: {results['xla']['error']}")
         else:
             print(xla.format_rows(results["xla"]["rows"]))
+    if "deploy" in results:
+        from tf_qdq.bench import deploy  # noqa: PLC0415
+
+        print(
+            "\ndeploy: scikit-learn's digits and a ResNet-style CNN in onnxruntime (accuracy); int8 against fp32 "
+            "latency of a wider model, one thread, medians of interleaved runs\n"
+        )
+        if results["deploy"]["error"]:
+            print(f"  skipped: {results['deploy']['error']}")
+        else:
+            print(deploy.format_rows(results["deploy"]["rows"]))
     if targets:
         print("\ntargets:")
         for t, v, ok in targets:
@@ -229,6 +258,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 if model is None
                 else dict(rows=model["rows"], summary={("xla" if k else "default"): v for k, v in summary.items()}),
                 xla=results.get("xla"),
+                deploy=results.get("deploy"),
                 targets=[dict(target=t, value=v, passed=ok) for t, v, ok in targets],
             ),
             sys.stdout,
@@ -242,4 +272,6 @@ def main(argv: Optional[List[str]] = None) -> int:
     failed = [r for r in results.get("kernels", []) if r["identical"] is False]
     failed += [r for r in (model["rows"] if model else []) if r["error"] and not r["jit_compile"]]
     xla_error = results.get("xla", {}).get("error")
-    return 1 if failed or xla_error else 0
+    # A deploy section asked for by name must run; in the default run it may skip itself.
+    deploy_missing = args.deploy and results["deploy"]["error"]
+    return 1 if failed or xla_error or deploy_missing else 0

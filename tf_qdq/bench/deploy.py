@@ -25,23 +25,19 @@ and tf_qdq's (quantize_model + calibrate + to_onnx with int8 weights).
 Goals, printed as met/missed: tf_qdq QAT int8 accuracy >= float - 0.5 points
 and >= quantize_static's; tf_qdq's int8 speed-up over fp32 >= 0.95x
 quantize_static's.
-
-Where tf_qdq.keras has no quantize_model/calibrate, the tf_qdq rows use a model
-with QuantizeDequantize layers placed by hand ("hand-placed QDQ" in the row
-names) and max calibration.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
-import statistics
 import sys
 import tempfile
 import time
 import warnings
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, Optional, Sequence
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -101,100 +97,16 @@ def resnet(input_shape, width, classes, blocks=2, seed=0, name="resnet"):
     return keras.Model(inp, out, name=name)
 
 
-def hand_quantized_resnet(float_model):
-    """The fallback when tf_qdq.keras has no quantize_model: the same network
-    with QuantizeDequantize layers placed by hand where onnxruntime fuses them
-    (every Conv/Dense input and output, per-channel narrow-range weights), the
-    float model's weights copied in. Activation ranges start empty ("max")."""
-    import tensorflow as tf  # noqa: PLC0415
+def _quantize(model):
+    from tf_qdq.keras import quantize_model  # noqa: PLC0415
 
-    from tf_qdq.keras import QuantizeDequantize, keras  # noqa: PLC0415
-
-    class HandQuantizedConv2D(keras.layers.Layer):
-        """Conv2D whose kernel goes through a per-channel QuantizeDequantize."""
-
-        def __init__(self, conv, **kw):
-            super().__init__(name=conv.name, **kw)
-            self.filters, self.activation = conv.filters, conv.activation
-            self.source = conv
-
-        def build(self, input_shape):
-            kernel, bias = self.source.get_weights()
-            self.kernel = self.add_weight(name="kernel", shape=kernel.shape, initializer="zeros")
-            self.bias = self.add_weight(name="bias", shape=bias.shape, initializer="zeros")
-            self.kernel.assign(kernel)
-            self.bias.assign(bias)
-            self.wq = QuantizeDequantize(
-                axis=-1, narrow_range=True, range_mode="last", init_range=np.abs(kernel).max(axis=(0, 1, 2))
-            )
-            self.wq.build(kernel.shape)
-
-        def call(self, x, training=None):
-            y = tf.nn.bias_add(tf.nn.conv2d(x, self.wq(self.kernel, training=training), 1, "SAME"), self.bias)
-            return self.activation(y)
-
-    class HandQuantizedDense(keras.layers.Layer):
-        """Dense whose kernel goes through a per-channel QuantizeDequantize."""
-
-        def __init__(self, dense, **kw):
-            super().__init__(name=dense.name, **kw)
-            self.source = dense
-
-        def build(self, input_shape):
-            kernel, bias = self.source.get_weights()
-            self.kernel = self.add_weight(name="kernel", shape=kernel.shape, initializer="zeros")
-            self.bias = self.add_weight(name="bias", shape=bias.shape, initializer="zeros")
-            self.kernel.assign(kernel)
-            self.bias.assign(bias)
-            self.wq = QuantizeDequantize(
-                axis=-1, narrow_range=True, range_mode="last", init_range=np.abs(kernel).max(axis=0)
-            )
-            self.wq.build(kernel.shape)
-
-        def call(self, x, training=None):
-            return tf.nn.bias_add(tf.matmul(x, self.wq(self.kernel, training=training)), self.bias)
-
-    def act(name, signed):
-        return QuantizeDequantize(range_mode="max", signed=signed, name=name)
-
-    layer = {lay.name: lay for lay in float_model.layers}
-    inp = keras.Input(float_model.input_shape[1:], name="image")
-    x = act("q_image", False)(inp)  # the images are in [0, 1]
-    x = act("q_stem", False)(HandQuantizedConv2D(layer["stem"])(x))
-    b = 0
-    while f"block{b}_conv1" in layer:
-        y = act(f"q_block{b}_conv1", False)(HandQuantizedConv2D(layer[f"block{b}_conv1"])(x))
-        y = act(f"q_block{b}_conv2", True)(HandQuantizedConv2D(layer[f"block{b}_conv2"])(y))
-        x = keras.layers.ReLU(name=f"block{b}_relu")(keras.layers.Add(name=f"block{b}_add")([x, y]))
-        x = act(f"q_block{b}_out", False)(x)
-        b += 1
-    x = act("q_pool", False)(keras.layers.GlobalAveragePooling2D(name="pool")(x))
-    out = act("q_logits", True)(HandQuantizedDense(layer["logits"])(x))
-    return keras.Model(inp, out, name=float_model.name + "_hand_qdq")
+    return quantize_model(model, recipe="onnxruntime")
 
 
-def _quantizer():
-    """(quantize(model) -> qmodel, calibrate(qmodel, x), how) from tf_qdq.keras,
-    or the hand-placed fallback."""
-    import tf_qdq.keras as tk  # noqa: PLC0415
+def _calibrate(qmodel, x):
+    from tf_qdq.keras import calibrate  # noqa: PLC0415
 
-    if hasattr(tk, "quantize_model") and hasattr(tk, "calibrate"):
-
-        def quantize(model):
-            return tk.quantize_model(model, recipe="onnxruntime")
-
-        def calibrate(qmodel, x):
-            return tk.calibrate(qmodel, x, method="max", verbose=0)
-
-        return quantize, calibrate, "quantize_model"
-
-    def calibrate_by_hand(qmodel, x):
-        # A training call updates every "max" range and refreshes the weight ranges.
-        for i in range(0, len(x), 64):
-            qmodel(x[i : i + 64], training=True)
-        return qmodel
-
-    return hand_quantized_resnet, calibrate_by_hand, "hand-placed QDQ"
+    return calibrate(qmodel, x, method="max", verbose=0)
 
 
 def _refresh_weight_ranges(qmodel) -> None:
@@ -203,8 +115,6 @@ def _refresh_weight_ranges(qmodel) -> None:
     for layer in qmodel.layers:
         if hasattr(layer, "refresh_weight_ranges"):  # tf_qdq.keras's quantized layer wrappers
             layer.refresh_weight_ranges()
-        elif hasattr(layer, "wq") and hasattr(layer, "kernel"):  # the hand-placed fallback
-            layer.wq.update_range(layer.kernel)
 
 
 # ----------------------------------------------------------------------------- ONNX
@@ -265,19 +175,14 @@ def _quantize_static(float_path, out_path, calib):
 
 
 def _latency(paths: Dict[str, str], shape, reps, seed=0) -> Dict[str, float]:
-    """Median seconds per run of each model, one thread, runs interleaved."""
+    """Median seconds per run of each model, one thread, runs interleaved (bench/timing.py)."""
+    from tf_qdq.bench import timing  # noqa: PLC0415
+
     x = np.random.RandomState(seed).uniform(0, 1, shape).astype(np.float32)
     sessions = {k: _session(p) for k, p in paths.items()}
-    names = {k: s.get_inputs()[0].name for k, s in sessions.items()}
-    times: Dict[str, List[float]] = {k: [] for k in paths}
-    for k, s in sessions.items():  # warm-up
-        s.run(None, {names[k]: x})
-    for _ in range(reps):
-        for k, s in sessions.items():
-            t0 = time.perf_counter()
-            s.run(None, {names[k]: x})
-            times[k].append(time.perf_counter() - t0)
-    return {k: statistics.median(v) for k, v in times.items()}
+    runs = [functools.partial(s.run, None, {s.get_inputs()[0].name: x}) for s in sessions.values()]
+    medians = timing.interleaved(runs, min_reps=reps, warmup=1).medians()
+    return dict(zip(sessions, medians))
 
 
 # ----------------------------------------------------------------------------- the benchmark
@@ -292,8 +197,6 @@ def run(*, quick: bool, progress: Optional[Callable[[str], None]] = None) -> Dic
 
     s = SIZES[bool(quick)]
     rows: Dict[str, Dict[str, Any]] = {}
-    quantize, calibrate, how = _quantizer()
-    suffix = "" if how == "quantize_model" else f" ({how})"
     t0 = time.perf_counter()
 
     def step(text):
@@ -321,20 +224,20 @@ def run(*, quick: bool, progress: Optional[Callable[[str], None]] = None) -> Dic
         rows["quantize_static int8"] = dict(kind="accuracy", accuracy=_ort_accuracy(static_path, x_test, y_test))
         step(f"quantize_static: {rows['quantize_static int8']['accuracy']:.2f} %")
 
-        qmodel = calibrate(quantize(model), calib)
+        qmodel = _calibrate(_quantize(model), calib)
         ptq_path = os.path.join(tmp, "ptq.onnx")
         to_onnx(qmodel, ptq_path, recipe="onnxruntime", verbose=False, check=False)
-        rows["tf_qdq PTQ int8" + suffix] = dict(kind="accuracy", accuracy=_ort_accuracy(ptq_path, x_test, y_test))
-        step(f"tf_qdq PTQ{suffix}: {rows['tf_qdq PTQ int8' + suffix]['accuracy']:.2f} %; QAT training")
+        rows["tf_qdq PTQ int8"] = dict(kind="accuracy", accuracy=_ort_accuracy(ptq_path, x_test, y_test))
+        step(f"tf_qdq PTQ: {rows['tf_qdq PTQ int8']['accuracy']:.2f} %; QAT training")
 
         qmodel.compile(keras.optimizers.Adam(2e-4), loss, metrics=["accuracy"])
         qmodel.fit(x_train, y_train, batch_size=32, epochs=s["qat_epochs"], verbose=0, shuffle=True)
         _refresh_weight_ranges(qmodel)
         qat_path = os.path.join(tmp, "qat.onnx")
         to_onnx(qmodel, qat_path, recipe="onnxruntime", weights="int8", verbose=False, check=False)
-        qat_name = "tf_qdq QAT int8" + suffix
+        qat_name = "tf_qdq QAT int8"
         rows[qat_name] = dict(kind="accuracy", accuracy=_ort_accuracy(qat_path, x_test, y_test))
-        step(f"tf_qdq QAT{suffix}: {rows[qat_name]['accuracy']:.2f} %")
+        step(f"tf_qdq QAT: {rows[qat_name]['accuracy']:.2f} %")
 
         # ---- int8 speed on the wider model
         size, width = s["wide"]
@@ -346,7 +249,7 @@ def run(*, quick: bool, progress: Optional[Callable[[str], None]] = None) -> Dic
         _export_float(wide, wide_float)
         wide_static = os.path.join(tmp, "wide_static.onnx")
         _quantize_static(wide_float, wide_static, wide_calib)
-        wide_q = calibrate(quantize(wide), wide_calib)
+        wide_q = _calibrate(_quantize(wide), wide_calib)
         wide_tf_qdq = os.path.join(tmp, "wide_tf_qdq.onnx")
         to_onnx(wide_q, wide_tf_qdq, recipe="onnxruntime", weights="int8", verbose=False, check=False)
         speedups = {}
@@ -356,7 +259,7 @@ def run(*, quick: bool, progress: Optional[Callable[[str], None]] = None) -> Dic
                 (batch, size, size, 3),
                 s["reps"],
             )
-            for label, key in (("quantize_static", "static"), ("tf_qdq" + suffix, "tf_qdq")):
+            for label, key in (("quantize_static", "static"), ("tf_qdq", "tf_qdq")):
                 row = dict(
                     kind="latency",
                     batch=batch,
@@ -387,6 +290,16 @@ def run(*, quick: bool, progress: Optional[Callable[[str], None]] = None) -> Dic
     return rows
 
 
+def missing_dependencies() -> Optional[str]:
+    """None when the packages the benchmark needs are installed, else what to install."""
+    import importlib.util  # noqa: PLC0415
+
+    gone = [m for m in ("onnx", "onnxruntime", "tf2onnx", "sklearn") if importlib.util.find_spec(m) is None]
+    if gone:
+        return f"{', '.join(gone)} not installed: pip install 'tf_qdq[export]' scikit-learn"
+    return None
+
+
 def format_rows(rows: Dict[str, Dict[str, Any]]) -> str:
     lines = ["| model | onnxruntime accuracy (%) |", "|---|---|"]
     lines += [f"| {k} | {r['accuracy']:.2f} |" for k, r in rows.items() if r["kind"] == "accuracy"]
@@ -413,12 +326,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny sizes (a smoke test; the numbers mean nothing)")
     parser.add_argument("--json", action="store_true", help="rows as JSON on stdout")
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
-    try:
-        import onnxruntime  # noqa: F401,PLC0415
-        import sklearn  # noqa: F401,PLC0415
-        import tf2onnx  # noqa: F401,PLC0415
-    except ImportError as e:
-        print(f"deploy bench: error: {e.name} is missing: pip install 'tf_qdq[export]' scikit-learn", file=sys.stderr)
+    missing = missing_dependencies()
+    if missing:
+        print(f"deploy bench: error: {missing}", file=sys.stderr)
         return 1
     rows = run(quick=args.quick, progress=lambda text: print(text, file=sys.stderr, flush=True))
     if args.json:

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Dict, Optional, Sequence, Union
 
 import numpy as np
 
-from tf_qdq.export.graph import PLUGIN_PREFIX, LoweringError, _attr_value, _tf
+from tf_qdq.export.graph import PLUGIN_PREFIX, LoweringError, attr_value, tensorflow
 
 if TYPE_CHECKING:
     import onnx
@@ -77,7 +77,7 @@ def _clean_name(name: str, i: int) -> str:
 
 
 def _keras_function(model, input_signature):
-    tf = _tf()
+    tf = tensorflow()
     if input_signature is None:
         inputs = getattr(model, "inputs", None)
         if not inputs:
@@ -100,7 +100,7 @@ def _keras_function(model, input_signature):
 
 
 def _function_and_signature(model, input_signature):
-    tf = _tf()
+    tf = tensorflow()
     if _is_keras_model(model):
         return _keras_function(model, input_signature)
     if isinstance(model, tf.types.experimental.ConcreteFunction):
@@ -123,7 +123,7 @@ def _function_and_signature(model, input_signature):
 def _captured_constants(concrete) -> Dict[str, np.ndarray]:
     """{placeholder name: value} of the constant tensors a traced function captures
     (e.g. the mean and variance of Keras 3's Normalization layer)."""
-    tf = _tf()
+    tf = tensorflow()
     out = {}
     for external, internal in concrete.graph.captures:
         if external.dtype == tf.resource or not hasattr(external, "numpy"):
@@ -153,7 +153,7 @@ def _inline_captured_inputs(model, captured: Dict[str, np.ndarray]) -> None:
 
 def _node_value(graph, name, depth=0):
     """The constant value of a tensor of a frozen GraphDef (through Identity/Cast), or None."""
-    tf = _tf()
+    tf = tensorflow()
     node = graph.get(name.lstrip("^").split(":")[0])
     if node is None or depth > 8:
         return None
@@ -172,7 +172,7 @@ def _given_ranges(graph_def) -> Dict[str, Dict[str, Any]]:
     for node in graph_def.node:
         if node.op not in _QDQ_TF_OPS or len(node.input) < 3:
             continue
-        attrs = {k: _attr_value(v) for k, v in node.attr.items()}
+        attrs = {k: attr_value(v) for k, v in node.attr.items()}
         if node.op != "QuantizeAndDequantizeV3" and not attrs.get("range_given", False):
             continue
         lo, hi = _node_value(graph, node.input[1]), _node_value(graph, node.input[2])
