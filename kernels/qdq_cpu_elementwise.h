@@ -9,9 +9,10 @@
 #include <cstring>
 
 #include "kernels/qdq_cpu_loops_common.h"
+#include "kernels/qdq_math.h"
 
 namespace tf_qdq {
-namespace cpu {
+inline namespace TF_QDQ_ISA_NAMESPACE {
 namespace {
 
 template <typename Storage>
@@ -467,7 +468,7 @@ struct ElementwiseLoops : LoopsCommon<Storage> {
 };
 
 }  // namespace
-}  // namespace cpu
+}  // namespace TF_QDQ_ISA_NAMESPACE
 }  // namespace tf_qdq
 
 #endif  // TF_QDQ_KERNELS_QDQ_CPU_ELEMENTWISE_H_
