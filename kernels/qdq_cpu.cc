@@ -17,9 +17,12 @@
 // Per-tensor calls allocate nothing on the heap.
 //
 // Environment (read once): TF_QDQ_CPU_ISA=sse2|avx2|avx512 picks the
-// instruction set (default: avx2 where supported; see ChooseLoops);
+// instruction set (default: avx2 where supported; see ChooseLoops; any other
+// value makes the kernels fail with an error that lists these);
 // TF_QDQ_STREAM_BYTES sets the streaming threshold (default: 24 MiB).
 #define EIGEN_USE_THREADS
+
+#include <strings.h>
 
 #include <algorithm>
 #include <atomic>
@@ -28,6 +31,7 @@
 #include <cstring>
 #include <limits>
 #include <memory>
+#include <string>
 #include <type_traits>
 
 #include "kernels/qdq_cpu_table.h"
@@ -62,32 +66,55 @@ using CPUDevice = Eigen::ThreadPoolDevice;
 // TF_QDQ_CPU_ISA=sse2 forces the baseline; TF_QDQ_CPU_ISA=avx512 selects the
 // AVX-512 table where the CPU has AVX-512F/BW/VL/DQ. AVX-512 is not the
 // default: it is faster only on cache-resident tensors and slower on large
-// (memory-bound) ones (docs/performance.md). All tables give identical bits.
-const cpu::LoopTable& ChooseLoops() {
-  int level = 0;  // 0 sse2, 1 avx2, 2 avx512
-  bool avx512 = false;
+// (memory-bound) ones (docs/performance.md). An instruction set the CPU lacks
+// falls back to the best one it has (TfQdqCpuIsa() tells which runs); a
+// value that names none is an error (IsaChoice::error). All tables give
+// identical bits.
+struct IsaChoice {
+  const cpu::LoopTable* table = nullptr;  // nullptr: TF_QDQ_CPU_ISA is invalid
+  std::string error;
+};
+
+IsaChoice ChooseLoops() {
+  bool avx2 = false, avx512 = false;
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c")) {
-    level = 1;
-  }
-  avx512 = level == 1 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+  avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
+  avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
 #endif
-  if (const char* isa = std::getenv("TF_QDQ_CPU_ISA")) {
-    if (std::strcmp(isa, "sse2") == 0 || std::strcmp(isa, "generic") == 0) {
-      level = 0;
-    } else if (std::strcmp(isa, "avx512") == 0 && avx512) {
-      level = 2;
-    }
+  const cpu::LoopTable& best_default = avx2 ? cpu::LoopsAvx2() : cpu::LoopsSse2();
+  IsaChoice choice;
+  const char* isa = std::getenv("TF_QDQ_CPU_ISA");
+  if (isa == nullptr || *isa == '\0') {
+    choice.table = &best_default;
+  } else if (strcasecmp(isa, "sse2") == 0) {
+    choice.table = &cpu::LoopsSse2();
+  } else if (strcasecmp(isa, "avx2") == 0) {
+    choice.table = &best_default;
+  } else if (strcasecmp(isa, "avx512") == 0) {
+    choice.table = avx512 ? &cpu::LoopsAvx512() : &best_default;
+  } else {
+    choice.error = std::string("tf_qdq: TF_QDQ_CPU_ISA='") + isa +
+                   "' names no instruction set of the CPU kernels. Set it to sse2, avx2 or "
+                   "avx512, or unset it for the default (avx2 where the CPU has it).";
   }
-  return level == 2 ? cpu::LoopsAvx512() : level == 1 ? cpu::LoopsAvx2() : cpu::LoopsSse2();
+  return choice;
 }
 
-const cpu::LoopTable& Loops() {
-  static const cpu::LoopTable& table = ChooseLoops();
-  return table;
+const IsaChoice& Isa() {
+  static const IsaChoice* choice = new IsaChoice(ChooseLoops());
+  return *choice;
 }
+
+// OK when the loops can run; else the error of an invalid TF_QDQ_CPU_ISA.
+tensorflow::Status CheckIsa() {
+  if (Isa().table != nullptr) return tensorflow::Status();
+  return tensorflow::errors::InvalidArgument(Isa().error);
+}
+
+// The table in use; only after CheckIsa() has passed.
+const cpu::LoopTable& Loops() { return *Isa().table; }
 
 // T -> its loops: storage type S (half/bfloat16 as bit patterns), compute C.
 template <typename T>
@@ -356,6 +383,7 @@ struct ForwardFunctor<CPUDevice, T> {
   tensorflow::Status operator()(tensorflow::OpKernelContext* ctx, const ForwardArgs& args,
                                 const T* in, const T* min_host, const T* max_host, T* out) {
     using C = typename ComputeType<T>::type;
+    TF_RETURN_IF_ERROR(CheckIsa());
     const Layout layout = MakeLayout(args.view);
     const int64_t n = layout.size(), depth = layout.depth;
     if (n == 0) return tensorflow::Status();
@@ -423,6 +451,7 @@ struct GradFunctor<CPUDevice, T> {
                                 const T* gradients, const T* x, const T* min_host,
                                 const T* max_host, T* out) {
     using C = typename ComputeType<T>::type;
+    TF_RETURN_IF_ERROR(CheckIsa());
     const Layout layout = MakeLayout(view);
     const int64_t n = layout.size(), depth = layout.depth;
     const int64_t positions = layout.positions;
@@ -459,6 +488,7 @@ struct GradFunctor<CPUDevice, T> {
 template <typename T>
 bool CpuGradientPassesUnbounded(tensorflow::OpKernelContext* ctx, const T* gradients, const T* x,
                                 int64_t n) {
+  if (!CheckIsa().ok()) return false;  // GradFunctor reports the error
   const auto& loops = LoopsFor<T>::Get();
   const auto* g = Raw(gradients);
   const auto* xs = Raw(x);
@@ -496,3 +526,16 @@ TF_QDQ_INSTANTIATE_CPU(double)
 #undef TF_QDQ_INSTANTIATE_CPU
 
 }  // namespace tf_qdq
+
+// The instruction set of the CPU loops in use ("sse2", "avx2" or "avx512"),
+// or nullptr when TF_QDQ_CPU_ISA is invalid; then TfQdqCpuIsaError() says
+// why (else it returns ""). Read by tf_qdq/_loader.py through ctypes.
+extern "C" {
+__attribute__((visibility("default"))) const char* TfQdqCpuIsa() {
+  const tf_qdq::cpu::LoopTable* table = tf_qdq::Isa().table;
+  return table != nullptr ? table->isa : nullptr;
+}
+__attribute__((visibility("default"))) const char* TfQdqCpuIsaError() {
+  return tf_qdq::Isa().error.c_str();
+}
+}
