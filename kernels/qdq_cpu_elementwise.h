@@ -52,7 +52,7 @@ struct ElementwiseLoops : LoopsCommon<Storage> {
   // output lines, no eviction of useful cache contents): straight from
   // registers for types with kStreamVectors (a scalar head up to the first
   // output vector aligned to its size, aligned vectors, a scalar tail), for
-  // other types through an L1 chunk (StreamBytes). Every element gets the
+  // other types through an L1 chunk (StreamCopy). Every element gets the
   // same operations either way, so the same bits.
   template <typename Segments, typename VecFn, typename ScalarFn>
   static inline void Write(S* y, int64_t n, bool stream, const Segments& segments, const VecFn& vec,
@@ -79,7 +79,7 @@ struct ElementwiseLoops : LoopsCommon<Storage> {
       for (int64_t i = 0; i < n; i += kChunk) {
         const int64_t len = n - i < kChunk ? n - i : kChunk;
         segments(i, len, [&](int64_t j, int64_t p, int64_t m) { scalar(j, p, m, buf + (j - i)); });
-        StreamBytes(y + i, buf, len * sizeof(S));
+        StreamCopy(y + i, buf, len * sizeof(S));
       }
     }
   }

@@ -50,7 +50,7 @@ inline VF LoadVF(const float* p) {
 // Copies `bytes` bytes to dst with non-temporal (streaming) stores where the
 // destination is 16-byte aligned. The caller fences (SFENCE) once its block
 // is written, before the results are handed to another thread.
-inline void StreamBytes(void* dst, const void* src, int64_t bytes) {
+inline void StreamCopy(void* dst, const void* src, int64_t bytes) {
 #if defined(__SSE2__)
   char* d = static_cast<char*>(dst);
   const char* s = static_cast<const char*>(src);
