@@ -1,7 +1,8 @@
 // OpKernels of the TfQdq>QuantizeAndDequantize* family: attribute and input
 // validation (docs/semantics.md#validation, through qdq_validate.h, shared with the
-// XLA kernels), output allocation, and the call into the device functors of
-// qdq_kernels.h. Every check runs before any access that TensorFlow would CHECK
+// XLA kernels), output allocation, the call into the device functors of
+// qdq_kernels.h, and their CPU and GPU registration for every op of the op
+// table (qdq_op_table.h). Every check runs before any access that TensorFlow would CHECK
 // (dim_size, scalar<T>, vec<T>), so no input aborts.
 #define EIGEN_USE_THREADS
 

@@ -78,7 +78,6 @@ Status ReadAttrs(tensorflow::OpKernelConstruction* ctx, QdqAttrs* attrs) {
     return tensorflow::errors::Internal("tf_qdq: no entry in the op table for ", ctx->def().op());
   }
   QdqAttrs a;
-  a.op = op;
   const unsigned has = op->attrs;
   std::string round_mode = "HALF_TO_EVEN";
   if (has & kSignedInputAttr) TF_RETURN_IF_ERROR(ctx->GetAttr("signed_input", &a.signed_input));

@@ -13,7 +13,6 @@
 #define TF_QDQ_KERNELS_QDQ_VALIDATE_H_
 
 #include <cstdint>
-#include <string>
 
 #include "kernels/qdq_op_table.h"
 #include "tensorflow/core/framework/tensor_shape.h"
@@ -32,7 +31,6 @@ namespace tf_qdq {
 // OpKernels and the XLA kernels alike. An attribute the op does not have
 // keeps its default here (V1: axis -1, no narrow range, HALF_TO_EVEN).
 struct QdqAttrs {
-  const OpInfo* op = nullptr;
   bool signed_input = true;
   int num_bits = 8;  // V3: from its num_bits input at run time instead
   bool range_given = false;
