@@ -151,7 +151,12 @@ def _cpu_isa_functions(path):
     """TfQdqCpuIsa and TfQdqCpuIsaError of the loaded library (dlopen hands back the copy that
     TensorFlow loaded)."""
     lib = ctypes.CDLL(path)
-    isa, error = lib.TfQdqCpuIsa, lib.TfQdqCpuIsaError
+    try:
+        isa, error = lib.TfQdqCpuIsa, lib.TfQdqCpuIsaError
+    except AttributeError as e:
+        raise ImportError(
+            f"tf_qdq: {path} is older than this package (it does not report its CPU instruction set). " + REBUILD_HINT
+        ) from e
     isa.restype = error.restype = ctypes.c_char_p
     isa.argtypes = error.argtypes = []
     return isa, error
