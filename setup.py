@@ -402,7 +402,7 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.9",
-    packages=["tf_qdq", "tf_qdq.export", "tf_qdq.tools", "tf_qdq.tools.fuzz"],
+    packages=["tf_qdq", "tf_qdq.bench", "tf_qdq.export", "tf_qdq.keras"],
     package_data={"tf_qdq": ["raw_ops.pyi"]},
     ext_modules=[Extension("tf_qdq._tf_qdq_ops", sources=CPU_SOURCES)],
     cmdclass={"build_ext": BuildTfQdq},

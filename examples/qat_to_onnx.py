@@ -27,13 +27,13 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import keras
+import numpy as np
+import tensorflow as tf
 
-import tf_qdq  # noqa: E402,F401
-from tf_qdq import export  # noqa: E402
-from tf_qdq.keras import QuantizeDequantize  # noqa: E402
+import tf_qdq  # noqa: F401
+from tf_qdq import export
+from tf_qdq.keras import QuantizeDequantize
 
 NUM_CLASSES = 4
 SHAPE = (16, 16, 3)

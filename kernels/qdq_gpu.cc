@@ -7,8 +7,10 @@
 //  - range from data: the per-channel min/max and the parameters are computed
 //    on the device (LaunchDataRangeParams) into a temporary device buffer;
 //  - given range (host memory, as in TensorFlow): the parameters are computed
-//    here with the CPU's ComputeParams; per-tensor they are passed by value as
-//    a kernel argument, per-channel they are written to a page-locked host
+//    here with the same ComputeParams as the device, with IEEE subnormals
+//    (gpu_host::GivenRangeParams: TensorFlow runs Compute with flush-to-zero,
+//    the device does not flush); per-tensor they are passed by value as a
+//    kernel argument, per-channel they are written to a page-locked host
 //    buffer and copied asynchronously on the op's stream; the buffer is kept
 //    alive until the copy has run by the device's EventMgr (as TensorFlow's
 //    own GPU kernels do for host-side arrays).
@@ -19,12 +21,12 @@
 #include "kernels/qdq_gpu.h"
 
 #include <cstdint>
-#include <cstring>
 #include <functional>
 #include <string>
 #include <type_traits>
 
 #include "absl/strings/str_cat.h"
+#include "kernels/qdq_gpu_host.h"
 #include "kernels/qdq_kernels.h"
 #include "kernels/qdq_math.h"
 #include "tensorflow/core/common_runtime/gpu/gpu_event_mgr.h"
@@ -75,25 +77,35 @@ typename Storage<T>::type* Raw(T* p) {
 
 gpu::Dims ToDims(const View& v) { return gpu::Dims{v.outer, v.depth, v.inner}; }
 
-// The op's CUDA stream (a CUstream, the same object as a cudaStream_t).
-Status GetStream(OpKernelContext* ctx, ::stream_executor::Stream** se_stream, void** stream) {
+// The op's CUDA stream (a CUstream, the same object as a cudaStream_t) and
+// the CUDA device it belongs to.
+struct OpStream {
+  ::stream_executor::Stream* se = nullptr;
+  void* handle = nullptr;
+  // The CUDA device ordinal of the stream, from TensorFlow (not from the
+  // thread's current device or context); -1 when unknown.
+  int device = -1;
+};
+
+Status GetStream(OpKernelContext* ctx, OpStream* s) {
   auto* dc = ctx->op_device_context();
-  *se_stream = dc ? dc->stream() : nullptr;
-  *stream = *se_stream ? (*se_stream)->platform_specific_handle().stream : nullptr;
-  if (*stream == nullptr) {
+  s->se = dc ? dc->stream() : nullptr;
+  s->handle = s->se ? s->se->platform_specific_handle().stream : nullptr;
+  if (s->handle == nullptr) {
     return ::tensorflow::errors::Internal(
         "tf_qdq: the GPU kernel has no CUDA stream (the op is not running on a "
         "CUDA device)");
   }
+  s->device = s->se->parent() ? s->se->parent()->device_ordinal() : -1;
   return Status();
 }
 
-Status CudaStatus(int code, const char* what, void* stream) {
+Status CudaStatus(int code, const char* what, const OpStream& stream) {
   if (code == 0) return Status();
   if (gpu::IsMissingKernelImage(code)) {
     return ::tensorflow::errors::FailedPrecondition(
         "tf_qdq: ", what, " cannot run on the GPU: ", gpu::ErrorName(code), ". ",
-        gpu::MissingKernelImageMessage(stream));
+        gpu::MissingKernelImageMessage(stream.handle, stream.device));
   }
   std::string hint;
   if (gpu::IsInsufficientDriver(code)) {
@@ -111,14 +123,13 @@ Status CudaStatus(int code, const char* what, void* stream) {
                                         gpu::ErrorString(code), ").", hint);
 }
 
-// Per-channel parameters computed on the host by fill(c) for c < depth, in
-// device memory: written to a page-locked host buffer and copied on the op's
-// stream. *dev_tensor owns the device copy (reuse is stream-ordered); the host
+// Per-channel parameters computed on the host by fill(host) (depth entries),
+// in device memory: written to a page-locked host buffer and copied on the
+// op's stream. *dev_tensor owns the device copy (reuse is stream-ordered); the host
 // buffer is released by the EventMgr once the copy has run.
 template <typename C, typename Fill>
-Status PerChannelParamsToDevice(OpKernelContext* ctx, ::stream_executor::Stream* se_stream,
-                                void* stream, int64_t depth, const Fill& fill, Tensor* dev_tensor,
-                                const Params<C>** out) {
+Status PerChannelParamsToDevice(OpKernelContext* ctx, const OpStream& stream, int64_t depth,
+                                const Fill& fill, Tensor* dev_tensor, const Params<C>** out) {
   const int64_t bytes = depth * static_cast<int64_t>(sizeof(Params<C>));
   AllocatorAttributes host_attr;
   host_attr.set_on_host(true);
@@ -127,23 +138,21 @@ Status PerChannelParamsToDevice(OpKernelContext* ctx, ::stream_executor::Stream*
   TF_RETURN_IF_ERROR(
       ctx->allocate_temp(::tensorflow::DT_INT8, TensorShape({bytes}), &host_tensor, host_attr));
   TF_RETURN_IF_ERROR(ctx->allocate_temp(::tensorflow::DT_INT8, TensorShape({bytes}), dev_tensor));
+  // TensorFlow's host allocations are aligned for any type.
   char* host = reinterpret_cast<char*>(host_tensor.flat<int8_t>().data());
-  for (int64_t c = 0; c < depth; ++c) {
-    const Params<C> p = fill(c);
-    std::memcpy(host + c * sizeof(Params<C>), &p, sizeof(p));
-  }
+  fill(reinterpret_cast<Params<C>*>(host));
   void* dev = dev_tensor->flat<int8_t>().data();
   TF_RETURN_IF_ERROR(
-      CudaStatus(gpu::LaunchCopyToDevice(dev, host, static_cast<size_t>(bytes), stream),
+      CudaStatus(gpu::LaunchCopyToDevice(dev, host, static_cast<size_t>(bytes), stream.handle),
                  "copying the per-channel parameters", stream));
   const auto* info = ctx->device()->tensorflow_accelerator_device_info();
   if (info != nullptr && info->event_mgr != nullptr) {
     TensorReference ref(host_tensor);
-    info->event_mgr->ThenExecute(se_stream, [ref]() { ref.Unref(); });
+    info->event_mgr->ThenExecute(stream.se, [ref]() { ref.Unref(); });
   } else {
     // No EventMgr (not expected on a TensorFlow GPU device): keep the host
     // buffer valid by waiting for the copy.
-    TF_RETURN_IF_ERROR(se_stream->BlockHostUntilDone());
+    TF_RETURN_IF_ERROR(stream.se->BlockHostUntilDone());
   }
   *out = reinterpret_cast<const Params<C>*>(dev);
   return Status();
@@ -162,21 +171,20 @@ Status ForwardFunctor<GPUDevice, T>::operator()(OpKernelContext* ctx, const Forw
                 "compute types differ between CPU and GPU");
   const View& v = a.view;
   if (v.size() == 0) return Status();
-  ::stream_executor::Stream* se_stream = nullptr;
-  void* stream = nullptr;
-  TF_RETURN_IF_ERROR(GetStream(ctx, &se_stream, &stream));
+  OpStream stream;
+  TF_RETURN_IF_ERROR(GetStream(ctx, &stream));
   const C qmin = static_cast<C>(a.qmin), qmax = static_cast<C>(a.qmax);
   gpu::ParamsArg<C> p{nullptr, Params<C>{}};
   Tensor params_tensor, scratch_tensor;
   if (a.range_given) {
-    auto fill = [&](int64_t c) {
-      return ComputeParams(static_cast<C>(min_host[c]), static_cast<C>(max_host[c]), qmin, qmax);
+    auto fill = [&](Params<C>* host) {
+      gpu_host::GivenRangeParams<C>(min_host, max_host, v.depth, qmin, qmax, host);
     };
     if (v.depth == 1) {
-      p.single = fill(0);
+      fill(&p.single);
     } else {
-      TF_RETURN_IF_ERROR(PerChannelParamsToDevice<C>(ctx, se_stream, stream, v.depth, fill,
-                                                     &params_tensor, &p.per_channel));
+      TF_RETURN_IF_ERROR(
+          PerChannelParamsToDevice<C>(ctx, stream, v.depth, fill, &params_tensor, &p.per_channel));
     }
   } else {
     const int64_t scratch_bytes = static_cast<int64_t>(gpu::RangeScratchBytes<S>(v.depth));
@@ -186,14 +194,15 @@ Status ForwardFunctor<GPUDevice, T>::operator()(OpKernelContext* ctx, const Forw
     TF_RETURN_IF_ERROR(
         ctx->allocate_temp(::tensorflow::DT_INT8, TensorShape({params_bytes}), &params_tensor));
     auto* params = reinterpret_cast<Params<C>*>(params_tensor.flat<int8_t>().data());
-    TF_RETURN_IF_ERROR(CudaStatus(
-        gpu::LaunchDataRangeParams<S>(Raw(in), ToDims(v), qmin, qmax,
-                                      scratch_tensor.flat<int8_t>().data(), params, stream),
-        "computing the range of the input", stream));
+    TF_RETURN_IF_ERROR(
+        CudaStatus(gpu::LaunchDataRangeParams<S>(Raw(in), ToDims(v), qmin, qmax,
+                                                 scratch_tensor.flat<int8_t>().data(), params,
+                                                 stream.handle, stream.device),
+                   "computing the range of the input", stream));
     p.per_channel = params;
   }
   return CudaStatus(gpu::LaunchQuantizeDequantize<S>(Raw(in), Raw(out), ToDims(v), p, a.range_given,
-                                                     a.half_up, stream),
+                                                     a.half_up, stream.handle, stream.device),
                     "QuantizeAndDequantize", stream);
 }
 
@@ -204,36 +213,36 @@ Status GradFunctor<GPUDevice, T>::operator()(OpKernelContext* ctx, const View& v
   using S = typename Storage<T>::type;
   using C = typename ComputeType<T>::type;
   if (v.size() == 0) return Status();
-  ::stream_executor::Stream* se_stream = nullptr;
-  void* stream = nullptr;
-  TF_RETURN_IF_ERROR(GetStream(ctx, &se_stream, &stream));
+  OpStream stream;
+  TF_RETURN_IF_ERROR(GetStream(ctx, &stream));
   // The raw bounds, in Params::lo / Params::hi.
-  auto fill = [&](int64_t c) {
-    Params<C> p{};
-    p.lo = static_cast<C>(min_host[c]);
-    p.hi = static_cast<C>(max_host[c]);
-    return p;
+  // (Conversions only, exact for subnormals under flush-to-zero too.)
+  auto fill = [&](Params<C>* host) {
+    for (int64_t c = 0; c < v.depth; ++c) {
+      host[c] = Params<C>{};
+      host[c].lo = static_cast<C>(min_host[c]);
+      host[c].hi = static_cast<C>(max_host[c]);
+    }
   };
   gpu::ParamsArg<C> p{nullptr, Params<C>{}};
   Tensor params_tensor;
   if (v.depth == 1) {
-    p.single = fill(0);
+    fill(&p.single);
   } else {
-    TF_RETURN_IF_ERROR(PerChannelParamsToDevice<C>(ctx, se_stream, stream, v.depth, fill,
-                                                   &params_tensor, &p.per_channel));
+    TF_RETURN_IF_ERROR(
+        PerChannelParamsToDevice<C>(ctx, stream, v.depth, fill, &params_tensor, &p.per_channel));
   }
-  return CudaStatus(
-      gpu::LaunchMaskedGradient<S>(Raw(gradients), Raw(x), Raw(out), ToDims(v), p, stream),
-      "QuantizeAndDequantizeV4Grad", stream);
+  return CudaStatus(gpu::LaunchMaskedGradient<S>(Raw(gradients), Raw(x), Raw(out), ToDims(v), p,
+                                                 stream.handle, stream.device),
+                    "QuantizeAndDequantizeV4Grad", stream);
 }
 
 template <typename T>
 Status ZeroFunctor<GPUDevice, T>::operator()(OpKernelContext* ctx, T* p, int64_t n) {
   if (n == 0) return Status();
-  ::stream_executor::Stream* se_stream = nullptr;
-  void* stream = nullptr;
-  TF_RETURN_IF_ERROR(GetStream(ctx, &se_stream, &stream));
-  return CudaStatus(gpu::LaunchZero(p, static_cast<size_t>(n) * sizeof(T), stream),
+  OpStream stream;
+  TF_RETURN_IF_ERROR(GetStream(ctx, &stream));
+  return CudaStatus(gpu::LaunchZero(p, static_cast<size_t>(n) * sizeof(T), stream.handle),
                     "zeroing the min/max backprops", stream);
 }
 

@@ -64,8 +64,8 @@ using gpu_body::Key;
 using gpu_body::kThreads;
 
 // Loads as the compute type and stores with round-to-nearest-even, the same
-// conversions as Eigen::half / Eigen::bfloat16 on the CPU (they differ only in
-// the bits of a NaN).
+// conversions as the CPU kernels', NaN bits included (gpu_body::HalfIsNaN
+// and the conversions after it).
 template <typename S>
 struct Io;
 template <>
@@ -81,19 +81,24 @@ struct Io<double> {
 template <>
 struct Io<HalfBits> {
   static __device__ __forceinline__ float Load(const HalfBits* p) {
-    return __half2float(__ushort_as_half(p->bits));
+    const uint16_t b = p->bits;
+    if (gpu_body::HalfIsNaN(b)) return __uint_as_float(gpu_body::HalfNaNToFloatBits(b));
+    return __half2float(__ushort_as_half(b));
   }
   static __device__ __forceinline__ void Store(HalfBits* p, float v) {
-    p->bits = __half_as_ushort(__float2half_rn(v));
+    p->bits = (v != v) ? gpu_body::FloatNaNToHalfBits(__float_as_uint(v))
+                       : __half_as_ushort(__float2half_rn(v));
   }
 };
 template <>
 struct Io<BFloat16Bits> {
+  // The upper half of a float: exact for every value, NaN payloads included.
   static __device__ __forceinline__ float Load(const BFloat16Bits* p) {
-    return __bfloat162float(__ushort_as_bfloat16(p->bits));
+    return __uint_as_float(static_cast<uint32_t>(p->bits) << 16);
   }
   static __device__ __forceinline__ void Store(BFloat16Bits* p, float v) {
-    p->bits = __bfloat16_as_ushort(__float2bfloat16_rn(v));
+    p->bits = (v != v) ? gpu_body::FloatNaNToBf16Bits(__float_as_uint(v))
+                       : __bfloat16_as_ushort(__float2bfloat16_rn(v));
   }
 };
 
@@ -227,9 +232,14 @@ __global__ void __launch_bounds__(kThreads)
 
 int LastError() { return static_cast<int>(cudaGetLastError()); }
 
-// The device a stream belongs to (the current device for the null stream,
-// or with a runtime too old to ask the stream).
-cudaError_t StreamDevice(cudaStream_t s, int* dev) {
+// The device a stream belongs to: `device` when the caller knows it (>= 0),
+// else asked from the stream (CUDA 12.8 and later), else the current device
+// (the null stream, or a runtime too old to ask the stream).
+cudaError_t StreamDevice(cudaStream_t s, int device, int* dev) {
+  if (device >= 0) {
+    *dev = device;
+    return cudaSuccess;
+  }
 #if CUDART_VERSION >= 12080
   if (s != nullptr) return cudaStreamGetDevice(s, dev);
 #endif
@@ -253,26 +263,29 @@ cudaError_t CheckImage(int dev) {
 }
 
 constexpr int kMaxDevices = 64;
-// Per device: 0 not checked yet, 1 the kernels run there, else the error code
-// of CheckImage.
-std::atomic<int> device_state[kMaxDevices];
+// Per device, the remembered answer of CheckImage (gpu_body::ImageCheckCache:
+// success or a missing image only; other errors are retried).
+gpu_body::ImageCheckCache device_state[kMaxDevices];
 
 // Called first by every launcher: clears a stale error of an earlier launch
 // elsewhere in the process (so that the checks after our launches report
-// only our own errors), and on the first use of a device checks that the
-// library has a kernel image for it.
-int PrepareLaunch(cudaStream_t s) {
+// only our own errors), and until it has succeeded (or found no image) checks
+// that the library has a kernel image for the device.
+int PrepareLaunch(cudaStream_t s, int device) {
   (void)cudaGetLastError();
   int dev = 0;
-  if (cudaError_t e = StreamDevice(s, &dev)) return static_cast<int>(e);
-  if (dev < 0 || dev >= kMaxDevices) return static_cast<int>(CheckImage(dev));
-  int state = device_state[dev].load(std::memory_order_acquire);
-  if (state == 0) {
-    const cudaError_t e = CheckImage(dev);
-    state = (e == cudaSuccess) ? 1 : static_cast<int>(e);
-    device_state[dev].store(state, std::memory_order_release);
-  }
-  return state == 1 ? 0 : state;
+  if (cudaError_t e = StreamDevice(s, device, &dev)) return static_cast<int>(e);
+  const auto check = [dev] { return static_cast<int>(CheckImage(dev)); };
+  if (dev < 0 || dev >= kMaxDevices) return check();
+  return device_state[dev].Get(check, [](int code) { return IsMissingKernelImage(code); });
+}
+
+// Test hooks (SetForce64BitIndexForTesting, SetRangeGridRowsForTesting).
+std::atomic<bool> force_64bit_index{false};
+std::atomic<int64_t> range_grid_rows{gpu_body::kMaxGridY};
+
+bool UseNarrowIndex(const Dims& d) {
+  return gpu_body::Use32BitIndex(d) && !force_64bit_index.load(std::memory_order_relaxed);
 }
 
 // The address modulo 16 in elements, or -1 when it is not a multiple of the
@@ -290,7 +303,7 @@ int LaunchQdq(const S* in, S* out, const Dims& d, const ParamsArg<typename Compu
               cudaStream_t s) {
   constexpr int V = VecWidth<S>::value;
   const int misalign = Common(Misalign<S>(in), Misalign<S>(out));
-  if (gpu_body::Use32BitIndex(d)) {
+  if (UseNarrowIndex(d)) {
     const auto split =
         gpu_body::MakeSplit<V, uint32_t>(static_cast<uint32_t>(gpu_body::Size(d)), misalign);
     const unsigned blocks =
@@ -316,11 +329,12 @@ size_t RangeScratchBytes(int64_t depth) {
 template <typename S>
 int LaunchDataRangeParams(const S* in, const Dims& d, typename ComputeType<S>::type qmin,
                           typename ComputeType<S>::type qmax, void* scratch,
-                          Params<typename ComputeType<S>::type>* params_out, void* stream) {
+                          Params<typename ComputeType<S>::type>* params_out, void* stream,
+                          int device) {
   using C = typename ComputeType<S>::type;
   using K = typename Key<C>::type;
   cudaStream_t s = static_cast<cudaStream_t>(stream);
-  if (int e = PrepareLaunch(s)) return e;
+  if (int e = PrepareLaunch(s, device)) return e;
   if (d.depth == 0) return 0;
   K* kmin = static_cast<K*>(scratch);
   K* kmax = kmin + d.depth;
@@ -329,10 +343,11 @@ int LaunchDataRangeParams(const S* in, const Dims& d, typename ComputeType<S>::t
                                                              Key<C>::kMaxStart);
   if (int e = LastError()) return e;
   if (gpu_body::Size(d) > 0) {
-    const gpu_body::RangeGeometry g = gpu_body::MakeRangeGeometry(d);
+    const gpu_body::RangeGeometry g =
+        gpu_body::MakeRangeGeometry(d, range_grid_rows.load(std::memory_order_relaxed));
     const dim3 grid(static_cast<unsigned>(g.grid_x), static_cast<unsigned>(g.grid_y));
     const size_t shared = 2 * static_cast<size_t>(g.window) * sizeof(K);
-    if (gpu_body::Use32BitIndex(d)) {
+    if (UseNarrowIndex(d)) {
       RangeKernel<S, uint32_t>
           <<<grid, kThreads, shared, s>>>(in, d, g.window, g.windows, g.items, kmin, kmax);
     } else {
@@ -349,9 +364,9 @@ int LaunchDataRangeParams(const S* in, const Dims& d, typename ComputeType<S>::t
 template <typename S>
 int LaunchQuantizeDequantize(const S* in, S* out, const Dims& d,
                              const ParamsArg<typename ComputeType<S>::type>& p, bool clamp,
-                             bool half_up, void* stream) {
+                             bool half_up, void* stream, int device) {
   cudaStream_t s = static_cast<cudaStream_t>(stream);
-  if (int e = PrepareLaunch(s)) return e;
+  if (int e = PrepareLaunch(s, device)) return e;
   if (gpu_body::Size(d) == 0) return 0;
   if (clamp) {
     return half_up ? LaunchQdq<S, true, true>(in, out, d, p, s)
@@ -363,13 +378,14 @@ int LaunchQuantizeDequantize(const S* in, S* out, const Dims& d,
 
 template <typename S>
 int LaunchMaskedGradient(const S* gradients, const S* x, S* out, const Dims& d,
-                         const ParamsArg<typename ComputeType<S>::type>& p, void* stream) {
+                         const ParamsArg<typename ComputeType<S>::type>& p, void* stream,
+                         int device) {
   constexpr int V = VecWidth<S>::value;
   cudaStream_t s = static_cast<cudaStream_t>(stream);
-  if (int e = PrepareLaunch(s)) return e;
+  if (int e = PrepareLaunch(s, device)) return e;
   if (gpu_body::Size(d) == 0) return 0;
   const int misalign = Common(Common(Misalign<S>(gradients), Misalign<S>(x)), Misalign<S>(out));
-  if (gpu_body::Use32BitIndex(d)) {
+  if (UseNarrowIndex(d)) {
     const auto split =
         gpu_body::MakeSplit<V, uint32_t>(static_cast<uint32_t>(gpu_body::Size(d)), misalign);
     const unsigned blocks =
@@ -434,11 +450,18 @@ const char* BuildDescription() {
   return text.c_str();
 }
 
-std::string MissingKernelImageMessage(void* stream) {
+void SetForce64BitIndexForTesting(bool force) {
+  force_64bit_index.store(force, std::memory_order_relaxed);
+}
+void SetRangeGridRowsForTesting(int64_t rows) {
+  range_grid_rows.store(rows, std::memory_order_relaxed);
+}
+
+std::string MissingKernelImageMessage(void* stream, int device_ordinal) {
   int dev = -1;
   std::string device = "this GPU";
   int major = 0, minor = 0;
-  if (StreamDevice(static_cast<cudaStream_t>(stream), &dev) == cudaSuccess) {
+  if (StreamDevice(static_cast<cudaStream_t>(stream), device_ordinal, &dev) == cudaSuccess) {
     cudaDeviceProp prop;
     if (cudaGetDeviceProperties(&prop, dev) == cudaSuccess) {
       major = prop.major;
@@ -470,15 +493,15 @@ std::string MissingKernelImageMessage(void* stream) {
   return msg;
 }
 
-#define TF_QDQ_INSTANTIATE_GPU(S)                                                            \
-  template size_t RangeScratchBytes<S>(int64_t);                                             \
-  template int LaunchDataRangeParams<S>(const S*, const Dims&, ComputeType<S>::type,         \
-                                        ComputeType<S>::type, void*,                         \
-                                        Params<ComputeType<S>::type>*, void*);               \
-  template int LaunchQuantizeDequantize<S>(                                                  \
-      const S*, S*, const Dims&, const ParamsArg<ComputeType<S>::type>&, bool, bool, void*); \
-  template int LaunchMaskedGradient<S>(const S*, const S*, S*, const Dims&,                  \
-                                       const ParamsArg<ComputeType<S>::type>&, void*);
+#define TF_QDQ_INSTANTIATE_GPU(S)                                                                 \
+  template size_t RangeScratchBytes<S>(int64_t);                                                  \
+  template int LaunchDataRangeParams<S>(const S*, const Dims&, ComputeType<S>::type,              \
+                                        ComputeType<S>::type, void*,                              \
+                                        Params<ComputeType<S>::type>*, void*, int);               \
+  template int LaunchQuantizeDequantize<S>(                                                       \
+      const S*, S*, const Dims&, const ParamsArg<ComputeType<S>::type>&, bool, bool, void*, int); \
+  template int LaunchMaskedGradient<S>(const S*, const S*, S*, const Dims&,                       \
+                                       const ParamsArg<ComputeType<S>::type>&, void*, int);
 TF_QDQ_INSTANTIATE_GPU(BFloat16Bits)
 TF_QDQ_INSTANTIATE_GPU(HalfBits)
 TF_QDQ_INSTANTIATE_GPU(float)

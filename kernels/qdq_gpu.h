@@ -9,7 +9,15 @@
 // elsewhere in the process, and on the first use of each device checks that
 // the library holds a kernel image for it: without one it returns
 // cudaErrorNoKernelImageForDevice (see IsMissingKernelImage) before
-// launching anything.
+// launching anything. Only that answer and success are remembered; any other
+// error of the check (e.g. a transient cudaErrorMemoryAllocation) is returned
+// and the check runs again on the next launch.
+//
+// `device`: the CUDA device ordinal of `stream` (TensorFlow's
+// StreamExecutor::device_ordinal()), so that the check never depends on the
+// calling thread's current device or context; -1 looks it up from the stream
+// (cudaStreamGetDevice, CUDA 12.8 and later) or, with an older runtime or
+// the null stream, takes the current device.
 #ifndef TF_QDQ_KERNELS_QDQ_GPU_H_
 #define TF_QDQ_KERNELS_QDQ_GPU_H_
 
@@ -46,20 +54,22 @@ size_t RangeScratchBytes(int64_t depth);
 template <typename S>
 int LaunchDataRangeParams(const S* in, const Dims& d, typename ComputeType<S>::type qmin,
                           typename ComputeType<S>::type qmax, void* scratch,
-                          Params<typename ComputeType<S>::type>* params_out, void* stream);
+                          Params<typename ComputeType<S>::type>* params_out, void* stream,
+                          int device = -1);
 
 // out = QDQ(in) with the per-channel (or single) parameters. `out` may alias
 // `in`. clamp: the range was given.
 template <typename S>
 int LaunchQuantizeDequantize(const S* in, S* out, const Dims& d,
                              const ParamsArg<typename ComputeType<S>::type>& p, bool clamp,
-                             bool half_up, void* stream);
+                             bool half_up, void* stream, int device = -1);
 
 // out = gradients * (lo <= x <= hi) with per-channel (or single) raw bounds in
 // Params::lo / Params::hi. `out` may alias `gradients`.
 template <typename S>
 int LaunchMaskedGradient(const S* gradients, const S* x, S* out, const Dims& d,
-                         const ParamsArg<typename ComputeType<S>::type>& p, void* stream);
+                         const ParamsArg<typename ComputeType<S>::type>& p, void* stream,
+                         int device = -1);
 
 // Zero bytes at device pointer p (all four types: zero bits are +0.0).
 int LaunchZero(void* p, size_t bytes, void* stream);
@@ -76,10 +86,11 @@ bool IsInsufficientDriver(int code);
 // True for the codes of a device the library has no kernel image for
 // (cudaErrorNoKernelImageForDevice, cudaErrorInvalidDeviceFunction).
 bool IsMissingKernelImage(int code);
-// What to do about a missing kernel image on the device of `stream`: names
-// the device and its compute capability, the CUDA version and architectures
-// the library was built for, and the rebuild command.
-std::string MissingKernelImageMessage(void* stream);
+// What to do about a missing kernel image on the device of `stream`
+// (`device` as for the launchers): names the device and its compute
+// capability, the CUDA version and architectures the library was built for,
+// and the rebuild command.
+std::string MissingKernelImageMessage(void* stream, int device = -1);
 // "<CUDA version> <architectures>" of this build (e.g.
 // "13.0 sm_75,sm_80,sm_90,compute_90").
 const char* BuildDescription();
@@ -87,6 +98,14 @@ const char* BuildDescription();
 // version (0 when no driver is installed).
 int RuntimeVersion();
 int DriverVersion();
+
+// Test hooks for tools/gpu_harness/ (never called by the ops): launches
+// after these calls take the 64-bit index path for every size (force), and
+// give the range scan at most `rows` rows of blocks (gridDim.y, default
+// 65535), so that small tensors reach the loop over several windows per
+// block row that otherwise needs more than 134M channels. Process-wide.
+void SetForce64BitIndexForTesting(bool force);
+void SetRangeGridRowsForTesting(int64_t rows);
 
 }  // namespace gpu
 }  // namespace tf_qdq

@@ -13,6 +13,7 @@
 #ifndef TF_QDQ_KERNELS_QDQ_GPU_BODY_H_
 #define TF_QDQ_KERNELS_QDQ_GPU_BODY_H_
 
+#include <atomic>
 #include <cstdint>
 #include <cstring>
 
@@ -74,6 +75,7 @@ struct Divider<int64_t> {
   TF_QDQ_HD int64_t Div(int64_t n) const { return n / d; }
 };
 
+// (qdq_gpu.cu.cc: UseNarrowIndex, which tests can force onto 64 bits.)
 // True when every flat index of the view fits the 32-bit index path.
 TF_QDQ_HD inline bool Use32BitIndex(const Dims& d) { return Size(d) < (int64_t{1} << 31); }
 
@@ -239,6 +241,61 @@ TF_QDQ_HD inline Params<C> ParamsFromKeys(typename Key<C>::type kmin, typename K
   return ComputeParams(FromKey<C>(kmin), FromKey<C>(kmax), qmin, qmax);
 }
 
+// --- NaN bits -------------------------------------------------------------------
+// The CPU kernels' NaN outputs are those of x86 arithmetic, as TensorFlow's:
+// an operation with a NaN operand returns that NaN made quiet (sign and
+// payload kept), and an invalid operation (0 * inf) returns the "default"
+// NaN, which has the sign bit set. In QuantizeDequantize and MaskedGradient
+// only the data value (x, or the gradient) can be a NaN operand (the
+// parameters never are), so a NaN result is quiet(source) when the source is
+// NaN and the default NaN otherwise. CUDA arithmetic returns one canonical NaN
+// (0x7fffffff) instead; CpuNaN rewrites a NaN result to the CPU's bits. On an
+// x86 host it is the identity (tests/gpu_emulation.cc checks both).
+template <typename C>
+struct NaNBits;
+template <>
+struct NaNBits<float> {
+  using U = uint32_t;
+  static constexpr U kQuiet = 0x00400000u;
+  static constexpr U kDefault = 0xffc00000u;
+};
+template <>
+struct NaNBits<double> {
+  using U = uint64_t;
+  static constexpr U kQuiet = 0x0008000000000000ull;
+  static constexpr U kDefault = 0xfff8000000000000ull;
+};
+
+template <typename C>
+TF_QDQ_HD inline C CpuNaN(C result, C source) {
+  if (!(result != result)) return result;
+  using U = typename NaNBits<C>::U;
+  U u = NaNBits<C>::kDefault;
+  if (source != source) {
+    memcpy(&u, &source, sizeof(u));
+    u |= NaNBits<C>::kQuiet;
+  }
+  C out;
+  memcpy(&out, &u, sizeof(out));
+  return out;
+}
+
+// NaN conversions of the 16-bit types, the CPU's (x86 F16C for half: sign and
+// leading payload kept, quiet bit set; Eigen for bfloat16: 0x7fc0 with the
+// sign). Every other value converts with the CUDA intrinsics (exact, or
+// round to nearest even), which give the CPU's bits.
+TF_QDQ_HD inline bool HalfIsNaN(uint16_t h) { return (h & 0x7fffu) > 0x7c00u; }
+TF_QDQ_HD inline uint32_t HalfNaNToFloatBits(uint16_t h) {
+  return (static_cast<uint32_t>(h & 0x8000u) << 16) | 0x7fc00000u |
+         (static_cast<uint32_t>(h & 0x3ffu) << 13);
+}
+TF_QDQ_HD inline uint16_t FloatNaNToHalfBits(uint32_t u) {
+  return static_cast<uint16_t>(((u >> 16) & 0x8000u) | 0x7e00u | ((u >> 13) & 0x3ffu));
+}
+TF_QDQ_HD inline uint16_t FloatNaNToBf16Bits(uint32_t u) {
+  return static_cast<uint16_t>(((u >> 16) & 0x8000u) | 0x7fc0u);
+}
+
 // --- Elementwise loops ------------------------------------------------------
 // Quantization parameters as the kernels receive them: one value per channel
 // in device memory, or (per-tensor) one value passed by value.
@@ -303,7 +360,8 @@ TF_QDQ_HD inline void SplitLoop(const Split<I>& s, I first, I stride, const Body
   }
 }
 
-// out = QDQ(in) over a split, with channel i's parameters. load(i, Count<N>,
+// out = QDQ(in) over a split, with channel i's parameters and the CPU's NaN
+// bits (CpuNaN). load(i, Count<N>,
 // C* v) reads elements i .. i + N - 1 as compute values, store(i, Count<N>,
 // const C* v) writes them (after the loads of the same call: `out` may alias
 // `in`).
@@ -317,7 +375,8 @@ TF_QDQ_HD inline void QdqLoop(const Dims& d, const ParamsArg<C>& pa, const Split
       C v[kN];
       load(i, cnt, v);
       for (int k = 0; k < kN; ++k) {
-        v[k] = QuantizeDequantize<C, kClamp, kHalfUp>(v[k], p.lo, p.hi, p.scale, p.inv);
+        v[k] =
+            CpuNaN(QuantizeDequantize<C, kClamp, kHalfUp>(v[k], p.lo, p.hi, p.scale, p.inv), v[k]);
       }
       store(i, cnt, v);
     });
@@ -332,7 +391,7 @@ TF_QDQ_HD inline void QdqLoop(const Dims& d, const ParamsArg<C>& pa, const Split
     map.Locate(i, &c, &r);
     for (int k = 0; k < kN; ++k) {
       const Params<C>& p = pa.per_channel[c];
-      v[k] = QuantizeDequantize<C, kClamp, kHalfUp>(v[k], p.lo, p.hi, p.scale, p.inv);
+      v[k] = CpuNaN(QuantizeDequantize<C, kClamp, kHalfUp>(v[k], p.lo, p.hi, p.scale, p.inv), v[k]);
       map.Next(&c, &r);
     }
     store(i, cnt, v);
@@ -353,7 +412,7 @@ TF_QDQ_HD inline void GradLoop(const Dims& d, const ParamsArg<C>& pa, const Spli
       C g[kN], x[kN];
       load_g(i, cnt, g);
       load_x(i, cnt, x);
-      for (int k = 0; k < kN; ++k) g[k] = MaskedGradient(g[k], x[k], p.lo, p.hi);
+      for (int k = 0; k < kN; ++k) g[k] = CpuNaN(MaskedGradient(g[k], x[k], p.lo, p.hi), g[k]);
       store(i, cnt, g);
     });
     return;
@@ -368,7 +427,7 @@ TF_QDQ_HD inline void GradLoop(const Dims& d, const ParamsArg<C>& pa, const Spli
     map.Locate(i, &c, &r);
     for (int k = 0; k < kN; ++k) {
       const Params<C>& p = pa.per_channel[c];
-      g[k] = MaskedGradient(g[k], x[k], p.lo, p.hi);
+      g[k] = CpuNaN(MaskedGradient(g[k], x[k], p.lo, p.hi), g[k]);
       map.Next(&c, &r);
     }
     store(i, cnt, g);
@@ -396,12 +455,15 @@ struct RangeGeometry {
 
 inline int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-inline RangeGeometry MakeRangeGeometry(const Dims& d) {
+// max_grid_y: at most this many rows of blocks (kMaxGridY; smaller only in
+// tests).
+inline RangeGeometry MakeRangeGeometry(const Dims& d, int64_t max_grid_y = kMaxGridY) {
   RangeGeometry g;
   g.window = d.depth < kWindowChannels ? d.depth : kWindowChannels;
   if (g.window < 1) g.window = 1;
   g.windows = CeilDiv(d.depth, g.window);
-  g.grid_y = g.windows < kMaxGridY ? g.windows : kMaxGridY;
+  if (max_grid_y < 1 || max_grid_y > kMaxGridY) max_grid_y = kMaxGridY;
+  g.grid_y = g.windows < max_grid_y ? g.windows : max_grid_y;
   if (g.grid_y < 1) g.grid_y = 1;
   // Elements of the largest window.
   const int64_t per_window = d.outer * g.window * d.inner;
@@ -420,6 +482,35 @@ inline int64_t ElementwiseBlocks(int64_t items) {
   if (b > kMaxBlocks) b = kMaxBlocks;
   return b < 1 ? 1 : b;
 }
+
+// --- The per-device kernel-image check (host) ----------------------------------
+// Remembers the answer of a check that can fail for a passing reason: success
+// and a failure that `permanent(code)` calls final (no kernel image for the
+// device) are kept; any other failure (e.g. cudaErrorMemoryAllocation while
+// TensorFlow's allocator holds the memory) is returned and the check runs
+// again on the next call. check() returns 0 or a positive error code.
+// Concurrent first calls may each run the check; they store the same answer.
+class ImageCheckCache {
+ public:
+  template <typename Check, typename Permanent>
+  int Get(const Check& check, const Permanent& permanent) {
+    const int state = state_.load(std::memory_order_acquire);
+    if (state == kOk) return 0;
+    if (state != kUnknown) return state;
+    const int code = check();
+    if (code == 0) {
+      state_.store(kOk, std::memory_order_release);
+    } else if (permanent(code)) {
+      state_.store(code, std::memory_order_release);
+    }
+    return code;
+  }
+
+ private:
+  static constexpr int kUnknown = 0;
+  static constexpr int kOk = -1;  // error codes are positive
+  std::atomic<int> state_{kUnknown};
+};
 
 }  // namespace gpu_body
 }  // namespace tf_qdq

@@ -1,24 +1,33 @@
-"""The tests' one table of truth: the op names, the dtypes, the plugin's and TensorFlow's ops by
-short name, bit-pattern checks and the environment of child processes.
+"""The tests' one table of truth and shared helpers: the op names (the package's own table), the
+dtypes, the plugin's and TensorFlow's ops by short name, op_kwargs (an op's keyword arguments),
+bit-pattern checks, and child processes (child_env, run_child; their programs live in
+tests/children/).
 
 Test modules import it by name (`from qdq_testing import ...`: pytest puts tests/ on sys.path);
 conftest.py re-exports some of it for the modules that still import from there."""
 
 import functools
+import importlib
 import importlib.util
 import os
 
 import numpy as np
 
+
+def _op_names():
+    """tf_qdq/_op_names.py (the package's one table of op names) of the tf_qdq the tests import,
+    read without importing tf_qdq (which loads TensorFlow and the library)."""
+    spec = importlib.util.find_spec("tf_qdq")
+    path = os.path.join(os.path.dirname(spec.origin), "_op_names.py")
+    module_spec = importlib.util.spec_from_file_location("_tf_qdq_op_names", path)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module
+
+
 # Short name -> the raw op's name (the same for the plugin, as tf_qdq.raw_ops.NAME, and for
 # TensorFlow, as tf.raw_ops.NAME; the plugin's registered op type is "TfQdq>" + NAME).
-RAW_NAMES = {
-    "V1": "QuantizeAndDequantize",
-    "V2": "QuantizeAndDequantizeV2",
-    "V3": "QuantizeAndDequantizeV3",
-    "V4": "QuantizeAndDequantizeV4",
-    "V4Grad": "QuantizeAndDequantizeV4Grad",
-}
+RAW_NAMES = dict(_op_names().BUILTIN_BY_VERSION)
 # The tensor inputs of each op, in order (the rest are attrs).
 INPUT_NAMES = {
     "V1": ["input"],
@@ -88,6 +97,20 @@ def assert_same_bits(actual, expected, msg=""):
         raise AssertionError(f"{msg}: {n} of {a.size} elements differ in bits: {detail}")
 
 
+# The root of the source checkout the tests live in.
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def checkout_tools():
+    """The checkout's `tools` package (tools/fuzz: a developer tool, not in the installed package).
+    The root goes at the end of sys.path, so that an installed tf_qdq still wins over the source."""
+    import sys
+
+    if ROOT not in sys.path:
+        sys.path.append(ROOT)
+    return importlib.import_module("tools")
+
+
 def child_env(*extra_paths):
     """The parent's environment for a child process, with PYTHONPATH leading to the same tf_qdq
     package the parent imported (source tree or installed) and to extra_paths. Sanitizer settings
@@ -97,6 +120,66 @@ def child_env(*extra_paths):
     pkg_parent = os.path.dirname(os.path.dirname(os.path.abspath(tf_qdq.__file__)))
     paths = [*extra_paths, pkg_parent, os.environ.get("PYTHONPATH", "")]
     return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=os.pathsep.join(p for p in paths if p))
+
+
+# ---- calls of the ops and of child processes
+
+
+def op_kwargs(op, x, mn=None, mx=None, num_bits=8, gradients=None, convert=None, **attrs):
+    """The keyword arguments of raw op `op` (a short name) for tf.raw_ops and tf_qdq.raw_ops, with
+    what differs between the ops' signatures handled once:
+      * V1 has no range inputs (its range is the attributes input_min/input_max: pass them in
+        attrs) and takes num_bits as an attribute;
+      * V3 takes num_bits as a scalar int32 input, V2/V4 as an attribute, V4Grad not at all;
+      * V4Grad takes `gradients` (default: x).
+    num_bits=None leaves num_bits out. `convert` (for example tf.constant) is applied to every
+    tensor argument (x, mn, mx, gradients, V3's num_bits); attrs are added last, as given (a test of
+    invalid inputs may pass anything)."""
+    conv = convert or (lambda v: v)
+    if op == "V1":
+        kw = dict(input=conv(x))
+        if num_bits is not None:
+            kw["num_bits"] = num_bits
+    else:
+        kw = dict(input=conv(x), input_min=conv(mn), input_max=conv(mx))
+        if op == "V4Grad":
+            kw = dict(gradients=conv(x if gradients is None else gradients), **kw)
+        elif op == "V3":
+            if num_bits is not None:
+                kw["num_bits"] = conv(np.asarray(num_bits, np.int32))
+        elif num_bits is not None:
+            kw["num_bits"] = num_bits
+    kw.update(attrs)
+    return kw
+
+
+CHILDREN = os.path.join(ROOT, "tests", "children")
+
+
+def run_child(program, *args, env=None, cwd=None, timeout=600, check=True):
+    """Runs a Python child process and returns its CompletedProcess (text, stdout and stderr
+    captured). `program`: a file of tests/children/ ("name.py"), a path to a .py file, or "-m" /
+    "-c" followed by the module or code in args. `env` defaults to child_env() (the same tf_qdq
+    as this process). With check=True a non-zero exit fails the test with the child's output."""
+    import subprocess
+    import sys
+
+    if program.endswith(".py") and not os.path.dirname(program):
+        program = os.path.join(CHILDREN, program)
+    proc = subprocess.run(
+        [sys.executable, program, *map(str, args)],
+        env=child_env() if env is None else env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if check:
+        assert proc.returncode == 0, (
+            f"child {os.path.basename(program)} failed (rc {proc.returncode}):\n"
+            f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        )
+    return proc
 
 
 # ---- what differs between the supported TensorFlow versions (2.16 to 2.21) where tests pin a text

@@ -5,14 +5,11 @@ import importlib
 import inspect
 import os
 import re
-import subprocess
-import sys
-import textwrap
 
 import numpy as np
 import pytest
 import tensorflow as tf
-from qdq_testing import BFLOAT16, RAW_NAMES, assert_same_bits, child_env
+from qdq_testing import BFLOAT16, RAW_NAMES, assert_same_bits, child_env, run_child
 
 import tf_qdq
 from tf_qdq import _loader
@@ -387,26 +384,6 @@ def test_library_path_and_recorded_version():
     assert built.split(".")[:2] == tf.__version__.split(".")[:2]
 
 
-LOADER_SCRIPT = textwrap.dedent("""
-    import os, sys
-    patched, missing, real = sys.argv[1:4]
-
-    def attempt(path):
-        os.environ["TF_QDQ_LIBRARY"] = path
-        for m in [m for m in sys.modules if m == "tf_qdq" or m.startswith("tf_qdq.")]:
-            del sys.modules[m]
-        try:
-            import tf_qdq
-        except ImportError as e:
-            return "IMPORTERROR " + str(e).replace("\\n", " ")
-        return "OK " + tf_qdq.library_path()
-
-    print("PATCHED:", attempt(patched))
-    print("MISSING:", attempt(missing))
-    print("REAL:", attempt(real))
-""")
-
-
 @pytest.fixture(scope="module")
 def loader_run(tmp_path_factory):
     d = tmp_path_factory.mktemp("loader")
@@ -423,15 +400,7 @@ def loader_run(tmp_path_factory):
     patched.write_bytes(data.replace(marker, f"TF_QDQ_BUILT_AGAINST_TF={fake};".encode()))
     assert _loader.built_against(str(patched)) == fake
     missing = d / "no_such_dir" / "_tf_qdq_ops.so"
-    r = subprocess.run(
-        [sys.executable, "-c", LOADER_SCRIPT, str(patched), str(missing), real],
-        env=_env(),
-        cwd=d,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert r.returncode == 0, r.stderr[-3000:]
+    r = run_child("load_attempts.py", patched, missing, real, env=_env(), cwd=d, timeout=300)
     lines = dict(line.split(": ", 1) for line in r.stdout.splitlines() if line[:5] in ("PATCH", "MISSI", "REAL:"))
     return dict(lines=lines, fake=fake, built=built, patched=str(patched), missing=str(missing), real=real)
 
@@ -457,39 +426,15 @@ def test_real_library_still_loads_after_failures(loader_run):
     assert loader_run["lines"]["REAL"] == "OK " + loader_run["real"]
 
 
-SECOND_COPY_SCRIPT = textwrap.dedent("""
-    import os, sys
-    import tensorflow as tf
-    copy, first = sys.argv[1:3]
-    if first in ("copy", "same"):
-        tf.load_op_library(copy)
-    try:
-        import tf_qdq
-    except ImportError as e:
-        print("IMPORTERROR " + str(e).replace("\\n", " "))
-    else:
-        x = tf.constant([0.25, -1.0, 3.0])
-        print("OK", tf_qdq.quantize_and_dequantize_v2(x, -1.0, 1.0, range_given=True).numpy().tolist())
-""")
-
-
 def _second_copy(tmp_path, first):
-    """Runs SECOND_COPY_SCRIPT in a fresh process: `first` is "copy" (load a copy of the library
+    """Runs tests/children/second_copy.py in a fresh process: `first` is "copy" (load a copy of the library
     from another path before importing tf_qdq), "same" (load the very file tf_qdq loads) or
     "none"; returns its output line."""
     real = tf_qdq.library_path()
     copy = tmp_path / "elsewhere" / "_tf_qdq_ops.so"
     copy.parent.mkdir()
     copy.write_bytes(open(real, "rb").read())
-    r = subprocess.run(
-        [sys.executable, "-c", SECOND_COPY_SCRIPT, str(copy) if first == "copy" else real, first],
-        env=_env(),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert r.returncode == 0, r.stderr[-3000:]
+    r = run_child("second_copy.py", copy if first == "copy" else real, first, env=_env(), cwd=tmp_path, timeout=300)
     return r.stdout.strip().splitlines()[-1], str(copy), real
 
 
@@ -511,10 +456,7 @@ def test_library_loaded_first_from_the_same_file_is_reused(tmp_path):
 
 @pytest.mark.slow
 def test_cli_self_check(tmp_path):
-    r = subprocess.run(
-        [sys.executable, "-m", "tf_qdq"], env=_env(), cwd=tmp_path, capture_output=True, text=True, timeout=300
-    )
-    assert r.returncode == 0, (r.stdout[-3000:], r.stderr[-3000:])
+    r = run_child("-m", "tf_qdq", env=_env(), cwd=tmp_path, timeout=300)
     out = r.stdout
     assert tf_qdq.library_path() in out
     assert f"TensorFlow {tf.__version__}" in out

@@ -6,7 +6,7 @@ InvalidArgumentError at run time), and never crashes the process.
 Most of these inputs abort TensorFlow's own kernels (its security advisories for
 this op family: axis out of range, axis < -1, INT32_MAX axes in shape functions,
 non-scalar num_bits, wrong-rank min/max in V4Grad and V3, ...). So every call
-runs in ONE child process per module (`_child_main`, started by the
+runs in ONE child process per module (`child_main`, tests/children/bad_inputs.py, started by the
 `plugin_results` fixture): a crash fails the tests of the cases it did not
 finish, it does not kill pytest. A second child (`tf_results`) runs TensorFlow's
 built-in ops on the cases where TensorFlow gives a clean error and the tests
@@ -17,12 +17,10 @@ is never called on an input that aborts TensorFlow.
 import json
 import os
 import re
-import subprocess
-import sys
 
 import numpy as np
 import pytest
-from qdq_testing import RAW_NAMES, child_env, tf_number_text  # noqa: E402
+from qdq_testing import RAW_NAMES, checkout_tools, child_env, op_kwargs, run_child, tf_number_text
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 IAE, VE, TE, OK = "InvalidArgumentError", "ValueError", "TypeError", "ok"
@@ -84,14 +82,11 @@ def lit(s):
 
 
 def kw_for(op, x=X, mn=M1, mx=S1, nb=8, grads=None, **attrs):
-    if op == "V1":
-        return dict(input=x, **attrs)
-    kw = dict(input=x, input_min=mn, input_max=mx)
-    if op == "V3":
-        kw["num_bits"] = np.asarray(nb, np.int32)
-    if op == "V4Grad":
-        kw["gradients"] = x if grads is None else grads
-    kw.update(attrs)
+    """op_kwargs with this file's defaults: num_bits is V3's input `nb` unless attrs give num_bits,
+    which is then passed as given (also to V3, whatever its value)."""
+    given = {"num_bits": attrs.pop("num_bits")} if "num_bits" in attrs else {}
+    kw = op_kwargs(op, x, mn, mx, num_bits=nb if op == "V3" and not given else None, gradients=grads, **attrs)
+    kw.update(given)
     return kw
 
 
@@ -910,17 +905,16 @@ def _child_tf(ids):
             print(json.dumps({"id": cid, "mode": mode, **res}), flush=True)
 
 
-def _child_main(argv):
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+def child_main(argv):
+    """tests/children/bad_inputs.py: `plugin|tf [ID ...]`."""
     which, ids = argv[0], argv[1:]
     {"plugin": _child_plugin, "tf": _child_tf}[which](ids or list(CASES))
 
 
-def run_child(which, ids=()):
-    """Runs _child_main in a fresh interpreter; returns ({(id, mode): result}, last started, rc, stderr)."""
-    code = f"import sys; sys.path.insert(0, {HERE!r}); import test_bad_inputs as t; t._child_main(sys.argv[1:])"
-    env = child_env(HERE)
-    p = subprocess.run([sys.executable, "-c", code, which, *ids], capture_output=True, text=True, env=env, timeout=900)
+def run_cases(which, ids=()):
+    """Runs child_main in a fresh interpreter (tests/children/bad_inputs.py); returns
+    ({(id, mode): result}, last started, rc, stderr)."""
+    p = run_child("bad_inputs.py", which, *ids, env=child_env(HERE), timeout=900, check=False)
     results, last = {}, None
     for line in p.stdout.splitlines():
         if not line.startswith("{"):
@@ -935,12 +929,12 @@ def run_child(which, ids=()):
 
 @pytest.fixture(scope="module")
 def plugin_results():
-    return run_child("plugin")
+    return run_cases("plugin")
 
 
 @pytest.fixture(scope="module")
 def tf_results():
-    return run_child("tf", [cid for cid, c in CASES.items() if c["tf"]])
+    return run_cases("tf", [cid for cid, c in CASES.items() if c["tf"]])
 
 
 def _result(results, cid, mode):
@@ -1039,7 +1033,8 @@ def test_wrapper_rejects_range_tensor_of_another_dtype(api):
 def _model_case(c):
     """The checklist case as a fuzz Case, or None where it lies outside the fuzzer's model (huge
     shapes made in the child, wrappers, non-float raw inputs, round modes other than the two)."""
-    from tf_qdq.tools.fuzz.model import FLOAT_DTYPES, Case
+    checkout_tools()
+    from tools.fuzz.model import FLOAT_DTYPES, Case
 
     kw, op = c["kw"], c["op"]
     if op not in RAW_NAMES or any(isinstance(v, dict) for v in kw.values()):
@@ -1065,9 +1060,10 @@ def _model_case(c):
 
 
 def test_fuzz_model_agrees_with_the_checklist():
-    """tf_qdq.tools.fuzz's independent model of the validation rules classifies every checklist
+    """tools/fuzz's independent model of the validation rules classifies every checklist
     case it covers as this table does: the same exception (or none), eagerly and in graph mode."""
-    from tf_qdq.tools.fuzz.model import expected_errors
+    checkout_tools()
+    from tools.fuzz.model import expected_errors
 
     covered, disagree = 0, []
     for cid, c in CASES.items():

@@ -11,14 +11,11 @@ meaningful in a fresh process.
 """
 
 import os
-import subprocess
-import sys
-import textwrap
 import threading
 
 import numpy as np
 import tensorflow as tf
-from qdq_testing import BFLOAT16, child_env  # noqa: E402
+from qdq_testing import BFLOAT16, child_env, run_child
 
 import tf_qdq
 from tf_qdq import reference
@@ -138,51 +135,18 @@ def test_python_threads_tf_function_and_errors():
     assert not errors, errors[:5]
 
 
-def _run_child(code, timeout=600):
+def _env():
+    """The children's environment: they import this module's workloads from tests/."""
     env = child_env(HERE)
     if "ASAN_OPTIONS" in env:  # under .ci/sanitize.sh: a small quarantine keeps RSS meaningful
         env["ASAN_OPTIONS"] += ":quarantine_size_mb=16"
-    p = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=env, timeout=timeout
-    )
-    assert p.returncode == 0, f"child failed (rc {p.returncode}):\n{p.stdout[-2000:]}\n{p.stderr[-3000:]}"
-    return p.stdout
+    return env
 
 
 def test_inter_op_parallel_graph_matches_eager():
     """Independent ops of one graph run at once on 8 inter-op threads (and are
     called from 4 Python threads at once): results identical to eager ones."""
-    out = _run_child("""
-        import threading
-        import tensorflow as tf
-        tf.config.threading.set_inter_op_parallelism_threads(8)
-        tf.config.threading.set_intra_op_parallelism_threads(2)
-        import numpy as np
-        import tf_qdq
-        from tf_qdq import reference
-        from test_concurrency import workloads
-
-        work = workloads(seed=1)
-        eager = [f().numpy() for _, f in work]
-
-        @tf.function
-        def all_at_once():
-            return [f() for _, f in work]  # no data dependencies: scheduled in parallel
-
-        for rep in range(3):
-            got = [t.numpy() for t in all_at_once()]
-            bad = [work[i][0] for i in range(len(work)) if not reference.same_bits(got[i], eager[i])]
-            assert not bad, ("graph differs from eager", rep, bad)
-        errors = []
-        def worker():
-            for _ in range(3):
-                got = [t.numpy() for t in all_at_once()]
-                errors.extend(work[i][0] for i in range(len(work)) if not reference.same_bits(got[i], eager[i]))
-        ts = [threading.Thread(target=worker) for _ in range(4)]
-        [t.start() for t in ts]; [t.join() for t in ts]
-        assert not errors, errors[:5]
-        print("inter-op ok", tf.config.threading.get_inter_op_parallelism_threads(), len(work))
-    """)
+    out = run_child("inter_op_graph.py", env=_env(), timeout=600).stdout
     assert "inter-op ok 8" in out
 
 
@@ -190,46 +154,5 @@ def test_repeated_calls_do_not_grow_memory():
     """2000 calls after a warm-up (valid calls of every op, failing calls, a
     tf.function): resident memory grows by less than 40 MiB. One leaked output
     per call would be 2000 x 256 KiB = 500 MiB."""
-    out = _run_child("""
-        import os
-        import numpy as np
-        import tensorflow as tf
-        import tf_qdq
-
-        R = tf_qdq.raw_ops
-        x = tf.constant(np.random.default_rng(0).standard_normal((64, 1024)).astype(np.float32))  # 256 KiB
-        lo_c, hi_c = -tf.ones([1024]), tf.ones([1024])
-        z = tf.constant(0.0)
-        f = tf.function(lambda x: tf_qdq.quantize_and_dequantize_v2(x, -1.0, 1.0, range_given=True))
-
-        def rss():
-            with open("/proc/self/statm") as fh:
-                return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-        def once(i):
-            k = i % 8
-            if k == 0: R.QuantizeAndDequantizeV2(input=x, input_min=z, input_max=z)
-            elif k == 1: R.QuantizeAndDequantizeV4(input=x, input_min=lo_c, input_max=hi_c, axis=1, range_given=True)
-            elif k == 2: R.QuantizeAndDequantizeV3(input=x, input_min=lo_c, input_max=hi_c, num_bits=7, axis=1)
-            elif k == 3: R.QuantizeAndDequantizeV4Grad(gradients=x, input=x, input_min=lo_c, input_max=hi_c, axis=1)
-            elif k == 4: R.QuantizeAndDequantize(input=x)
-            elif k == 5: f(x)
-            else:
-                try:  # failing validation must not leak either
-                    if k == 6: R.QuantizeAndDequantizeV3(input=x, input_min=lo_c, input_max=hi_c, num_bits=8, axis=-2)
-                    else: R.QuantizeAndDequantizeV4Grad(gradients=x, input=x, input_min=z, input_max=z, axis=1)
-                except tf.errors.InvalidArgumentError:
-                    pass
-                else:
-                    raise AssertionError("bad input accepted")
-
-        for i in range(400):
-            once(i)
-        before = rss()
-        for i in range(2000):
-            once(i)
-        after = rss()
-        print(f"rss before {before >> 20} MiB after {after >> 20} MiB growth {(after - before) / 2**20:.1f} MiB")
-        assert after - before < 40 * 2**20, (before, after)
-    """)
+    out = run_child("memory_flat.py", env=_env(), timeout=600).stdout
     print(out)

@@ -5,7 +5,7 @@ is safe to run) what TensorFlow's built-in op does instead."""
 import numpy as np
 import pytest
 import tensorflow as tf
-from qdq_testing import BFLOAT16, PLUGIN_OPS, assert_same_bits
+from qdq_testing import BFLOAT16, PLUGIN_OPS, assert_same_bits, op_kwargs
 
 import tf_qdq
 from tf_qdq import reference
@@ -244,28 +244,24 @@ def test_6_3_half_and_bfloat16_forward(p):
     shape, axis = ((40,), -1) if layout == "pt" else ((4, 6, 5), 1)
     x, lo, hi = _lp_case(rng, dtype, shape, axis, rg, specials=True)
     if op == "V1":
-        kw = dict(
-            input=tf.constant(x),
-            signed_input=True,
-            num_bits=5,
-            range_given=rg,
-            input_min=float(lo),
-            input_max=float(hi),
+        kw = op_kwargs(
+            op, tf.constant(x), num_bits=5, signed_input=True, range_given=rg, input_min=float(lo), input_max=float(hi)
         )
     else:
-        kw = dict(
-            input=tf.constant(x),
-            input_min=tf.constant(lo),
-            input_max=tf.constant(hi),
+        extra = {} if op == "V3" else dict(round_mode=rm)
+        kw = op_kwargs(
+            op,
+            x,
+            lo,
+            hi,
+            num_bits=6,
+            convert=tf.constant,
             signed_input=True,
             range_given=rg,
             narrow_range=False,
             axis=axis,
+            **extra,
         )
-        if op == "V3":
-            kw["num_bits"] = tf.constant(6)
-        else:
-            kw.update(num_bits=6, round_mode=rm)
     out = PLUGIN_OPS[op](**kw)
     assert out.dtype == tf.as_dtype(dtype)
     expected = reference.builtin(op, **kw)

@@ -2,7 +2,7 @@
 
 The same model is trained on the same global batches (the large values in the
 second half of each batch, i.e. in replica 1's or worker 1's shard) three ways,
-each in its own process (tests/_dist_worker.py): on one device with the default
+each in its own process (tests/children/dist_worker.py): on one device with the default
 strategy, under MirroredStrategy on 2 logical CPU devices, and under
 MultiWorkerMirroredStrategy with 2 worker processes on 127.0.0.1. Ranges must be
 identical on every replica and worker and equal to the one-device run; weights
@@ -19,12 +19,12 @@ import time
 import numpy as np
 import pytest
 import tensorflow as tf
-from qdq_testing import child_env
+from qdq_testing import child_env, run_child
 
 pytestmark = pytest.mark.slow  # worker processes: about a minute in all
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-WORKER = os.path.join(HERE, "_dist_worker.py")
+WORKER = os.path.join(HERE, "children", "dist_worker.py")
 TIMEOUT_S = 150  # for each group of processes; they normally finish in well under a minute
 DISTRIBUTED = ("mirrored-0", "multiworker-0", "multiworker-1")
 PHASES = ("loop", "fit", "cal_replica", "cal_cross")
@@ -260,30 +260,9 @@ def test_multiworker_example(tmp_path):
     """examples/qat_multiworker.py with tiny settings: 2 workers on 127.0.0.1,
     the same ranges printed by both, chief's export, lowering and ONNX."""
     example = os.path.join(os.path.dirname(HERE), "examples", "qat_multiworker.py")
-    proc = subprocess.run(
-        [
-            sys.executable,
-            example,
-            "--workers",
-            "2",
-            "--epochs",
-            "1",
-            "--steps",
-            "2",
-            "--batch",
-            "4",
-            "--out",
-            str(tmp_path),
-            "--timeout",
-            str(TIMEOUT_S),
-        ],
-        env=child_env(),
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_S + 30,
-    )
+    args = ["--workers", "2", "--epochs", "1", "--steps", "2", "--batch", "4", "--out", tmp_path]
+    proc = run_child(example, *args, "--timeout", TIMEOUT_S, timeout=TIMEOUT_S + 30)
     out = proc.stdout
-    assert proc.returncode == 0, out[-4000:] + proc.stderr[-2000:]
     ranges = sorted(line.split(": ", 1)[1] for line in out.splitlines() if "2. ranges on worker" in line)
     assert len(ranges) == 2 and ranges[0] == ranges[1], ranges
     assert "lowered SavedModel vs Keras model: bit-identical" in out, out

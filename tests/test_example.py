@@ -1,11 +1,9 @@
 """examples/qat_to_onnx.py runs end to end: training, export, lowering, tf2onnx, onnxruntime."""
 
 import os
-import subprocess
-import sys
 
 import pytest
-from qdq_testing import child_env
+from qdq_testing import run_child
 
 EXAMPLE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples", "qat_to_onnx.py")
 
@@ -14,11 +12,7 @@ EXAMPLE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 def test_qat_to_onnx_example(tmp_path):
     pytest.importorskip("tf2onnx", reason="tf2onnx not installed (pip install tf_qdq[export])")
     pytest.importorskip("onnxruntime", reason="onnxruntime not installed (pip install tf_qdq[export])")
-    env = child_env()  # the same tf_qdq as this process (source tree or installed)
-    proc = subprocess.run(
-        [sys.executable, EXAMPLE, "--out", str(tmp_path)], capture_output=True, text=True, env=env, timeout=300
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr[-4000:]
+    proc = run_child(EXAMPLE, "--out", tmp_path, timeout=300)  # the same tf_qdq as this process
     out = proc.stdout
     assert "lowered SavedModel vs Keras model: bit-identical" in out, out
     assert "3 per tensor, 3 per channel" in out, out

@@ -5,17 +5,15 @@ and their outputs must be bit-identical to the plugin's."""
 
 import json
 import os
-import subprocess
-import sys
-import textwrap
 
 import numpy as np
 import pytest
 import tensorflow as tf
-from qdq_testing import assert_same_bits
+from qdq_testing import assert_same_bits, run_child
 
 import tf_qdq
 from tf_qdq import export
+from tf_qdq.__main__ import main as cli
 
 R = tf_qdq.raw_ops
 F32 = tf.float32
@@ -169,49 +167,6 @@ def _build_tf1(path):
     return expected
 
 
-RUNNER = textwrap.dedent(r"""
-    import json, os, sys
-    import numpy as np
-    import tensorflow as tf
-    assert "tf_qdq" not in sys.modules
-    jobs = json.loads(sys.argv[1])
-    x = np.load(jobs["x"])
-    for job in jobs["tf2"]:
-        m = tf.saved_model.load(job["dir"])
-        out = {}
-        for fn in job["functions"]:
-            res = getattr(m, fn)(x)
-            res = res if isinstance(res, dict) else {"out": res}
-            out.update({f"{fn}/{k}": v.numpy() for k, v in res.items()})
-        xt = tf.constant(x)
-        for fn in ("computed_v4", "given_v4"):
-            with tf.GradientTape() as tape:  # TensorFlow's registered gradient of the loaded ops
-                tape.watch(xt)
-                y = getattr(m, fn)(xt)
-            out[f"tape/{fn}"] = tape.gradient(y, xt).numpy()
-        np.savez(job["out"], **out)
-    for job in jobs["tf1"]:
-        with tf.compat.v1.Session(graph=tf.Graph()) as sess:
-            meta = tf.compat.v1.saved_model.load(sess, ["serve"], job["dir"])
-            sig = meta.signature_def["serving_default"]
-            fetch = {k: v.name for k, v in sig.outputs.items()}
-            res = sess.run(fetch, {sig.inputs["x"].name: x})
-        np.savez(job["out"], **res)
-    ops = set()
-    for job in jobs["tf2"] + jobs["tf1"]:
-        from tensorflow.core.protobuf import saved_model_pb2
-        with open(os.path.join(job["dir"], "saved_model.pb"), "rb") as f:
-            sm = saved_model_pb2.SavedModel.FromString(f.read())
-        for mg in sm.meta_graphs:
-            ops.update(n.op for n in mg.graph_def.node)
-            ops.update(n.op for f in mg.graph_def.library.function for n in f.node_def)
-    print(json.dumps(sorted(o for o in ops if "Quantize" in o)))
-    # Optional dependencies stay optional.
-    import tf_qdq, tf_qdq.export, tf_qdq.keras  # noqa: E401,F401
-    print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in ("tf2onnx", "onnx", "onnxruntime"))))
-""")
-
-
 @pytest.fixture(scope="module")
 def lowered(tmp_path_factory):
     """Saves the plugin models, lowers them, loads them in one fresh process."""
@@ -242,11 +197,7 @@ def lowered(tmp_path_factory):
         ],
         "tf1": [{"dir": str(d / "tf1_low"), "out": str(d / "tf1_low.npz")}],
     }
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    proc = subprocess.run(
-        [sys.executable, "-c", RUNNER, json.dumps(jobs)], capture_output=True, text=True, env=env, timeout=300
-    )
-    assert proc.returncode == 0, proc.stderr[-4000:]
+    proc = run_child("run_lowered.py", json.dumps(jobs), timeout=300)
     return dict(
         dir=d,
         x=x,
@@ -344,7 +295,7 @@ def test_half_up_per_channel_given_range_is_refused(tmp_path, capsys):
     with pytest.raises(export.LoweringError, match=r"my_qdq.*HALF_UP"):
         export.lower_saved_model(tmp_path / "src", tmp_path / "dst")
     assert not (tmp_path / "dst").exists()
-    assert export.main([str(tmp_path / "src"), str(tmp_path / "dst")]) == 1
+    assert cli(["lower", str(tmp_path / "src"), str(tmp_path / "dst")]) == 1
     err = capsys.readouterr().err
     assert "my_qdq" in err and "QuantizeAndDequantizeV3" in err and "HALF_UP" in err
     assert not (tmp_path / "dst").exists()
@@ -384,8 +335,8 @@ def test_raise_then_lower_round_trip(tmp_path):
     for k, v in raised.f(x).items():
         assert_same_bits(v, want[k], f"raised {k}")
     # Back down: only built-in ops again, same bits (in this process).
-    assert export.raise_main([str(tmp_path / "raised"), str(tmp_path / "raised")]) == 1
-    assert export.main([str(tmp_path / "raised"), str(tmp_path / "lowered")]) == 0
+    assert cli(["raise", str(tmp_path / "raised"), str(tmp_path / "raised")]) == 1
+    assert cli(["lower", str(tmp_path / "raised"), str(tmp_path / "lowered")]) == 0
     assert all(not op.startswith("TfQdq>") for op in export.count_ops(tmp_path / "lowered"))
     lowered = tf.saved_model.load(str(tmp_path / "lowered"))
     for k, v in lowered.f(x).items():
@@ -408,8 +359,8 @@ def test_lower_graph_def_and_op_list(tmp_path):
     low = export.lower_graph_def(gd)
     assert [n.op for n in low.node if "Quantize" in n.op] == ["QuantizeAndDequantizeV4"]
     assert [n.op for n in export.raise_graph_def(low).node if "Quantize" in n.op] == ["TfQdq>QuantizeAndDequantizeV4"]
-    assert export.main([str(tmp_path / "src"), str(tmp_path / "dst")]) == 1  # exists
-    assert export.main(["--overwrite", str(tmp_path / "src"), str(tmp_path / "dst")]) == 0
+    assert cli(["lower", str(tmp_path / "src"), str(tmp_path / "dst")]) == 1  # exists
+    assert cli(["lower", "--overwrite", str(tmp_path / "src"), str(tmp_path / "dst")]) == 0
 
 
 # ----------------------------------------------------------------------------- tf2onnx

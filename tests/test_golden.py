@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from qdq_testing import BUILTIN_OPS as BUILTIN
-from qdq_testing import PLUGIN_OPS, assert_same_bits
+from qdq_testing import PLUGIN_OPS, assert_same_bits, op_kwargs
 
 import tf_qdq
 from tf_qdq import reference
@@ -49,14 +49,12 @@ def assert_golden(actual, expected, exact, dtype=np.float32, msg=""):
 
 
 def _run(op, x, mn, mx, dtype=np.float32, num_bits=8, **attrs):
-    impl = PLUGIN_OPS[op]
-    kw = dict(input=tf.constant(x, dtype), input_min=tf.constant(mn, dtype), input_max=tf.constant(mx, dtype), **attrs)
+    if op == "V3":
+        attrs.pop("round_mode", None)
+    kw = op_kwargs(op, x, mn, mx, num_bits=num_bits, convert=lambda v: tf.constant(v, dtype), **attrs)
     if op == "V3":
         kw["num_bits"] = tf.constant(num_bits, tf.int32)
-        kw.pop("round_mode", None)
-    else:
-        kw["num_bits"] = num_bits
-    return impl(**kw), kw
+    return PLUGIN_OPS[op](**kw), kw
 
 
 def check_row(op, x, mn, mx, expected, exact, dtype=np.float32, also=(), builtin=True, **attrs):
@@ -527,13 +525,7 @@ def _kernel_test(op, dims, axis, expected_values, exact, **attrs):
     slices = 1 if axis == -1 else dims[axis]
     zeros = np.zeros(() if axis == -1 else (slices,), np.float32)
     min_t, max_t = tf.constant(zeros), tf.constant(zeros)
-    kw = dict(
-        input=tf.constant(x), input_min=min_t, input_max=max_t, signed_input=True, range_given=False, axis=axis, **attrs
-    )
-    if op == "V3":
-        kw["num_bits"] = tf.constant(8)
-    else:
-        kw["num_bits"] = 8
+    kw = op_kwargs(op, tf.constant(x), min_t, max_t, signed_input=True, range_given=False, axis=axis, **attrs)
     out = PLUGIN_OPS[op](**kw)
     assert_golden(out, expected, exact, msg=f"{op} axis {axis}")
     assert_same_bits(out, BUILTIN[op](**kw), f"{op} axis {axis} vs built-in")
@@ -553,8 +545,7 @@ def _f32_fractions(num, den):
 @pytest.mark.parametrize("op", ["V2", "V3"])
 def test_tf_kernel_case_convert_scalar_tensor(op):
     min_t, max_t = tf.constant(0.0), tf.constant(0.0)
-    kw = dict(input=tf.constant([-3.5]), input_min=min_t, input_max=max_t, signed_input=True, range_given=False)
-    kw["num_bits"] = tf.constant(8) if op == "V3" else 8
+    kw = op_kwargs(op, tf.constant([-3.5]), min_t, max_t, signed_input=True, range_given=False)
     out = PLUGIN_OPS[op](**kw)
     assert_golden(out, [-3.5], exact=True)
     assert_same_bits(out, BUILTIN[op](**kw))

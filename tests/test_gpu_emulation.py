@@ -9,8 +9,10 @@ AddressSanitizer and UBSan when available. This checks without a GPU: the
 bit), the per-channel windows, the one-flush-per-thread scan of short runs
 (e.g. 3 channels last), the order keys and the zero-sign rule, and the
 16-byte groups of the elementwise loops with their heads and tails (every
-element written once, every group aligned and in bounds). It needs only a
-C++ compiler."""
+element written once, every group aligned and in bounds), subnormal data and
+given ranges, and the host-side parts of the GPU path: given-range parameters
+computed under TensorFlow's flush-to-zero, the kernel-image check cache, and
+the CPU's NaN bits. It needs only a C++ compiler."""
 
 import os
 import shutil

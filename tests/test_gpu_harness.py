@@ -73,3 +73,33 @@ def test_harness_passes_on_the_gpu(harness):
     # sanitizers on the quick checks.
     r = subprocess.run(["bash", RUN_SH, "--no-timing"], capture_output=True, text=True, env=env, timeout=3600)
     assert r.returncode == 0 and "== all passed" in r.stdout, r.stdout[-8000:] + r.stderr[-4000:]
+
+
+def test_report_runs_every_section_and_writes_one_table(harness, tmp_path):
+    """run.sh --report (the first run on a GPU machine): one row per section in order, then the timing rows.
+    Without a GPU the grid fails with "no CUDA device" and the device sections are marked not run."""
+    if _gpu_visible():
+        pytest.skip("a GPU is visible: test_harness_passes_on_the_gpu covers the sections")
+    _, env, _ = harness
+    report = tmp_path / "report.md"
+    r = subprocess.run(["bash", RUN_SH, "--report", str(report)], capture_output=True, text=True, env=env, timeout=1800)
+    assert r.returncode == 1, r.stdout[-4000:] + r.stderr[-4000:]
+    text = report.read_text()
+    assert text in r.stdout  # printed at the end too
+    rows = [line for line in text.splitlines() if line.startswith("| ") and not line.startswith("| check ")]
+    names = [row.split("|")[1].strip() for row in rows]
+    assert names[0].startswith("build (nvcc "), names
+    assert names[1:] == [
+        "correctness grid",
+        "memcheck, quick grid",
+        "racecheck, quick grid",
+        "timing",
+        "more than 2^31 elements",
+    ], names
+    cells = {row.split("|")[1].strip(): [c.strip() for c in row.split("|")[2:-1]] for row in rows}
+    assert cells[names[0]][0] == "pass", rows[0]
+    assert cells["correctness grid"][0] == "FAIL" and "no CUDA device" in cells["correctness grid"][2], rows
+    for name in ("timing", "more than 2^31 elements"):
+        assert cells[name][0] == "not run", rows
+    for name in ("memcheck, quick grid", "racecheck, quick grid"):
+        assert cells[name][0] == "not run", rows

@@ -41,8 +41,27 @@ def test_install_patches_and_uninstall_restores():
 def test_commands_registered():
     from tf_qdq.__main__ import COMMANDS
 
-    assert COMMANDS["tf2onnx"][0] == "tf_qdq.export:tf2onnx_main"
-    assert COMMANDS["saved_model_cli"][0] == "tf_qdq.export:saved_model_cli_main"
+    assert COMMANDS["tf2onnx"][0] == "tf_qdq._cli:tf2onnx_main"
+    assert COMMANDS["saved_model_cli"][0] == "tf_qdq._cli:saved_model_cli_main"
+    # The command lines are not part of the library API.
+    assert not [name for name in export.__all__ if name.endswith("main")]
+
+
+def test_import_does_not_load_export_until_tf2onnx_is_imported():
+    """`import tf_qdq` loads the runtime only (not tf_qdq.export, the bench or the Keras layer);
+    importing tf2onnx afterwards loads tf_qdq.export and patches tf2onnx (the import hook), and
+    `tf_qdq.export` still resolves as an attribute."""
+    import json
+
+    from qdq_testing import run_child
+
+    out = json.loads(run_child("import_direction.py", timeout=240).stdout.splitlines()[-1])
+    loaded = out["loaded_by_import"]
+    assert "tf_qdq.ops" in loaded and "tf_qdq.raw_ops" in loaded, loaded
+    # Neither the export package nor the bench nor the Keras layer.
+    assert not [m for m in loaded if m.startswith(("tf_qdq.export", "tf_qdq.bench", "tf_qdq.keras"))], loaded
+    assert out["export_loaded_by_tf2onnx"] == out["patched"] == out["has_tf2onnx"]
+    assert out["attribute"] is True
 
 
 # ----------------------------------------------------------------------------- Grappler
@@ -156,7 +175,7 @@ def test_tf2onnx_from_function_keeps_weight_qdq(large_model):
         gd = tf_loader.from_function(
             cf, [t.name for t in cf.inputs if t.dtype != tf.resource], [t.name for t in cf.outputs], large_model=True
         )
-        ops = export.graph._used_ops(gd)
+        ops = export.graph.used_ops(gd)
         assert "QuantizeAndDequantizeV3" in ops and "QuantizeAndDequantizeV4" in ops, ops
         assert not any(op.startswith("TfQdq>") for op in ops), ops
         return
@@ -215,12 +234,6 @@ def test_tflite_converter_lowers_first_when_installed(tmp_path):
 
 def test_tf2onnx_imported_before_tf_qdq_is_patched_too():
     pytest.importorskip("tf2onnx", reason="tf2onnx not installed")
-    import subprocess
-    import sys
+    from qdq_testing import run_child
 
-    from qdq_testing import child_env
-
-    code = "import tf2onnx.convert, tf_qdq\nfrom tf_qdq import export\nprint(export.tf2onnx_patched())\n"
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=child_env(), timeout=240)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert proc.stdout.split()[-1] == "True"
+    assert run_child("tf2onnx_first.py", timeout=240).stdout.split()[-1] == "True"

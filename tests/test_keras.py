@@ -138,68 +138,14 @@ def test_config_save_load_export_and_lower(tmp_path):
     assert_same_bits(lowered.serve(tf.constant(x)), want, "exported and lowered")
 
 
-KERAS2_SCRIPT = r"""
-import json, os, sys
-import numpy as np
-import tensorflow as tf
-import tf_keras
-from tf_qdq import keras as qk
-
-out = sys.argv[1]
-assert qk.LEGACY_KERAS and qk.keras is tf_keras and tf.keras.layers.Layer is tf_keras.layers.Layer
-Q = qk.QuantizeDequantize
-inp = tf_keras.Input((6,))
-h = Q(range_mode="moving_average", momentum=0.5, name="q_in")(inp)
-h = tf_keras.layers.Dense(4, kernel_initializer=tf_keras.initializers.GlorotUniform(seed=1))(h)
-h = Q(axis=-1, narrow_range=True, range_mode="last", name="q_pc")(h)
-h = Q(range_mode="fixed", init_range=0.5, num_bits=4, signed=False, name="q_fixed")(h)
-model = tf_keras.Model(inp, h)
-model.compile(tf_keras.optimizers.SGD(0.1), "mse")
-rng = np.random.RandomState(0)
-x = rng.uniform(-2, 2, (16, 6)).astype(np.float32)
-hist = model.fit(x, x[:, :4] * 0.1, batch_size=8, epochs=1, verbose=0, shuffle=False)
-res = {
-       "is_layer": isinstance(model.get_layer("q_in"), tf_keras.layers.Layer),
-       "weights": {w.name: w.numpy().tolist() for w in model.weights if "q_" in w.name},
-       "amax_second_half": float(np.abs(x[8:]).max()), "amax_first_half": float(np.abs(x[:8]).max())}
-want = model.predict(x, verbose=0)
-res["loads"] = {}
-for fmt, path in (("keras", "m.keras"), ("h5", "m.h5"), ("tf", "m_savedmodel")):
-    path = os.path.join(out, path)
-    model.save(path, save_format=fmt)
-    loaded = tf_keras.models.load_model(path)
-    got = loaded.predict(x, verbose=0)
-    res["loads"][fmt] = {
-        "same_bits": bool(np.array_equal(got.view(np.uint32), want.view(np.uint32))),
-        "class": type(loaded.get_layer("q_pc")).__name__,
-        "max": loaded.get_layer("q_pc").max.numpy().tolist()}
-# Training continues after loading (the range variables are restored as variables).
-loaded.compile(tf_keras.optimizers.SGD(0.1), "mse")
-loaded.fit(x, x[:, :4] * 0.1, batch_size=16, epochs=1, verbose=0)
-res["after_reload_fit_q_in"] = float(loaded.get_layer("q_in").max.numpy())
-res["q_in_before"] = float(model.get_layer("q_in").max.numpy())
-tf.saved_model.save(model, os.path.join(out, "raw_saved"))
-res["want"] = want.tolist()
-json.dump(res, open(os.path.join(out, "res.json"), "w"))
-"""
-
-
 def test_keras2_tf_keras(tmp_path):
     """With TF_USE_LEGACY_KERAS=1 the layer is a tf_keras layer: build, fit 2 steps,
     save and load as .keras, .h5 and SavedModel with the same outputs."""
     import json
-    import subprocess
-    import sys
 
-    from qdq_testing import child_env
+    from qdq_testing import child_env, run_child
 
-    script = tmp_path / "keras2.py"
-    script.write_text(KERAS2_SCRIPT)
-    env = dict(child_env(), TF_USE_LEGACY_KERAS="1")
-    proc = subprocess.run(
-        [sys.executable, str(script), str(tmp_path)], env=env, capture_output=True, text=True, timeout=180
-    )
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    run_child("keras2_layer.py", tmp_path, env=dict(child_env(), TF_USE_LEGACY_KERAS="1"), timeout=180)
     res = json.loads((tmp_path / "res.json").read_text())
     assert res["is_layer"]
     w = res["weights"]

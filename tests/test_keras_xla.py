@@ -6,9 +6,9 @@ import pytest
 import tensorflow as tf
 
 keras = pytest.importorskip("keras")
-from qdq_testing import assert_same_bits  # noqa: E402
+from qdq_testing import assert_same_bits
 
-import tf_qdq.keras  # noqa: E402
+import tf_qdq.keras
 
 
 def _data(seed=0):

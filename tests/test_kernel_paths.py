@@ -19,20 +19,19 @@ Run directly (python tests/test_kernel_paths.py [--quick]) for a summary."""
 
 import itertools
 import os
-import subprocess
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from qdq_testing import ALL_DTYPES as DTYPES  # noqa: E402 (tests/ helper)
-from qdq_testing import BFLOAT16 as BF16  # noqa: E402
-from qdq_testing import half_cast_keeps_nan_payload  # noqa: E402
+import numpy as np
+import pytest
+import tensorflow as tf
+from qdq_testing import ALL_DTYPES as DTYPES
+from qdq_testing import BFLOAT16 as BF16
+from qdq_testing import child_env, half_cast_keeps_nan_payload, run_child
 
-import tf_qdq  # noqa: E402
-from tf_qdq import reference  # noqa: E402
+import tf_qdq
+from tf_qdq import reference
 
 OPS = {
     "V2": tf_qdq.raw_ops.QuantizeAndDequantizeV2,
@@ -400,23 +399,10 @@ def test_grid_other_isa(isa, stream):
     (TF_QDQ_STREAM_BYTES=0: unaligned heads and short tails; by default only outputs of 24 MiB
     and more stream), in a fresh
     process. (The default table, AVX2 on most machines, runs the full grid in-process.)"""
-    env = dict(os.environ, TF_QDQ_CPU_ISA=isa)
+    env = dict(child_env(), TF_QDQ_CPU_ISA=isa)
     if stream:
         env["TF_QDQ_STREAM_BYTES"] = "0"
-    _run_in_child(env, "run_grid(quick=True, seed=7)")
-
-
-def _run_in_child(env, call):
-    """Runs `call` of this module (returning (cases, failures)) in a fresh process with `env`;
-    fails with its output when any case failed."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    code = (
-        "import sys; sys.path.insert(0, %r); import test_kernel_paths as t; "
-        "n, f = t.%s; print(n, 'cases'); "
-        "print('\\n'.join(f[:20])); sys.exit(1 if f else 0)" % (here, call)
-    )
-    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
+    run_child("check_in_child.py", "test_kernel_paths", "run_grid", "quick=True", "seed=7", env=env, timeout=300)
 
 
 # ---- half and bfloat16: the range on bit patterns, bfloat16's paired rounding ---------------------
@@ -585,9 +571,9 @@ def test_sixteen_bit_paths():
 def test_sixteen_bit_paths_other_isa(isa):
     """test_sixteen_bit_paths with the table for `isa` (avx512 only where the CPU has it), plain
     stores (the paired bfloat16 loops run only without streaming), in a fresh process."""
-    env = dict(os.environ, TF_QDQ_CPU_ISA=isa)
+    env = dict(child_env(), TF_QDQ_CPU_ISA=isa)
     env.pop("TF_QDQ_STREAM_BYTES", None)
-    _run_in_child(env, "run_sixteen(seed=5)")
+    run_child("check_in_child.py", "test_kernel_paths", "run_sixteen", "seed=5", env=env, timeout=300)
 
 
 if __name__ == "__main__":

@@ -3,14 +3,12 @@ shape inference at graph build time (docs/semantics.md#ops), and SavedModel expo
 reload in fresh processes."""
 
 import os
-import subprocess
-import sys
-import textwrap
+import runpy
 
 import numpy as np
 import pytest
 import tensorflow as tf
-from qdq_testing import BUILTIN_OPS, INPUT_NAMES, PLUGIN_OPS, assert_same_bits
+from qdq_testing import BUILTIN_OPS, CHILDREN, INPUT_NAMES, PLUGIN_OPS, assert_same_bits, child_env, run_child
 
 import tf_qdq
 
@@ -533,95 +531,12 @@ def test_graph_mode_runtime_error_is_invalid_argument():
 # ----------------------------------------------------------------------------- SavedModel
 
 
-MODULE_SRC = textwrap.dedent("""
-    import numpy as np
-    import tensorflow as tf
-    import tf_qdq
-
-    R = tf_qdq.raw_ops
-    CLO = np.array([-1.0, -2.0, -0.5, -3.0], np.float32)
-    CHI = np.array([1.0, 0.5, 2.0, 3.0], np.float32)
-
-
-    class QdqModule(tf.Module):
-        @tf.function(input_signature=[tf.TensorSpec([None, 4], tf.float32)])
-        def __call__(self, x):
-            h = tf.cast(x, tf.float16)
-            with tf.GradientTape() as tape:
-                tape.watch(x)
-                y = tf_qdq.quantize_and_dequantize_v2(x, CLO, CHI, range_given=True, axis=-1)
-            return {
-                "v1": R.QuantizeAndDequantize(input=x, range_given=True, input_min=-1.5, input_max=2.0),
-                "v2": tf_qdq.quantize_and_dequantize(x, -1.5, 2.0, range_given=True, num_bits=4),
-                "v2_pc": tf_qdq.quantize_and_dequantize(x, CLO, CHI, range_given=True, axis=1,
-                                                        round_mode="HALF_UP"),
-                "v3": R.QuantizeAndDequantizeV3(input=x, input_min=-1.5, input_max=2.0, num_bits=5),
-                "v3_pc": R.QuantizeAndDequantizeV3(input=x, input_min=CLO, input_max=CHI, num_bits=6,
-                                                   axis=1),
-                "v4": tf_qdq.quantize_and_dequantize_v2(x, -1.5, 2.0, range_given=True, narrow_range=True),
-                "v4_pc": y,
-                "v4_data": tf_qdq.quantize_and_dequantize_v2(x, 0.0, 0.0),
-                "v4_grad": tape.gradient(y, x, output_gradients=x + 1.0),
-                "half_v2": tf_qdq.quantize_and_dequantize(h, -1.5, 2.0, range_given=True),
-                "half_v4_pc": tf_qdq.quantize_and_dequantize_v2(h, CLO.astype(np.float16),
-                                                                CHI.astype(np.float16), range_given=True,
-                                                                axis=1),
-            }
-""")
-
-SAVE_SRC = MODULE_SRC + textwrap.dedent("""
-    import os, sys
-    d = sys.argv[1]
-    m = QdqModule()
-    x = np.load(os.path.join(d, "x.npy"))
-    for k, v in m(tf.constant(x)).items():
-        np.save(os.path.join(d, "saved_" + k + ".npy"), v.numpy())
-    tf.saved_model.save(m, os.path.join(d, "model"))
-    print("SAVED")
-""")
-
-LOAD_SRC = textwrap.dedent("""
-    import os, sys
-    import numpy as np
-    import tensorflow as tf
-    import tf_qdq  # registers the ops
-    d = sys.argv[1]
-    loaded = tf.saved_model.load(os.path.join(d, "model"))
-    x = np.load(os.path.join(d, "x.npy"))
-    for k, v in loaded(tf.constant(x)).items():
-        np.save(os.path.join(d, "loaded_" + k + ".npy"), v.numpy())
-    print("LOADED")
-""")
-
-LOAD_WITHOUT_SRC = textwrap.dedent("""
-    import os, sys
-    import tensorflow as tf
-    d = sys.argv[1]
-    try:
-        tf.saved_model.load(os.path.join(d, "model"))
-    except Exception as e:
-        assert "tf_qdq" not in sys.modules
-        print("ERROR-TYPE:", type(e).__name__)
-        print("ERROR:", e)
-        sys.exit(3)
-    print("LOADED WITHOUT PLUGIN")
-""")
-
 OUTPUT_KEYS = ["v1", "v2", "v2_pc", "v3", "v3_pc", "v4", "v4_pc", "v4_data", "v4_grad", "half_v2", "half_v4_pc"]
 
 
-# Subprocesses import the same tf_qdq as this process (the source tree or the
-# installed package), whatever their working directory.
-PKG_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(tf_qdq.__file__)))
-
-
-def _run(src, cwd, *args):
-    env = dict(os.environ)
-    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (PKG_PARENT, env.get("PYTHONPATH")) if p)
-    return subprocess.run(
-        [sys.executable, "-c", src, *map(str, args)], env=env, cwd=cwd, capture_output=True, text=True, timeout=300
-    )
+def _run(program, cwd, *args):
+    """Runs tests/children/PROGRAM DIR (the same tf_qdq as this process) in `cwd`."""
+    return run_child(program, *args, env=dict(child_env(), TF_CPP_MIN_LOG_LEVEL="2"), cwd=cwd, timeout=300, check=False)
 
 
 @pytest.fixture(scope="module")
@@ -631,7 +546,7 @@ def saved_model(tmp_path_factory):
     x[0] = [0.5, -0.5, 1.25, -0.0]
     x[1] = [np.nan, np.inf, -np.inf, 2.0]
     np.save(d / "x.npy", x)
-    r = _run(SAVE_SRC, d, d)
+    r = _run("qdq_module.py", d, d)
     assert r.returncode == 0 and "SAVED" in r.stdout, r.stderr[-3000:]
     return d
 
@@ -639,7 +554,7 @@ def saved_model(tmp_path_factory):
 @pytest.mark.slow
 def test_saved_model_reloads_bit_identical_with_plugin(saved_model):
     d = saved_model
-    r = _run(LOAD_SRC, d, d)
+    r = _run("saved_model_load.py", d, d)
     assert r.returncode == 0 and "LOADED" in r.stdout, r.stderr[-3000:]
     for k in OUTPUT_KEYS:
         assert_same_bits(np.load(d / f"loaded_{k}.npy"), np.load(d / f"saved_{k}.npy"), f"reloaded {k}")
@@ -649,8 +564,7 @@ def test_saved_model_reloads_bit_identical_with_plugin(saved_model):
 def test_saved_model_outputs_match_this_process(saved_model):
     # The saving process's outputs are the real results (the same as computing
     # them here), so the reload comparison is not vacuous.
-    ns = {}
-    exec(MODULE_SRC, ns)
+    ns = runpy.run_path(os.path.join(CHILDREN, "qdq_module.py"))
     x = np.load(saved_model / "x.npy")
     here = ns["QdqModule"]()(tf.constant(x))
     assert sorted(here) == sorted(OUTPUT_KEYS)
@@ -667,6 +581,6 @@ def test_saved_model_outputs_match_this_process(saved_model):
 
 @pytest.mark.slow
 def test_saved_model_without_plugin_fails_with_op_not_registered(saved_model):
-    r = _run(LOAD_WITHOUT_SRC, saved_model, saved_model)
+    r = _run("saved_model_load_without_plugin.py", saved_model, saved_model)
     assert r.returncode == 3, (r.stdout[-2000:], r.stderr[-3000:])
     assert "Op type not registered 'TfQdq>QuantizeAndDequantize" in r.stdout, r.stdout[-2000:]

@@ -17,7 +17,7 @@ import zlib
 import numpy as np
 import pytest
 import tensorflow as tf
-from qdq_testing import BFLOAT16, PLUGIN_OPS, assert_same_bits
+from qdq_testing import BFLOAT16, PLUGIN_OPS, assert_same_bits, op_kwargs
 
 import tf_qdq
 from tf_qdq import reference
@@ -158,24 +158,24 @@ def make_case(
 # ----------------------------------------------------------------------------- calls
 
 
-def op_kwargs(
+def parity_kwargs(
     op, x, mn, mx, signed=True, num_bits=8, range_given=False, round_mode="HALF_TO_EVEN", narrow=False, axis=-1
 ):
-    kw = dict(
-        input=tf.constant(x),
-        input_min=tf.constant(mn),
-        input_max=tf.constant(mx),
+    """op_kwargs with this file's attribute names, every input a tensor (V3 has no round_mode)."""
+    extra = {} if op == "V3" else dict(round_mode=round_mode)
+    return op_kwargs(
+        op,
+        x,
+        mn,
+        mx,
+        num_bits=num_bits,
+        convert=tf.constant,
         signed_input=signed,
         range_given=range_given,
         narrow_range=narrow,
         axis=axis,
+        **extra,
     )
-    if op == "V3":
-        kw["num_bits"] = tf.constant(num_bits, tf.int32)
-    else:
-        kw["num_bits"] = num_bits
-        kw["round_mode"] = round_mode
-    return kw
 
 
 def expected_forward(op, kw):
@@ -207,7 +207,7 @@ def numpy_oracle(x, *args, **kwargs):
 
 
 def check_forward(op, x, mn, mx, msg="", **attrs):
-    kw = op_kwargs(op, x, mn, mx, **attrs)
+    kw = parity_kwargs(op, x, mn, mx, **attrs)
     expected = expected_forward(op, kw)
     actual = PLUGIN_OPS[op](**kw)
     assert_same_bits(actual, expected, msg or f"{op} {attrs}")
@@ -311,7 +311,7 @@ def test_layouts(p):
     attrs = dict(signed=signed, num_bits=nb, range_given=rg, round_mode=rm, narrow=narrow, axis=axis)
     if op == "V3" and len(shape) == 0:
         # V3 requires -dims <= axis < dims, so a scalar input is an error in both.
-        kw = op_kwargs(op, x, mn, mx, **attrs)
+        kw = parity_kwargs(op, x, mn, mx, **attrs)
         with pytest.raises(tf.errors.InvalidArgumentError) as builtin_err:
             tf.raw_ops.QuantizeAndDequantizeV3(**kw)
         with pytest.raises(
@@ -764,7 +764,7 @@ def test_numpy_oracle_matches_builtin(p):
     the built-in ops on the grid, so it is a trustworthy oracle."""
     op = p[0]
     x, mn, mx, attrs = _grid_case(p)
-    expected = reference.builtin(op, **op_kwargs(op, x, mn, mx, **attrs))
+    expected = reference.builtin(op, **parity_kwargs(op, x, mn, mx, **attrs))
     got = reference.numpy_qdq(
         x,
         mn,
@@ -786,7 +786,7 @@ _ORACLE_LAYOUTS = [p for p in _LAYOUT_GRID if p[0] == "V3" and len(p[2]) > 0 and
 def test_numpy_oracle_layouts(p):
     op, dt, shape, axis, rg = p
     x, mn, mx = make_case(("oracle",) + p, dt, shape, axis, True, False, 8, rg)
-    expected = reference.builtin(op, **op_kwargs(op, x, mn, mx, range_given=rg, axis=axis))
+    expected = reference.builtin(op, **parity_kwargs(op, x, mn, mx, range_given=rg, axis=axis))
     got = reference.numpy_qdq(x, mn, mx, range_given=rg, axis=axis)
     assert_same_bits(got, expected, f"numpy_qdq {_layout_id(p)}")
 

@@ -5,14 +5,11 @@ a process that used XLA before importing tf_qdq still compiles the ops."""
 
 import itertools
 import re
-import subprocess
-import sys
-import textwrap
 
 import numpy as np
 import pytest
 import tensorflow as tf
-from qdq_testing import ALL_DTYPES, assert_same_bits, child_env
+from qdq_testing import ALL_DTYPES, assert_same_bits, run_child
 
 import tf_qdq
 from tf_qdq import reference
@@ -675,37 +672,13 @@ def test_registered_for_the_cpu_and_gpu_jit_devices():
         assert {"XLA_CPU_JIT", "XLA_GPU_JIT"} <= devices, (op, devices)
 
 
-IMPORT_ORDER = textwrap.dedent("""
-    import numpy as np
-    import tensorflow as tf
-    # XLA creates its compilation kernels here, before the plugin is loaded.
-    assert float(tf.function(lambda x: x * 2, jit_compile=True)(tf.constant(1.5))) == 3.0
-    from tensorflow.python.framework import kernels
-    assert "XLA_CPU_JIT" in {k.device_type for k in kernels.get_registered_kernels_for_op("Identity").kernel}
-    import tf_qdq
-    x = np.array([0.3, -2.0, 0.5, np.nan, -0.0], np.float32)
-    f = tf.function(lambda x: tf_qdq.quantize_and_dequantize_v2(x, -1.0, 1.0, range_given=True),
-                    jit_compile=True)
-    got = f(x).numpy()
-    want = tf_qdq.quantize_and_dequantize_v2(x, -1.0, 1.0, range_given=True).numpy()
-    assert got.tobytes() == want.tobytes(), (got, want)
-    g = tf.function(lambda x: tf_qdq.raw_ops.QuantizeAndDequantizeV3(
-        input=x, input_min=-1.0, input_max=1.0, num_bits=4), jit_compile=True)
-    assert g(x).numpy().tobytes() == tf_qdq.raw_ops.QuantizeAndDequantizeV3(
-        input=x, input_min=-1.0, input_max=1.0, num_bits=4).numpy().tobytes()
-    print("OK")
-""")
-
-
 def test_import_after_xla_compiled_something():
-    r = subprocess.run(
-        [sys.executable, "-c", IMPORT_ORDER], env=child_env(), capture_output=True, text=True, timeout=300
-    )
-    assert r.returncode == 0 and r.stdout.strip().endswith("OK"), r.stdout + r.stderr
+    r = run_child("import_after_xla.py", timeout=300)
+    assert r.stdout.strip().endswith("OK"), r.stdout + r.stderr
 
 
 def test_benchmark_rows_smoke():
-    from tf_qdq.tools import bench_xla
+    from tf_qdq.bench import xla as bench_xla
 
     rows = bench_xla.xla_rows(size=1 << 12, reps=1)
     assert [r["row"] for r in rows] == list(bench_xla.ROWS)

@@ -14,18 +14,16 @@ output takes the sign of inv = min / qmin.
 """
 
 import os
-import subprocess
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from qdq_testing import BFLOAT16 as BF16  # noqa: E402 (tests/ helper)
-from qdq_testing import child_env  # noqa: E402
+import numpy as np
+import pytest
+from qdq_testing import BFLOAT16 as BF16
+from qdq_testing import child_env, run_child
 
-import tf_qdq  # noqa: E402
-from tf_qdq import reference  # noqa: E402
+import tf_qdq
+from tf_qdq import reference
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # A tiny normal value per dtype: qmax / TINY overflows in the compute type (float16 cannot
@@ -121,16 +119,13 @@ def test_zero_sign_default():
 
 
 @pytest.mark.parametrize("isa", ["sse2", "avx2", "avx512"])
-@pytest.mark.parametrize("threads", [1, 3])
+# Every table runs with 3 threads in the quick profile; the single-thread runs (one fresh process
+# each) are slow.
+@pytest.mark.parametrize("threads", [pytest.param(1, marks=pytest.mark.slow), 3])
 def test_zero_sign_tables_and_threads(isa, threads):
     """Every case with table `isa` (TF_QDQ_CPU_ISA; avx512 only where the CPU has it, else the
     default table) and `threads` intra-op threads, in a fresh process (fewer zero positions)."""
     env = child_env(HERE)
     env["TF_QDQ_CPU_ISA"] = isa
-    code = (
-        "import tensorflow as tf; tf.config.threading.set_intra_op_parallelism_threads(%d); "
-        "import sys, test_zero_sign as t; f = t.check_all(quick=True); "
-        "print('\\n'.join(f[:20])); sys.exit(1 if f else 0)" % threads
-    )
-    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
+    args = ("test_zero_sign", "check_all", "--intra-op-threads", threads, "quick=True")
+    run_child("check_in_child.py", *args, env=env, timeout=300)

@@ -12,22 +12,24 @@ from tf_qdq._version import __version__
 
 _loader.load()
 
-from tf_qdq import (
-    _install,  # noqa: E402
-    raw_ops,  # noqa: E402
-)
-from tf_qdq._install import install, installed, uninstall  # noqa: E402
-from tf_qdq.ops import quantize_and_dequantize, quantize_and_dequantize_v2  # noqa: E402
+from tf_qdq import _install, _op_names, raw_ops
+from tf_qdq._install import install, installed, uninstall
+from tf_qdq.ops import quantize_and_dequantize, quantize_and_dequantize_v2
 
-_install.hook_tf2onnx()  # tf2onnx lowers tf_qdq ops before folding them (docs/export.md)
+# tf2onnx lowers tf_qdq ops before folding them (docs/export.md): patched now if it is loaded,
+# else when it is imported. tf_qdq.export itself is imported only then.
+_install.hook_tf2onnx()
 
-OP_NAMES = (
-    "TfQdq>QuantizeAndDequantize",
-    "TfQdq>QuantizeAndDequantizeV2",
-    "TfQdq>QuantizeAndDequantizeV3",
-    "TfQdq>QuantizeAndDequantizeV4",
-    "TfQdq>QuantizeAndDequantizeV4Grad",
-)
+OP_NAMES = _op_names.PLUGIN_OPS
+
+
+def __getattr__(name: str):
+    # `tf_qdq.export` after a plain `import tf_qdq` (which does not import it).
+    if name == "export":
+        import importlib  # noqa: PLC0415
+
+        return importlib.import_module("tf_qdq.export")
+    raise AttributeError(f"module 'tf_qdq' has no attribute {name!r}")
 
 
 def library_path() -> Optional[str]:

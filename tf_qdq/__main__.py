@@ -13,15 +13,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # command -> ("module[:function]" whose function(argv) (default main) returns an exit code, help)
 COMMANDS = {
     "check": ("tf_qdq.selfcheck", "loaded library, registered kernels, parity with the built-in ops"),
-    "lower": ("tf_qdq.export", "copy a SavedModel with plugin ops replaced by built-in ops (tf2onnx, no tf_qdq)"),
-    "raise": ("tf_qdq.export:raise_main", "copy a SavedModel with built-in QDQ ops replaced by plugin ops"),
-    "tf2onnx": ("tf_qdq.export:tf2onnx_main", "tf2onnx.convert ARGS with the tf_qdq ops loaded and lowered"),
-    "saved_model_cli": ("tf_qdq.export:saved_model_cli_main", "saved_model_cli ARGS with the tf_qdq ops loaded"),
-    "bench": ("tf_qdq.tools.bench", "speed against the built-in ops (--quick, --json, --plot out.png, --model)"),
-    "fuzz": (
-        "tf_qdq.tools.fuzz.cli",
-        "property-based fuzzing against the built-in ops, --minutes N (needs hypothesis)",
+    "lower": (
+        "tf_qdq._cli:lower_main",
+        "copy a SavedModel with plugin ops replaced by built-in ops (tf2onnx, no tf_qdq)",
     ),
+    "raise": ("tf_qdq._cli:raise_main", "copy a SavedModel with built-in QDQ ops replaced by plugin ops"),
+    "tf2onnx": ("tf_qdq._cli:tf2onnx_main", "tf2onnx.convert ARGS with the tf_qdq ops loaded and lowered"),
+    "saved_model_cli": ("tf_qdq._cli:saved_model_cli_main", "saved_model_cli ARGS with the tf_qdq ops loaded"),
+    "check-onnx": ("tf_qdq._cli:check_onnx_main", "lint a quantized ONNX model for --recipe tensorrt|onnxruntime"),
+    "bench": ("tf_qdq.bench.cli", "speed against the built-in ops (--quick, --json, --model, --xla; -h: sections)"),
 }
 
 

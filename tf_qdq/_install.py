@@ -108,18 +108,24 @@ class _Installed:
         return False
 
 
+def _patch_tf2onnx(module=None) -> None:
+    # Imports tf_qdq.export only now that tf2onnx is loaded: `import tf_qdq` alone does not.
+    from tf_qdq.export import onnx as export_onnx  # noqa: PLC0415
+
+    export_onnx.patch_tf2onnx()
+
+
 def hook_tf2onnx() -> None:
     """Makes every tf2onnx conversion in this process lower tf_qdq ops before
     Grappler runs (tf_qdq.export.patch_tf2onnx): now if tf2onnx is loaded, else
-    when it is first imported. Called by `import tf_qdq`; a no-op without tf2onnx."""
+    when it is first imported (an import hook; tf_qdq.export is imported only
+    then). Called by `import tf_qdq`; a no-op without tf2onnx."""
     global _hook
-    from tf_qdq.export import onnx as export_onnx  # noqa: PLC0415
-
     with _lock:
         if "tf2onnx.tf_loader" in sys.modules:
-            export_onnx.patch_tf2onnx()
+            _patch_tf2onnx()
         elif _hook is None and importlib.util.find_spec("tf2onnx") is not None:
-            _hook = _PostImportHook("tf2onnx.tf_loader", lambda module: export_onnx.patch_tf2onnx())
+            _hook = _PostImportHook("tf2onnx.tf_loader", _patch_tf2onnx)
             sys.meta_path.insert(0, _hook)
 
 

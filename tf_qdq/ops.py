@@ -10,9 +10,12 @@ import tensorflow as tf
 from tensorflow.python.eager import context as _context
 from tensorflow.python.framework import ops as _tf_ops
 
-from tf_qdq import _loader
+from tf_qdq import _loader, _op_names
 
 _lib = _loader.load()
+# The library's positional op functions by short name ("V2": tf_qdq_quantize_and_dequantize_v2).
+_OPS = {v: getattr(_lib, _op_names.function_name(op)) for v, op in _op_names.PLUGIN_BY_VERSION.items()}
+_qdq_v2_op, _qdq_v4_op, _qdq_v4_grad_op = _OPS["V2"], _OPS["V4"], _OPS["V4Grad"]
 
 FLOAT_DTYPES = (tf.bfloat16, tf.float16, tf.float32, tf.float64)
 
@@ -148,7 +151,7 @@ def quantize_and_dequantize(
     Unlike TensorFlow (>= 2.16), a per-channel range may be given.
     """
     input, input_min, input_max, axis = _prepare(input, input_min, input_max, axis)
-    return _lib.tf_qdq_quantize_and_dequantize_v2(
+    return _qdq_v2_op(
         input,
         input_min,
         input_max,
@@ -182,7 +185,7 @@ def quantize_and_dequantize_v2(
     input_min/input_max and returns zeros).
     """
     input, input_min, input_max, axis = _prepare(input, input_min, input_max, axis)
-    return _lib.tf_qdq_quantize_and_dequantize_v4(
+    return _qdq_v4_op(
         input,
         input_min,
         input_max,
@@ -200,7 +203,7 @@ def quantize_and_dequantize_v2(
 
 
 def _v4_grad_op(gradients, input, input_min, input_max, axis):
-    return _lib.tf_qdq_quantize_and_dequantize_v4_grad(gradients, input, input_min, input_max, axis=axis)
+    return _qdq_v4_grad_op(gradients, input, input_min, input_max, axis=axis)
 
 
 def _unbounded_range(x, axis):
@@ -225,22 +228,22 @@ def _unbounded_range(x, axis):
         return tf.fill(depth, minus_inf), tf.fill(depth, inf)
 
 
-@tf.RegisterGradient("TfQdq>QuantizeAndDequantize")
+@tf.RegisterGradient(_op_names.PLUGIN_BY_VERSION["V1"])
 def _qdq_v1_grad(op, grad):
     return grad
 
 
-@tf.RegisterGradient("TfQdq>QuantizeAndDequantizeV2")
+@tf.RegisterGradient(_op_names.PLUGIN_BY_VERSION["V2"])
 def _qdq_v2_grad(op, grad):
     return [grad, None, None]
 
 
-@tf.RegisterGradient("TfQdq>QuantizeAndDequantizeV3")
+@tf.RegisterGradient(_op_names.PLUGIN_BY_VERSION["V3"])
 def _qdq_v3_grad(op, grad):
     return [grad, None, None, None]
 
 
-@tf.RegisterGradient("TfQdq>QuantizeAndDequantizeV4")
+@tf.RegisterGradient(_op_names.PLUGIN_BY_VERSION["V4"])
 def _qdq_v4_grad(op, grad):
     x, input_min, input_max = op.inputs
     axis = op.get_attr("axis")
@@ -254,7 +257,7 @@ def _qdq_v4_grad(op, grad):
     return [dx, tf.zeros_like(input_min), tf.zeros_like(input_max)]
 
 
-@tf.RegisterGradient("TfQdq>QuantizeAndDequantizeV4Grad")
+@tf.RegisterGradient(_op_names.PLUGIN_BY_VERSION["V4Grad"])
 def _qdq_v4_grad_grad(op, d_input_backprop, d_min_backprop, d_max_backprop):
     # input_backprop = gradients * mask(input): linear in `gradients`, piecewise
     # constant in the rest.

@@ -8,31 +8,15 @@ every eager call); raw_ops.pyi gives their keyword signatures and types.
 
 from typing import Callable, Dict, List
 
-import tensorflow as tf
-
-from tf_qdq import _loader
+from tf_qdq import _loader, _op_names
 
 _lib = _loader.load()
 
-QuantizeAndDequantize: Callable[..., tf.Tensor] = _lib.TfQdq_QuantizeAndDequantize
-QuantizeAndDequantizeV2: Callable[..., tf.Tensor] = _lib.TfQdq_QuantizeAndDequantizeV2
-QuantizeAndDequantizeV3: Callable[..., tf.Tensor] = _lib.TfQdq_QuantizeAndDequantizeV3
-QuantizeAndDequantizeV4: Callable[..., tf.Tensor] = _lib.TfQdq_QuantizeAndDequantizeV4
-QuantizeAndDequantizeV4Grad: Callable[..., List[tf.Tensor]] = _lib.TfQdq_QuantizeAndDequantizeV4Grad
-
 # The ops by short name ("V1" is QuantizeAndDequantize), as the package's tools name them.
 BY_VERSION: Dict[str, Callable[..., object]] = {
-    "V1": QuantizeAndDequantize,
-    "V2": QuantizeAndDequantizeV2,
-    "V3": QuantizeAndDequantizeV3,
-    "V4": QuantizeAndDequantizeV4,
-    "V4Grad": QuantizeAndDequantizeV4Grad,
+    version: getattr(_lib, _op_names.raw_function_name(_op_names.PLUGIN_BY_VERSION[version]))
+    for version in _op_names.VERSIONS
 }
+globals().update({name: BY_VERSION[version] for version, name in _op_names.BUILTIN_BY_VERSION.items()})
 
-__all__: List[str] = [
-    "QuantizeAndDequantize",
-    "QuantizeAndDequantizeV2",
-    "QuantizeAndDequantizeV3",
-    "QuantizeAndDequantizeV4",
-    "QuantizeAndDequantizeV4Grad",
-]
+__all__: List[str] = list(_op_names.BUILTIN_OPS)

@@ -9,33 +9,46 @@ import os
 import shutil
 from typing import Dict, Union
 
-PLUGIN_PREFIX = "TfQdq>"
-BUILTIN_OPS = (
-    "QuantizeAndDequantize",
-    "QuantizeAndDequantizeV2",
-    "QuantizeAndDequantizeV3",
-    "QuantizeAndDequantizeV4",
-    "QuantizeAndDequantizeV4Grad",
-)
-PLUGIN_OPS = tuple(PLUGIN_PREFIX + name for name in BUILTIN_OPS)
+from tf_qdq._op_names import BUILTIN_BY_VERSION, BUILTIN_OPS, PLUGIN_OPS, PLUGIN_PREFIX
+
+__all__ = [
+    "BUILTIN_BY_VERSION",
+    "BUILTIN_OPS",
+    "PLUGIN_OPS",
+    "PLUGIN_PREFIX",
+    "LoweringError",
+    "tensorflow",
+    "attr_value",
+    "set_attrs",
+    "set_type",
+    "private_attrs",
+    "Body",
+    "new_node",
+    "const_node",
+    "rewrite_graph_def",
+    "used_ops",
+    "rewrite_saved_model",
+    "count_ops",
+]
 
 
 class LoweringError(ValueError):
     """A plugin op has no built-in equivalent in the installed TensorFlow."""
 
 
-def _tf():
+def tensorflow():
+    """The tensorflow module, imported on first use."""
     import tensorflow as tf  # noqa: PLC0415  (keeps `python -m tf_qdq lower -h` fast)
 
     return tf
 
 
-def _attr_value(attr):
+def attr_value(attr):
     which = attr.WhichOneof("value")
     return getattr(attr, which) if which else None
 
 
-def _set_attrs(node, **values):
+def set_attrs(node, **values):
     from tensorflow.core.framework import attr_value_pb2  # noqa: PLC0415
 
     for key, value in values.items():
@@ -51,18 +64,18 @@ def _set_attrs(node, **values):
             raise TypeError(f"unsupported attribute value {value!r}")
 
 
-def _set_type(node, key, dtype_enum):
+def set_type(node, key, dtype_enum):
     from tensorflow.core.framework import attr_value_pb2  # noqa: PLC0415
 
     node.attr[key].CopyFrom(attr_value_pb2.AttrValue(type=dtype_enum))
 
 
-def _private_attrs(node, keep_shapes):
+def private_attrs(node, keep_shapes):
     """Attributes starting with '_' (colocation, shapes, ...), kept on rewritten nodes."""
     return {k: v for k, v in node.attr.items() if k.startswith("_") and (keep_shapes or k != "_output_shapes")}
 
 
-class _Body:
+class Body:
     """The nodes of a GraphDef or of a FunctionDef, with that body's way of naming
     tensors: `node:index` in a GraphDef, `node:output_arg:index` in a function."""
 
@@ -88,7 +101,7 @@ class _Body:
         return f"node {node.name!r} ({node.op}) in {self.where}"
 
 
-def _new_node(name, op, inputs, device):
+def new_node(name, op, inputs, device):
     from tensorflow.core.framework import node_def_pb2  # noqa: PLC0415
 
     node = node_def_pb2.NodeDef(name=name, op=op, device=device)
@@ -96,16 +109,16 @@ def _new_node(name, op, inputs, device):
     return node
 
 
-def _const(body, name, value, anchor_input, device):
+def const_node(body, name, value, anchor_input, device):
     """A Const node. In a GraphDef it gets a control input from the producer of
     the op's data input, so that it lives in the same (TF1 while-loop) frame."""
-    tf = _tf()
+    tf = tensorflow()
     inputs = []
     if not body.in_function and anchor_input and not anchor_input.startswith("^"):
         inputs.append("^" + anchor_input.split(":")[0])
-    node = _new_node(name, "Const", inputs, device)
+    node = new_node(name, "Const", inputs, device)
     node.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(value))
-    _set_type(node, "dtype", tf.as_dtype(value.dtype).as_datatype_enum)
+    set_type(node, "dtype", tf.as_dtype(value.dtype).as_datatype_enum)
     return node
 
 
@@ -133,7 +146,7 @@ def _rewrite_body(container, field, in_function, where, rewrite, ret=None):
     targets = [i for i, n in enumerate(nodes) if rewrite.matches(n.op)]
     if not targets:
         return
-    body = _Body(nodes, in_function, where)
+    body = Body(nodes, in_function, where)
     remap, added = {}, []
     for i in targets:
         node = nodes[i]
@@ -150,13 +163,13 @@ def _rewrite_body(container, field, in_function, where, rewrite, ret=None):
     _apply_remap(nodes, remap, ret)
 
 
-def _rewrite_graph_def(graph_def, rewrite):
+def rewrite_graph_def(graph_def, rewrite):
     _rewrite_body(graph_def, "node", False, "the graph", rewrite)
     for f in graph_def.library.function:
         _rewrite_body(f, "node_def", True, f"function {f.signature.name!r}", rewrite, f.ret)
 
 
-def _used_ops(graph_def):
+def used_ops(graph_def):
     ops = {n.op for n in graph_def.node}
     for f in graph_def.library.function:
         ops.update(n.op for n in f.node_def)
@@ -170,7 +183,7 @@ def _fix_stripped_op_list(meta_graph):
     op_list = meta_graph.meta_info_def.stripped_op_list
     if not op_list.op:
         return
-    used = _used_ops(meta_graph.graph_def)
+    used = used_ops(meta_graph.graph_def)
     family = set(BUILTIN_OPS) | set(PLUGIN_OPS) | {"Cast", "Const", "Identity", "IdentityN"}
     ops = {o.name: o for o in op_list.op if o.name not in family or o.name in used}
     for name in sorted(used & family - set(ops)):
@@ -232,13 +245,13 @@ def _write_saved_model(sm, dst, filename):
             os.remove(fingerprint)
 
 
-def _rewrite_saved_model(src, dst, rewrite, overwrite):
+def rewrite_saved_model(src, dst, rewrite, overwrite):
     src, dst = os.fspath(src), os.fspath(dst)
     if os.path.abspath(src) == os.path.abspath(dst):
         raise ValueError("source and destination must be different directories")
     sm, filename = _read_saved_model(src)
     for mg in sm.meta_graphs:
-        _rewrite_graph_def(mg.graph_def, rewrite)  # may raise: nothing written yet
+        rewrite_graph_def(mg.graph_def, rewrite)  # may raise: nothing written yet
         _fix_stripped_op_list(mg)
     if os.path.exists(dst):
         if not overwrite:

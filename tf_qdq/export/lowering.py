@@ -1,5 +1,6 @@
 """The lowering rules of tf_qdq.export: which built-in op (and attributes)
-replaces each plugin op, and the command lines `python -m tf_qdq lower|raise`.
+replaces each plugin op (the command lines `python -m tf_qdq lower|raise` are in
+tf_qdq/_cli.py).
 
 The table of rules, and what the lowered model's outputs and gradients are, is
 in docs/export.md#lowering.
@@ -7,29 +8,28 @@ in docs/export.md#lowering.
 
 from __future__ import annotations
 
-import argparse
 import collections
 import os
-import sys
-from typing import TYPE_CHECKING, Dict, List, NamedTuple, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Dict, List, NamedTuple, Union
 
 import numpy as np
 
 from tf_qdq.export.graph import (
+    BUILTIN_BY_VERSION,
     BUILTIN_OPS,
     PLUGIN_OPS,
     PLUGIN_PREFIX,
+    Body,
     LoweringError,
-    _attr_value,
-    _Body,
-    _const,
-    _new_node,
-    _private_attrs,
-    _rewrite_graph_def,
-    _rewrite_saved_model,
-    _set_attrs,
-    _set_type,
-    _tf,
+    attr_value,
+    const_node,
+    new_node,
+    private_attrs,
+    rewrite_graph_def,
+    rewrite_saved_model,
+    set_attrs,
+    set_type,
+    tensorflow,
 )
 
 if TYPE_CHECKING:
@@ -37,21 +37,25 @@ if TYPE_CHECKING:
 
 PathLike = Union[str, "os.PathLike[str]"]
 
+# The built-in op names by short name ("V3": "QuantizeAndDequantizeV3"); a plugin op is
+# PLUGIN_PREFIX + its built-in name.
+_V1, _V2, _V3, _V4, _V4GRAD = (BUILTIN_BY_VERSION[v] for v in ("V1", "V2", "V3", "V4", "V4Grad"))
+
 # Attribute defaults of the plugin's ops (docs/semantics.md#ops). SavedModels strip
 # attributes that hold their default value, so lowering fills them in.
 _DEFAULTS = {
-    "QuantizeAndDequantize": dict(signed_input=True, num_bits=8, range_given=False, input_min=0.0, input_max=0.0),
-    "QuantizeAndDequantizeV2": dict(
+    _V1: dict(signed_input=True, num_bits=8, range_given=False, input_min=0.0, input_max=0.0),
+    _V2: dict(
         signed_input=True, num_bits=8, range_given=False, round_mode=b"HALF_TO_EVEN", narrow_range=False, axis=-1
     ),
-    "QuantizeAndDequantizeV3": dict(signed_input=True, range_given=True, narrow_range=False, axis=-1),
-    "QuantizeAndDequantizeV4Grad": dict(axis=-1),
+    _V3: dict(signed_input=True, range_given=True, narrow_range=False, axis=-1),
+    _V4GRAD: dict(axis=-1),
 }
-_DEFAULTS["QuantizeAndDequantizeV4"] = _DEFAULTS["QuantizeAndDequantizeV2"]
+_DEFAULTS[_V4] = _DEFAULTS[_V2]
 
 # Output argument names, as in the ops' definitions (identical for plugin and built-in).
 _OUTPUT_ARGS = {
-    "QuantizeAndDequantizeV4Grad": ("input_backprop", "input_min_backprop", "input_max_backprop"),
+    _V4GRAD: ("input_backprop", "input_min_backprop", "input_max_backprop"),
 }
 _SINGLE_OUTPUT = ("output",)
 
@@ -60,7 +64,7 @@ def _effective_attrs(node, kind):
     attrs = dict(_DEFAULTS[kind])
     for key in attrs:
         if key in node.attr:
-            attrs[key] = _attr_value(node.attr[key])
+            attrs[key] = attr_value(node.attr[key])
     if "T" not in node.attr:
         raise LoweringError(f"node {node.name!r} ({node.op}) has no attribute T")
     attrs["T"] = node.attr["T"].type
@@ -68,7 +72,7 @@ def _effective_attrs(node, kind):
 
 
 def _np_dtype(dtype_enum):
-    return _tf().as_dtype(dtype_enum).as_numpy_dtype
+    return tensorflow().as_dtype(dtype_enum).as_numpy_dtype
 
 
 class _Target(NamedTuple):
@@ -84,12 +88,12 @@ class _Target(NamedTuple):
 def _choose_target(node, body, attrs, compute, straight_through) -> _Target:
     """The built-in op, its attributes and inputs for plugin op `node` (rules in
     docs/export.md#lowering). Raises LoweringError where there is none."""
-    tf = _tf()
+    tf = tensorflow()
     kind = node.op[len(PLUGIN_PREFIX) :]
     data = [i for i in node.input if not i.startswith("^")]
     base = node.name
 
-    if kind in ("QuantizeAndDequantizeV2", "QuantizeAndDequantizeV4"):
+    if kind in (_V2, _V4):
         if attrs["axis"] != -1 and attrs["range_given"]:
             if attrs["round_mode"] != b"HALF_TO_EVEN":
                 raise LoweringError(
@@ -100,9 +104,9 @@ def _choose_target(node, body, attrs, compute, straight_through) -> _Target:
                     "'HALF_TO_EVEN' for per-channel given ranges in models you want to export, "
                     "or keep the plugin (import tf_qdq) where the model runs."
                 )
-            target = "QuantizeAndDequantizeV3"
-        elif kind == "QuantizeAndDequantizeV4" and straight_through and not attrs["range_given"]:
-            target = "QuantizeAndDequantizeV2"
+            target = _V3
+        elif kind == _V4 and straight_through and not attrs["range_given"]:
+            target = _V2
         else:
             target = kind
         op_attrs = dict(
@@ -111,15 +115,15 @@ def _choose_target(node, body, attrs, compute, straight_through) -> _Target:
             narrow_range=attrs["narrow_range"],
             axis=attrs["axis"],
         )
-        if target != "QuantizeAndDequantizeV3":
+        if target != _V3:
             op_attrs.update(num_bits=attrs["num_bits"], round_mode=attrs["round_mode"])
             return _Target(target, op_attrs, data[:3], [], [])
         # V3 takes num_bits as a tensor.
         nb = body.unique(base + "/num_bits")
-        const = _const(body, nb, np.array(attrs["num_bits"], np.int32), data[0], node.device)
+        const = const_node(body, nb, np.array(attrs["num_bits"], np.int32), data[0], node.device)
         return _Target(target, op_attrs, data[:3], [body.ref(nb, "output", 0, 0)], [const])
 
-    if kind == "QuantizeAndDequantizeV3":
+    if kind == _V3:
         op_attrs = dict(
             signed_input=attrs["signed_input"],
             range_given=attrs["range_given"],
@@ -128,7 +132,7 @@ def _choose_target(node, body, attrs, compute, straight_through) -> _Target:
         )
         return _Target(kind, op_attrs, data[:3], data[3:4], [])
 
-    if kind == "QuantizeAndDequantize":
+    if kind == _V1:
         op_attrs = dict(
             signed_input=attrs["signed_input"],
             num_bits=attrs["num_bits"],
@@ -143,9 +147,9 @@ def _choose_target(node, body, attrs, compute, straight_through) -> _Target:
         for arg in ("input_min", "input_max"):
             value = np.float32(attrs[arg]).astype(_np_dtype(attrs["T"])).astype(_np_dtype(compute))
             name = body.unique(f"{base}/{arg}")
-            consts.append(_const(body, name, np.array(value), data[0], node.device))
+            consts.append(const_node(body, name, np.array(value), data[0], node.device))
             extra.append(body.ref(name, "output", 0, 0))
-        return _Target("QuantizeAndDequantizeV2", op_attrs, data[:1], extra, consts)
+        return _Target(_V2, op_attrs, data[:1], extra, consts)
 
     # V4Grad
     return _Target(kind, dict(axis=attrs["axis"]), data[:4], [], [])
@@ -162,47 +166,47 @@ def _emit(node, body, target: _Target, dtype, compute):
     remap = {}
     if compute == dtype:
         # Same name, so every reference to it stays valid.
-        op_node = _new_node(base, target.op, target.inputs + target.extra + controls, node.device)
-        for k, v in _private_attrs(node, keep_shapes=True).items():
+        op_node = new_node(base, target.op, target.inputs + target.extra + controls, node.device)
+        for k, v in private_attrs(node, keep_shapes=True).items():
             op_node.attr[k].CopyFrom(v)
-        _set_attrs(op_node, **target.attrs)
-        _set_type(op_node, "T", dtype)
+        set_attrs(op_node, **target.attrs)
+        set_type(op_node, "T", dtype)
         out.append(op_node)
         return out, remap
 
     cast_inputs = []
     for i, ref in enumerate(target.inputs):
         name = body.unique(f"{base}/cast_in{i}")
-        c = _new_node(name, "Cast", [ref], node.device)
-        _set_type(c, "SrcT", dtype)
-        _set_type(c, "DstT", compute)
-        _set_attrs(c, Truncate=False)
+        c = new_node(name, "Cast", [ref], node.device)
+        set_type(c, "SrcT", dtype)
+        set_type(c, "DstT", compute)
+        set_attrs(c, Truncate=False)
         out.append(c)
         cast_inputs.append(body.ref(name, "y", 0, 0))
     op_name = body.unique(base + "/float32")
-    op_node = _new_node(op_name, target.op, cast_inputs + target.extra + controls, node.device)
-    for k, v in _private_attrs(node, keep_shapes=False).items():
+    op_node = new_node(op_name, target.op, cast_inputs + target.extra + controls, node.device)
+    for k, v in private_attrs(node, keep_shapes=False).items():
         op_node.attr[k].CopyFrom(v)
-    _set_attrs(op_node, **target.attrs)
-    _set_type(op_node, "T", compute)
+    set_attrs(op_node, **target.attrs)
+    set_type(op_node, "T", compute)
     out.append(op_node)
     outputs = _OUTPUT_ARGS.get(target.op, _SINGLE_OUTPUT)
     cast_outputs = []
     for i, arg in enumerate(outputs):
         name = body.unique(f"{base}/cast_out{i}")
-        c = _new_node(name, "Cast", [body.ref(op_name, arg, 0, i)], node.device)
-        _set_type(c, "SrcT", compute)
-        _set_type(c, "DstT", dtype)
-        _set_attrs(c, Truncate=False)
+        c = new_node(name, "Cast", [body.ref(op_name, arg, 0, i)], node.device)
+        set_type(c, "SrcT", compute)
+        set_type(c, "DstT", dtype)
+        set_attrs(c, Truncate=False)
         out.append(c)
         cast_outputs.append(body.ref(name, "y", 0, 0))
     # The original name now belongs to an Identity (one output) or an
     # IdentityN (V4Grad), whose outputs keep their GraphDef indices.
     if len(outputs) == 1:
-        ident = _new_node(base, "Identity", cast_outputs, node.device)
-        _set_type(ident, "T", dtype)
+        ident = new_node(base, "Identity", cast_outputs, node.device)
+        set_type(ident, "T", dtype)
     else:
-        ident = _new_node(base, "IdentityN", cast_outputs, node.device)
+        ident = new_node(base, "IdentityN", cast_outputs, node.device)
         ident.attr["T"].list.type.extend([dtype] * len(outputs))
         for i, arg in enumerate(outputs):
             remap[(base, arg, 0)] = body.ref(base, "output", i, i)
@@ -212,10 +216,10 @@ def _emit(node, body, target: _Target, dtype, compute):
     return out, remap
 
 
-def _lower_node(node, body: _Body, straight_through: bool, stats: collections.Counter):
+def _lower_node(node, body: Body, straight_through: bool, stats: collections.Counter):
     """Returns the nodes that replace plugin op `node`, and a remap of its output
     references (only needed in functions when output argument names change)."""
-    tf = _tf()
+    tf = tensorflow()
     kind = node.op[len(PLUGIN_PREFIX) :]
     if kind not in _DEFAULTS:
         raise LoweringError(f"{body.describe(node)}: unknown plugin op")
@@ -262,14 +266,14 @@ def lower_graph_def(graph_def: GraphDef, straight_through: bool = False) -> Grap
     library) with every plugin op lowered to built-in ops. Raises LoweringError
     for ops that cannot be."""
     new = type(graph_def).FromString(graph_def.SerializeToString())
-    _rewrite_graph_def(new, _Lower(straight_through))
+    rewrite_graph_def(new, _Lower(straight_through))
     return new
 
 
 def raise_graph_def(graph_def: GraphDef) -> GraphDef:
     """Returns a copy of `graph_def` with every built-in QDQ op replaced by the plugin's."""
     new = type(graph_def).FromString(graph_def.SerializeToString())
-    _rewrite_graph_def(new, _Raise())
+    rewrite_graph_def(new, _Raise())
     return new
 
 
@@ -288,64 +292,11 @@ def lower_saved_model(
     Raises LoweringError (nothing is written) for an op with no built-in
     equivalent: V2/V4 per channel with a given range and round_mode='HALF_UP'.
     """
-    return _rewrite_saved_model(src, dst, _Lower(straight_through), overwrite)
+    return rewrite_saved_model(src, dst, _Lower(straight_through), overwrite)
 
 
 def raise_saved_model(src: PathLike, dst: PathLike, overwrite: bool = False) -> Dict[str, int]:
     """Copies SavedModel `src` to `dst` with every built-in QuantizeAndDequantize*
     op replaced by the plugin's (same attributes). Loading the result needs
     `import tf_qdq`. Returns {"<built-in op> -> <plugin op>": count}."""
-    return _rewrite_saved_model(src, dst, _Raise(), overwrite)
-
-
-# ----------------------------------------------------------------------------- command line
-
-
-def _cli(argv, direction):
-    lower = direction == "lower"
-    parser = argparse.ArgumentParser(
-        prog=f"python -m tf_qdq {direction}",
-        description=(
-            "Copy a SavedModel, replacing every tf_qdq plugin op by TensorFlow's built-in ops "
-            "that compute the same bits, so that it loads without tf_qdq and converts with "
-            "tf2onnx / TF-TRT."
-            if lower
-            else "Copy a SavedModel, replacing every built-in QuantizeAndDequantize* op by the tf_qdq "
-            "plugin's (loading the result needs `import tf_qdq`)."
-        ),
-    )
-    parser.add_argument("src", help="SavedModel directory to read")
-    parser.add_argument("dst", help="directory to write (must not exist unless --overwrite)")
-    parser.add_argument("--overwrite", action="store_true", help="replace dst if it exists")
-    if lower:
-        parser.add_argument(
-            "--straight-through",
-            action="store_true",
-            help="lower V4 ops with a computed range to V2 (straight-through gradient, like the "
-            "plugin's) instead of V4 (whose built-in gradient masks against 0, 0)",
-        )
-    args = parser.parse_args(argv)
-    try:
-        if lower:
-            stats = lower_saved_model(args.src, args.dst, args.straight_through, args.overwrite)
-        else:
-            stats = raise_saved_model(args.src, args.dst, args.overwrite)
-    except (LoweringError, FileExistsError, FileNotFoundError, ValueError) as e:
-        print(f"tf_qdq {direction}: error: {e}", file=sys.stderr)
-        return 1
-    if not stats:
-        print(f"tf_qdq {direction}: no op to rewrite; copied {args.src} to {args.dst}")
-    for key, n in sorted(stats.items()):
-        print(f"  {n:5d}  {key}")
-    print(f"tf_qdq {direction}: wrote {args.dst}")
-    return 0
-
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """`python -m tf_qdq lower SRC DST`."""
-    return _cli(sys.argv[1:] if argv is None else argv, "lower")
-
-
-def raise_main(argv: Optional[Sequence[str]] = None) -> int:
-    """`python -m tf_qdq raise SRC DST`."""
-    return _cli(sys.argv[1:] if argv is None else argv, "raise")
+    return rewrite_saved_model(src, dst, _Raise(), overwrite)

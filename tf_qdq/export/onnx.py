@@ -19,19 +19,19 @@ import functools
 import os
 import sys
 import tempfile
-from typing import TYPE_CHECKING, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Optional, Union
 
 if TYPE_CHECKING:
     import onnx
 
-from tf_qdq.export.graph import PLUGIN_OPS, _tf, _used_ops, count_ops
+from tf_qdq.export.graph import PLUGIN_OPS, count_ops, tensorflow, used_ops
 from tf_qdq.export.lowering import lower_graph_def, lower_saved_model
 
 _ORIGINAL = "_tf_qdq_original"
 
 
 def _has_plugin_ops(graph_def) -> bool:
-    return any(op in PLUGIN_OPS for op in _used_ops(graph_def))
+    return any(op in PLUGIN_OPS for op in used_ops(graph_def))
 
 
 def _lowering_tf_optimize(tf_optimize):
@@ -117,7 +117,7 @@ def saved_model_to_onnx(
         raise ImportError(
             "saved_model_to_onnx needs tf2onnx: pip install 'tf_qdq[export]' (tf2onnx, onnx, onnxruntime)"
         ) from e
-    tf = _tf()
+    tf = tensorflow()
     src = os.fspath(src)
     with tempfile.TemporaryDirectory(prefix="tf_qdq_lowered_") as tmp:
         if any(op in PLUGIN_OPS for op in count_ops(src)):
@@ -137,47 +137,3 @@ def saved_model_to_onnx(
             wrapped, input_signature=input_signature, opset=opset, output_path=output_path
         )
     return model_proto
-
-
-def tf2onnx_main(argv: Optional[Sequence[str]] = None) -> int:
-    """`python -m tf_qdq tf2onnx ARGS...`: tf2onnx's command line (`python -m
-    tf2onnx.convert ARGS...`) with the tf_qdq ops loaded and lowered before
-    Grappler, so that a SavedModel with plugin ops converts like its lowered twin."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    try:
-        import tf2onnx.convert  # noqa: PLC0415
-    except ImportError:
-        print("tf_qdq tf2onnx: error: tf2onnx is not installed: pip install 'tf_qdq[export]'", file=sys.stderr)
-        return 1
-    import tf_qdq  # noqa: F401,PLC0415  (registers the plugin ops)
-
-    patch_tf2onnx()
-    saved_argv = sys.argv
-    sys.argv = ["python -m tf_qdq tf2onnx", *argv]
-    try:
-        tf2onnx.convert.main()
-    except SystemExit as e:  # argparse: -h, bad arguments
-        return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-    finally:
-        sys.argv = saved_argv
-    return 0
-
-
-def saved_model_cli_main(argv: Optional[Sequence[str]] = None) -> int:
-    """`python -m tf_qdq saved_model_cli ARGS...`: TensorFlow's saved_model_cli
-    (show, run, ...) in a process that has loaded the tf_qdq ops, so that it can
-    run SavedModels that hold them."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    from tensorflow.python.tools import saved_model_cli  # noqa: PLC0415
-
-    import tf_qdq  # noqa: F401,PLC0415  (registers the plugin ops)
-
-    saved_argv = sys.argv
-    sys.argv = ["python -m tf_qdq saved_model_cli", *argv]
-    try:
-        saved_model_cli.main()
-    except SystemExit as e:
-        return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-    finally:
-        sys.argv = saved_argv
-    return 0

@@ -3,7 +3,7 @@ tests/test_distribute.py (each mode runs in its own process: logical devices
 must be configured before TensorFlow initializes, and each worker of a
 MultiWorkerMirroredStrategy is a process).
 
-    python tests/_dist_worker.py MODE OUT_DIR
+    python tests/children/dist_worker.py MODE OUT_DIR
 
 MODE: "single" (default strategy, one device), "mirrored" (MirroredStrategy on
 2 logical CPU devices), "multiworker" (MultiWorkerMirroredStrategy, one CPU
@@ -32,7 +32,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 MODE, OUT = sys.argv[1], sys.argv[2]
 GLOBAL_BATCH, STEPS = 8, 4
 
-import tensorflow as tf  # noqa: E402
+import tensorflow as tf
 
 if MODE == "mirrored":
     # Must run before anything initializes TensorFlow's devices.
@@ -40,10 +40,10 @@ if MODE == "mirrored":
         tf.config.list_physical_devices("CPU")[0], [tf.config.LogicalDeviceConfiguration()] * 2
     )
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-import tf_qdq  # noqa: E402
-from tf_qdq.keras import LEGACY_KERAS, QuantizeDequantize, keras  # noqa: E402
+import tf_qdq
+from tf_qdq.keras import LEGACY_KERAS, QuantizeDequantize, keras
 
 QDQ_LAYERS = ("q_max", "q_ema", "q_pc_max", "q_last")
 

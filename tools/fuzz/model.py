@@ -61,7 +61,7 @@ def _compute_dtype(dtype):
     return np.float64 if np.dtype(dtype) == np.float64 else np.float32
 
 
-def _daz(values, dtype):
+def flush_denormals(values, dtype):
     """Values as the kernel sees them: in the compute type, subnormals read as
     (signed) zero, as under TensorFlow's denormals-are-zero mode."""
     c = _compute_dtype(dtype)
@@ -71,9 +71,10 @@ def _daz(values, dtype):
         return np.where(np.abs(v) < tiny, np.copysign(c(0), v), v)
 
 
-def _range_ok(mn, mx, dtype):
+def range_is_valid(mn, mx, dtype):
+    """min <= max everywhere, compared as the kernel compares them (subnormals as zero)."""
     with np.errstate(invalid="ignore"):
-        return bool(np.all(_daz(mn, dtype) <= _daz(mx, dtype)))
+        return bool(np.all(flush_denormals(mn, dtype) <= flush_denormals(mx, dtype)))
 
 
 def _num_bits_ok(nb, signed):
@@ -165,7 +166,7 @@ def _kernel_errors(case, op, axis):
         # V1 compares its float attrs (in float32, under denormals-are-zero).
         with np.errstate(over="ignore"):
             lo, hi = np.float32(a["input_min"]), np.float32(a["input_max"])
-        if not _range_ok(lo, hi, np.float32):
+        if not range_is_valid(lo, hi, np.float32):
             errs.add("range")
     if errs or op == "V1":
         return errs
@@ -200,7 +201,7 @@ def _kernel_errors(case, op, axis):
             depth = x.shape[axis]
             if mn.shape != (depth,) or mx.shape != (depth,):
                 return {"minmax_shape"}
-        if not _range_ok(mn, mx, dtype):
+        if not range_is_valid(mn, mx, dtype):
             return {"range"}
     return set()
 

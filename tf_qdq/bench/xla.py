@@ -1,5 +1,6 @@
-"""Speed of the plugin's XLA kernels against TensorFlow's built-in QDQ ops, both under
-tf.function(jit_compile=True) on the same device (docs/xla.md#benchmark).
+"""The XLA section of `python -m tf_qdq bench` (`--xla`): speed of the plugin's XLA kernels
+against TensorFlow's built-in QDQ ops, both under tf.function(jit_compile=True) on the same
+device (docs/xla.md#benchmark).
 
 Rows (float32, 16M elements by default):
   * per-tensor given / per-tensor data: range given (as run-time arguments) or computed;
@@ -10,30 +11,23 @@ Rows (float32, 16M elements by default):
     and the QDQ fuse into one loop feeding the dot; the row reports the number of array fusions in
     the optimized HLO for both (1 and 1: our op fuses like the built-in one).
 
-Each row times the two compiled functions interleaved call by call (medians; `ratio` is
-built-in / plugin: above 1 means the plugin is faster) and checks that the plugin's compiled output
-is bit-identical to its own CPU kernel's.
+Each row times the two compiled functions interleaved call by call (tf_qdq/bench/timing.py;
+medians; `ratio` is built-in / plugin: above 1 means the plugin is faster) and checks that the
+plugin's compiled output is bit-identical to its own CPU kernel's.
 
-    python -m tf_qdq.tools.bench_xla            full rows (16M)
-    python -m tf_qdq.tools.bench_xla --quick    small tensors (smoke test)
-    python -m tf_qdq.tools.bench_xla --json     rows as JSON
+    python -m tf_qdq bench --xla            full rows (16M)
+    python -m tf_qdq bench --xla --quick    small tensors (smoke test)
+    python -m tf_qdq bench --xla --json     rows as JSON
 """
 
-import argparse
-import json
-import os
 import re
-import statistics
-import sys
-import time
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
+import tensorflow as tf
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from tf_qdq import raw_ops, reference  # noqa: E402
+from tf_qdq import raw_ops, reference
+from tf_qdq.bench import timing
 
 CHANNELS = 256
 ROWS = (
@@ -45,20 +39,6 @@ ROWS = (
     "last-axis(256) data relu",
     "fused QDQ->matmul",
 )
-
-
-def _time_interleaved(fns: Sequence[Callable[[], object]], reps: int) -> List[float]:
-    """Median seconds per call of each function, calls interleaved."""
-    times = [[] for _ in fns]
-    for fn in fns:  # warm-up (compilation)
-        fn().numpy()
-    for _ in range(reps):
-        for i, fn in enumerate(fns):
-            t0 = time.perf_counter()
-            out = fn()
-            out.numpy() if hasattr(out, "numpy") else None
-            times[i].append(time.perf_counter() - t0)
-    return [statistics.median(t) for t in times]
 
 
 def _fusions(fn, *args) -> int:
@@ -125,11 +105,20 @@ def _fused_case(n: int, seed: int = 0):
     return plugin, builtin, (x, a, b, w, lo, hi), "built-in V4"
 
 
-def xla_rows(rows: Optional[Sequence[str]] = None, size: int = 1 << 24, reps: int = 15) -> List[Dict]:
+def _wait(out):  # a compiled call may return before its result is ready
+    return out.numpy()
+
+
+def xla_rows(
+    rows: Optional[Sequence[str]] = None, size: int = 1 << 24, reps: int = 15, progress: bool = False
+) -> List[Dict]:
     """The benchmark rows (dicts): row, elements, plugin_ms, builtin_ms, ratio, reference, and for the
     fused row the fusion counts; every plugin result is checked bit for bit against its CPU kernel."""
     out = []
-    for name in rows or ROWS:
+    say = timing.Progress("xla", progress)
+    names = list(rows or ROWS)
+    for k, name in enumerate(names):
+        say.say(f"{k + 1}/{len(names)} {name}")
         if name == "fused QDQ->matmul":
             plugin, builtin, args, label = _fused_case(size)
         else:
@@ -142,7 +131,9 @@ def xla_rows(rows: Optional[Sequence[str]] = None, size: int = 1 << 24, reps: in
                 want = plugin(*args)
             if not reference.same_bits(got, want):
                 raise AssertionError(f"{name}: the compiled plugin op differs from its CPU kernel")
-        t_plugin, t_builtin = _time_interleaved([lambda: fp(*args), lambda: fb(*args)], reps)
+        t_plugin, t_builtin = timing.interleaved(
+            [lambda: fp(*args), lambda: fb(*args)], min_reps=reps, wait=_wait
+        ).medians()
         row = {
             "row": name,
             "elements": int(np.prod(args[0].shape)),
@@ -155,6 +146,7 @@ def xla_rows(rows: Optional[Sequence[str]] = None, size: int = 1 << 24, reps: in
             row["plugin_fusions"] = _fusions(fp, *args)
             row["builtin_fusions"] = _fusions(fb, *args)
         out.append(row)
+    say.done(f"{len(names)} rows in {say.elapsed():.0f} s")
     return out
 
 
@@ -169,27 +161,3 @@ def format_rows(rows: List[Dict]) -> str:
             f"{r['ratio']:>6.2f}  {r['reference']}{extra}"
         )
     return "\n".join(lines)
-
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m tf_qdq.tools.bench_xla", description=__doc__.split("\n")[0])
-    p.add_argument("--quick", action="store_true", help="64K elements, 3 repetitions")
-    p.add_argument("--json", action="store_true", help="rows as JSON on stdout")
-    p.add_argument("--reps", type=int, default=None)
-    args = p.parse_args(argv)
-    size = 1 << 16 if args.quick else 1 << 24
-    reps = args.reps or (3 if args.quick else 15)
-    print(
-        f"tf_qdq XLA benchmark: TensorFlow {tf.__version__}, device "
-        f"{'GPU' if tf.config.list_physical_devices('GPU') else 'CPU'}, load average "
-        f"{os.getloadavg()[0]:.1f}",
-        file=sys.stderr,
-        flush=True,
-    )
-    rows = xla_rows(size=size, reps=reps)
-    print(json.dumps(rows, indent=1) if args.json else format_rows(rows))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

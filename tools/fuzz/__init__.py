@@ -1,7 +1,9 @@
 """Property-based fuzzing of the tf_qdq ops with hypothesis (docs/semantics.md#validation and #bad-inputs).
 
-    TF_CPP_MIN_LOG_LEVEL=2 python -m tf_qdq fuzz [--minutes N] [--seed S] [--graph-fraction F]
-                                                 [--last-case PATH]
+    python -m tools.fuzz [--minutes N] [--seed S] [--graph-fraction F] [--last-case PATH]
+
+from the root of a source checkout, with tf_qdq importable (installed, or built in place and on
+PYTHONPATH) and hypothesis installed (`pip install ".[test]"`).
 
 Every generated case (op, dtype, shape incl. empty dims, attrs, axis, min/max
 shapes and values, num_bits, data with NaN/inf/subnormal/huge values, eager or
@@ -30,15 +32,14 @@ as zero, and the references are TensorFlow ops, not NumPy.
 
 Modules: `strategies` (the hypothesis strategies and the quick profile),
 `model` (`Case` and the independent model of the validation rules), `reference`
-(running a case and checking it), `cli` (the long profile). They live in the
-package (not in tests/) so that an installed tf_qdq can run the long profile;
-tests/test_fuzz.py runs the quick one.
+(running a case and checking it), `cli` (the long profile). They are a developer tool
+of the checkout, not part of the installed package; tests/test_fuzz.py runs the quick profile.
 """
 
-from tf_qdq.tools.fuzz.cli import main  # noqa: E402 (after the modules it uses)
-from tf_qdq.tools.fuzz.model import BFLOAT16, FLOAT_DTYPES, REASON_PATTERNS, WRAPPERS, Case, effective, expected_errors
-from tf_qdq.tools.fuzz.reference import OPS, check, run_plugin
-from tf_qdq.tools.fuzz.strategies import SPECIAL_VALUES, cases, quick_settings, shapes
+from tools.fuzz.cli import main
+from tools.fuzz.model import BFLOAT16, FLOAT_DTYPES, REASON_PATTERNS, WRAPPERS, Case, effective, expected_errors
+from tools.fuzz.reference import OPS, check, run_plugin
+from tools.fuzz.strategies import SPECIAL_VALUES, cases, quick_settings, shapes
 
 __all__ = [
     "BFLOAT16",

@@ -11,7 +11,15 @@ import tensorflow as tf
 
 from tf_qdq import ops as _api
 from tf_qdq import raw_ops, reference
-from tf_qdq.tools.fuzz.model import BFLOAT16, REASON_PATTERNS, WRAPPERS, _daz, _range_ok, effective, expected_errors
+from tools.fuzz.model import (
+    BFLOAT16,
+    REASON_PATTERNS,
+    WRAPPERS,
+    effective,
+    expected_errors,
+    flush_denormals,
+    range_is_valid,
+)
 
 OPS = {
     **raw_ops.BY_VERSION,
@@ -70,7 +78,7 @@ def _ambiguous_channels(v, dtype):
     maximum is a zero-like value (zero, or subnormal read as zero) and the
     channel holds zero-like values of both signs, so that TensorFlow's choice
     of its sign (which decides the sign of zero outputs) depends on positions."""
-    d = _daz(v, dtype)
+    d = flush_denormals(v, dtype)
     zero = d == 0  # False for NaN
     pos = np.any(zero & ~np.signbit(d), axis=(0, 2))
     neg = np.any(zero & np.signbit(d), axis=(0, 2))
@@ -120,7 +128,7 @@ def _reference_forward(case, op, axis):
         mn = np.zeros(shape_mm, dtype)
         mx = np.zeros(shape_mm, dtype)
 
-    if op == "V1" and range_given and not _range_ok(mn, mx, dtype):
+    if op == "V1" and range_given and not range_is_valid(mn, mx, dtype):
         # Valid in float32 (subnormals read as zero) but inverted in T: the
         # reference (V2 in T) rejects it. Only "no crash" is checked.
         return None, None, None

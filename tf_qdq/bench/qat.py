@@ -1,4 +1,5 @@
-"""`python -m tf_qdq bench --model`: the cost of QDQ in a quantization-aware training step.
+"""The model section of `python -m tf_qdq bench` (alone: `--model`): the cost of QDQ in a
+quantization-aware training step.
 
 A small CNN (4 conv layers, 32x32x3 inputs, batch 64, then global average pooling and a dense
 layer) is trained with `tf.function` steps (forward, loss, gradients, SGD update) three ways in
@@ -12,7 +13,7 @@ one process, the steps interleaved round by round:
   * tf_qdq: the same with `tf_qdq.quantize_and_dequantize_v2` for both.
 
 Every round runs one step of each variant back to back (the order rotating from round to
-round). It prints the median and the best step time of each, the QDQ overhead (the median over
+round; tf_qdq/bench/timing.py). It prints the median and the best step time of each, the QDQ overhead (the median over
 rounds of the step's time minus the no-QDQ step of the same round, so that slow drifts of the
 machine cancel), its share of the step, and tf_qdq's overhead over the built-in's (target: at most
 0.5). The QDQ work is a small part of this step on a CPU (the convolutions dominate): compare runs
@@ -23,20 +24,14 @@ on a quiet machine, with enough --steps.
     python -m tf_qdq bench --model --xla      also the three variants with jit_compile=True
 """
 
-import argparse
-import json
-import os
 import re
 import statistics
-import sys
-import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
+import tensorflow as tf
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-import tf_qdq  # noqa: E402
+import tf_qdq
+from tf_qdq.bench import timing
 
 VARIANTS = ("none", "builtin", "tf_qdq")
 LABELS = {"none": "no QDQ", "builtin": "built-in QDQ", "tf_qdq": "tf_qdq QDQ"}
@@ -117,7 +112,7 @@ def make_step(variant, jit_compile=False, lr=0.01, seed=0):
     return tf.function(step, jit_compile=jit_compile, autograph=False)
 
 
-def _error_summary(e):
+def error_summary(e):
     """One line for a variant that could not run; a missing XLA kernel is named as such."""
     text = str(e).strip()
     missing = re.search(r"No registered '([^']+)' OpKernel for (\w+) devices", text)
@@ -126,7 +121,7 @@ def _error_summary(e):
     return f"{type(e).__name__}: {text.splitlines()[0][:200] if text else ''}"
 
 
-def run(steps=20, warmup=3, batch=64, xla=False, progress=True):
+def run(steps=20, warmup=2, batch=64, xla=False, progress=True):
     """Times the training steps; returns one dict per variant: variant, jit_compile, label,
     step_ms (median; None when the variant could not run), best_ms (the fastest step), steps,
     times_ms (every step, by round), loss (the last one), error."""
@@ -135,17 +130,7 @@ def run(steps=20, warmup=3, batch=64, xla=False, progress=True):
     y = tf.constant(rng.integers(0, CLASSES, batch).astype(np.int32))
     configs = [(v, False) for v in VARIANTS] + ([(v, True) for v in VARIANTS] if xla else [])
     rows, fns = [], []
-    t_start = time.perf_counter()
-
-    def say(text):
-        if progress:
-            print(
-                f"\r[model {time.perf_counter() - t_start:5.1f} s] {text}".ljust(78),
-                end="",
-                file=sys.stderr,
-                flush=True,
-            )
-
+    say = timing.Progress("model", progress)
     for variant, jit in configs:
         label = LABELS[variant] + (" (XLA)" if jit else "")
         row = dict(
@@ -160,41 +145,39 @@ def run(steps=20, warmup=3, batch=64, xla=False, progress=True):
             error=None,
         )
         rows.append(row)
-        say(f"tracing and warming up: {label}")
+        say.say(f"tracing: {label}")
         try:
             fn = make_step(variant, jit_compile=jit)
-            for _ in range(warmup):
-                loss = fn(x, y)
-            row["loss"] = float(loss)
+            row["loss"] = float(fn(x, y))  # traces and compiles; a variant that cannot run stops here
+            fns.append((row, fn))
         except Exception as e:  # noqa: BLE001 - e.g. no XLA kernel for an op: reported as n/a
-            row["error"] = _error_summary(e)
-            fn = None
-        fns.append(fn)
-    times = [[] for _ in configs]
-    for k in range(steps):
-        say(f"step {k + 1}/{steps} of each variant")
-        order = list(range(len(configs)))
-        order = order[k % len(order) :] + order[: k % len(order)]
-        for i in order:
-            if fns[i] is None:
-                continue
-            t0 = time.perf_counter()
-            loss = fns[i](x, y)
-            value = float(loss)  # waits for the step
-            times[i].append(time.perf_counter() - t0)
-            rows[i]["loss"] = value
-    for row, t in zip(rows, times):
+            row["error"] = error_summary(e)
+
+    def step_of(row, fn):
+        def step():
+            row["loss"] = fn(x, y)  # the last one is reported
+            return row["loss"]
+
+        return step
+
+    def wait(loss):  # the step has finished once its loss is read
+        return float(loss)
+
+    timed = timing.interleaved(
+        [step_of(row, fn) for row, fn in fns],
+        min_reps=steps,
+        warmup=warmup,
+        wait=wait,
+        on_round=lambda k: say.say(f"step {k + 1}/{steps} of each variant"),
+    )
+    for (row, _), t in zip(fns, timed.times):
+        row["loss"] = float(row["loss"])
         if t:
             row["step_ms"] = statistics.median(t) * 1e3
             row["best_ms"] = min(t) * 1e3
             row["steps"] = len(t)
             row["times_ms"] = [v * 1e3 for v in t]
-    if progress:
-        print(
-            f"\r[model] {steps} timed steps per variant in {time.perf_counter() - t_start:.0f} s".ljust(78),
-            file=sys.stderr,
-            flush=True,
-        )
+    say.done(f"{steps} timed steps per variant in {say.elapsed():.0f} s")
     return rows
 
 
@@ -255,43 +238,3 @@ def format_report(rows, summary):
             f"built-in: {'n/a' if speed is None else f'{speed:.2f}x'}"
         )
     return "\n".join(lines)
-
-
-def main(argv: "list[str] | None" = None) -> int:
-    first, _, rest = __doc__.partition("\n\n")
-    p = argparse.ArgumentParser(
-        prog="python -m tf_qdq bench --model",
-        description=first,
-        epilog=rest,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("--quick", action="store_true", help="a few steps per variant (smoke test)")
-    p.add_argument("--steps", type=int, help="timed steps per variant (default 20, --quick 3)")
-    p.add_argument("--warmup", type=int, help="untimed steps per variant after tracing (default 3, --quick 1)")
-    p.add_argument("--batch", type=int, default=64, help="batch size (default 64)")
-    p.add_argument("--xla", action="store_true", help="also time the variants with jit_compile=True")
-    p.add_argument("--json", action="store_true", help="print rows and summary as JSON")
-    p.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
-    a = p.parse_args(argv)
-    steps = a.steps if a.steps is not None else (3 if a.quick else 20)
-    warmup = a.warmup if a.warmup is not None else (1 if a.quick else 3)
-    rows = run(steps=steps, warmup=warmup, batch=a.batch, xla=a.xla, progress=not a.no_progress)
-    summary = summarize(rows)
-    if a.json:
-        json.dump(
-            dict(rows=rows, summary={("xla" if k else "default"): v for k, v in summary.items()}), sys.stdout, indent=1
-        )
-        print()
-    else:
-        print(
-            f"QAT training step, CNN {len(LAYERS)} conv layers, 32x32x3 inputs, batch {a.batch}; TensorFlow "
-            f"{tf.__version__}, tf_qdq {tf_qdq.__version__}; {steps} rounds of one step per variant; the QDQ "
-            "overhead is the median over rounds of the step minus the no-QDQ step of the same round\n"
-        )
-        print(format_report(rows, summary))
-    failed = [r for r in rows if r["error"] and not r["jit_compile"]]
-    return 1 if failed else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

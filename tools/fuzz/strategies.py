@@ -13,11 +13,11 @@ except ImportError:  # pragma: no cover - exercised without hypothesis installed
 
 import numpy as np
 
-from tf_qdq.tools.fuzz.model import FLOAT_DTYPES, INT32_MAX, INT32_MIN, NON_FLOAT_DTYPES, WRAPPERS, Case
+from tools.fuzz.model import FLOAT_DTYPES, INT32_MAX, INT32_MIN, NON_FLOAT_DTYPES, WRAPPERS, Case
 
 MISSING_HYPOTHESIS = (
     "tf_qdq fuzz needs the 'hypothesis' package, an optional dependency: "
-    "pip install hypothesis  (or pip install 'tf_qdq[test]')"
+    "pip install hypothesis  (or, in the checkout, pip install '.[test]')"
 )
 
 # Values that stress the arithmetic: signed zeros, NaN, infinities, subnormals
@@ -218,7 +218,7 @@ def quick_settings(max_examples=1000):
 
     Random cases on every run (new inputs each time), except where the environment
     variable CI is set: there the same cases every time, so a result never depends on luck. The
-    long profile (`python -m tf_qdq fuzz`) is where new inputs are explored."""
+    long profile (`python -m tools.fuzz`) is where new inputs are explored."""
     _require_hypothesis()
     derandomize = os.environ.get("CI", "").lower() not in ("", "0", "false")
     return settings(

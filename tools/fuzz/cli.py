@@ -1,7 +1,7 @@
-"""`python -m tf_qdq fuzz`: the long fuzz profile, in chunks of hypothesis runs until the time is up.
+"""`python -m tools.fuzz` (from the checkout's root): the long fuzz profile, in chunks of
+hypothesis runs until the time is up.
 
-TF_CPP_MIN_LOG_LEVEL=2 python -m tf_qdq fuzz [--minutes N] [--seed S] [--graph-fraction F]
-                                             [--last-case PATH]
+python -m tools.fuzz [--minutes N] [--seed S] [--graph-fraction F] [--last-case PATH]
 """
 
 import argparse
@@ -10,9 +10,9 @@ import sys
 import time
 import traceback
 
-from tf_qdq.tools.fuzz import strategies
-from tf_qdq.tools.fuzz.reference import check
-from tf_qdq.tools.fuzz.strategies import MISSING_HYPOTHESIS
+from tools.fuzz import strategies
+from tools.fuzz.reference import check
+from tools.fuzz.strategies import MISSING_HYPOTHESIS
 
 
 def _fmt(seconds):
@@ -22,7 +22,7 @@ def _fmt(seconds):
 
 def main(argv: "list[str] | None" = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m tf_qdq fuzz",
+        prog="python -m tools.fuzz",
         description="property-based fuzzing of the tf_qdq ops against TensorFlow's built-in ops",
     )
     parser.add_argument("--minutes", type=float, default=5.0, help="how long to run (default 5)")

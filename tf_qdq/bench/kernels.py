@@ -1,8 +1,9 @@
-"""`python -m tf_qdq bench`: speed of the plugin's CPU kernels against TensorFlow's built-in ops.
+"""The kernels section of `python -m tf_qdq bench`: speed of the plugin's CPU kernels against
+TensorFlow's built-in ops (tf_qdq/bench/cli.py is the command line).
 
 For each case and size it times the built-in op and the plugin op in the same process on the same
-tensors, interleaved call by call (eager calls, which are synchronous on CPU: the op has finished
-when the call returns, and no result is copied), and reports the medians, their ratio
+tensors, interleaved call by call (tf_qdq/bench/timing.py; eager calls, which are synchronous on
+CPU: the op has finished when the call returns, and no result is copied), and reports the medians, their ratio
 (built-in / plugin: above 1 means the plugin is faster) and the throughput. It also checks that the
 plugin's output is bit-identical to the reference (`tf_qdq.reference.builtin`), so a fast but wrong
 kernel cannot look good. The speed targets are checked at the end (they live here, never in a
@@ -14,18 +15,11 @@ Where the built-in cannot run the case, the reference is named in the `built-in`
     half/bfloat16 kernel); the `vs f32` column compares with the plugin's own float32 time per
     element (above 1: the 16-bit path is faster per element).
 
-    python -m tf_qdq bench                   full table (a few minutes on 2 cores)
-    python -m tf_qdq bench --quick           small subset (a smoke test)
-    python -m tf_qdq bench --json            rows as JSON on stdout
-    python -m tf_qdq bench --plot out.png    throughput vs size (needs matplotlib)
-    python -m tf_qdq bench --model [--quick] only the QAT training step below
-
 The "call overhead" section times the Python wrappers per eager call on a 4K float32 tensor
 (best of several runs of many calls), tf.quantization's against tf_qdq's, with the range given
 as Python floats, NumPy scalars and tensors: what a small eager call costs beyond the kernel.
 The "QAT training step" section times a training step of a small CNN three ways: no QDQ,
-built-in QDQ, tf_qdq (see tf_qdq/tools/qat_bench.py). Both sections run when no --cases is given
-(--no-overhead, --no-model skip them).
+built-in QDQ, tf_qdq (tf_qdq/bench/qat.py).
 
 `run(...)` returns the rows (dicts) for use from Python. TF_QDQ_CPU_ISA=sse2|avx512 runs the
 plugin with another table of inner loops (default: AVX2 where the CPU has it).
@@ -34,21 +28,16 @@ Absolute times depend on everything else running on the machine (memory bandwidt
 compare the interleaved ratios, and note the load average printed in the header.
 """
 
-import argparse
-import json
 import os
 import platform
-import statistics
 import sys
-import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
+import tensorflow as tf
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-import tf_qdq  # noqa: E402
-from tf_qdq import raw_ops, reference  # noqa: E402
+import tf_qdq
+from tf_qdq import raw_ops, reference
+from tf_qdq.bench import timing
 
 BF16 = tf.bfloat16.as_numpy_dtype
 DTYPES = {"float32": np.float32, "float64": np.float64, "half": np.float16, "bfloat16": BF16}
@@ -171,35 +160,6 @@ class _Case:
         return reference.count_differing(ours, ref)
 
 
-def _time_interleaved(fns, min_time, min_reps, max_reps):
-    """Median seconds per call of each fn, calling them in turn (rotating the order)."""
-    for f in fns:  # warm-up (allocations, first-call caches)
-        f()
-        f()
-    times = [[] for _ in fns]
-    t_start = time.perf_counter()
-    reps = 0
-    while reps < max_reps and (reps < min_reps or time.perf_counter() - t_start < min_time):
-        order = list(range(len(fns)))
-        k = reps % len(fns)
-        order = order[k:] + order[:k]
-        for i in order:
-            t0 = time.perf_counter()
-            out = fns[i]()
-            t1 = time.perf_counter()
-            times[i].append(t1 - t0)
-            del out
-        reps += 1
-    return [statistics.median(t) for t in times], reps
-
-
-def _load():
-    try:
-        return os.getloadavg()[0]
-    except OSError:
-        return float("nan")
-
-
 def _selected(cases=None, dtypes=None, sizes=None, quick=False):
     cases = cases or (QUICK["cases"] if quick else list(CASES))
     dtypes = dtypes or (QUICK["dtypes"] if quick else list(DTYPES))
@@ -235,16 +195,9 @@ def run(
     max_reps = (200 if quick else 2000) if max_reps is None else max_reps
     todo = _selected(cases, dtypes, sizes, quick)
     rows = []
-    t0 = time.perf_counter()
+    say = timing.Progress("kernels", progress)
     for k, (name, dt, size) in enumerate(todo):
-        if progress:
-            el = time.perf_counter() - t0
-            print(
-                f"\r[{k + 1}/{len(todo)}] {name} {dt} {size}  ({el:.0f} s)".ljust(70),
-                end="",
-                file=sys.stderr,
-                flush=True,
-            )
+        say.say(f"{k + 1}/{len(todo)} {name} {dt} {size}")
         case = _Case(name, dt, size)
         fns = [case.builtin, case.plugin]
         f32 = pt = None
@@ -257,7 +210,8 @@ def run(
         read = not case.sixteen and not case.per_channel and case.op == "fwd" and case.n >= SIZES["1M"]
         if read:  # the memory floor: one plain read of the input (no output)
             fns.append(lambda x=case.x: tf.reduce_max(x))
-        med, reps = _time_interleaved(fns, min_time, min_reps, max_reps)
+        timed = timing.interleaved(fns, min_reps=min_reps, max_reps=max_reps, min_time=min_time)
+        med, reps = timed.medians(), timed.reps
         bad = case.verify() if verify else None
         row = dict(
             case=name,
@@ -279,8 +233,7 @@ def run(
         )
         rows.append(row)
         del case, f32, pt
-    if progress:
-        print(f"\r{len(todo)} measurements in {time.perf_counter() - t0:.0f} s".ljust(70), file=sys.stderr, flush=True)
+    say.done(f"{len(todo)} measurements in {say.elapsed():.0f} s")
     return rows
 
 
@@ -305,34 +258,29 @@ def call_overhead(calls=2000, rounds=5, size=1 << 12, progress=False):
     }
     rows = []
     todo = [(w, k) for w in OVERHEAD_WRAPPERS for k in OVERHEAD_RANGES]
+    say = timing.Progress("call overhead", progress)
     for n, (wrapper, kind) in enumerate(todo):
-        if progress:
-            print(
-                f"\r[call overhead {n + 1}/{len(todo)}] {wrapper}, {kind}".ljust(70),
-                end="",
-                file=sys.stderr,
-                flush=True,
-            )
+        say.say(f"{n + 1}/{len(todo)} {wrapper}, {kind}")
         lo, hi = ranges[kind]
         theirs, ours = getattr(tf.quantization, wrapper), getattr(tf_qdq, wrapper)
-        fns = [lambda f=theirs: f(x, lo, hi), lambda f=ours: f(x, lo, hi)]
-        best = [float("inf")] * 2
-        for f in fns:  # warm-up (first-call caches, deprecation warnings)
-            f()
-        for r in range(rounds):
-            for i in (0, 1) if r % 2 == 0 else (1, 0):
-                f = fns[i]
-                t0 = time.perf_counter()
+
+        def many(f):
+            def calls_of_f():
                 for _ in range(calls):
-                    f()
-                best[i] = min(best[i], (time.perf_counter() - t0) / calls)
+                    f(x, lo, hi)
+
+            return calls_of_f
+
+        # One timed call is `calls` calls of the wrapper; one warm-up batch (first-call caches,
+        # deprecation warnings).
+        best = timing.interleaved([many(theirs), many(ours)], min_reps=rounds, warmup=1).best()
+        best = [t / calls for t in best]
         rows.append(
             dict(
                 wrapper=wrapper, range=kind, builtin_us=best[0] * 1e6, plugin_us=best[1] * 1e6, ratio=best[1] / best[0]
             )
         )
-    if progress:
-        print("\r" + " " * 70 + "\r", end="", file=sys.stderr, flush=True)
+    say.done()
     return rows
 
 
@@ -361,7 +309,7 @@ def _find(rows, case, dtype="float32", size="16M"):
 
 def check_targets(rows, overhead=None, model=None):
     """[(target, value text, passed or None when not measured)]; `overhead`: the rows of
-    call_overhead(); `model`: qat_bench.summarize() of the training-step rows."""
+    call_overhead(); `model`: qat.summarize() of the training-step rows."""
     out = []
 
     def ratio(case, want, size="16M", label=None):
@@ -459,7 +407,7 @@ def environment():
         cpu=cpu,
         cores=os.cpu_count(),
         intra_op_threads=tf.config.threading.get_intra_op_parallelism_threads(),
-        isa=os.environ.get("TF_QDQ_CPU_ISA", "") or "default (avx2 where supported)",
+        isa=tf_qdq.cpu_isa(),
         python=platform.python_version(),
     )
 
@@ -552,127 +500,3 @@ def plot(rows, path):
     fig.savefig(path, dpi=110)
     print(f"tf_qdq bench: wrote {path}", file=sys.stderr)
     return True
-
-
-def _names(text, known, what):
-    if text is None:
-        return None
-    out = [t.strip() for t in text.split(",") if t.strip()]
-    bad = [t for t in out if t not in known]
-    if bad:
-        raise SystemExit(f"tf_qdq bench: unknown {what} {bad}; known: {', '.join(known)}")
-    return out
-
-
-def main(argv: "list[str] | None" = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if "--model" in argv:
-        from tf_qdq.tools import qat_bench
-
-        return qat_bench.main([a for a in argv if a != "--model"])
-    first, _, rest = __doc__.partition("\n\n")
-    p = argparse.ArgumentParser(
-        prog="python -m tf_qdq bench",
-        description=first,
-        epilog=rest,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("--quick", action="store_true", help="small subset (a smoke test)")
-    p.add_argument("--json", action="store_true", help="print the rows as JSON instead of the table")
-    p.add_argument("--plot", metavar="OUT.png", help="draw throughput vs size (needs matplotlib)")
-    p.add_argument("--cases", help="comma-separated case names (default: all): " + ", ".join(CASES))
-    p.add_argument("--dtypes", help="comma-separated: " + ", ".join(DTYPES))
-    p.add_argument("--sizes", help="comma-separated: " + ", ".join(SIZES))
-    p.add_argument("--min-time", type=float, help="seconds of timing per measurement (default 0.4)")
-    p.add_argument("--min-reps", type=int, help="at least this many calls of each op (default 7)")
-    p.add_argument("--no-verify", action="store_true", help="skip the bit-identity check")
-    p.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
-    p.add_argument(
-        "--overhead", action="store_true", help="time the wrappers' call overhead also when --cases is given"
-    )
-    p.add_argument("--no-overhead", action="store_true", help="skip the call overhead section")
-    p.add_argument("--no-model", action="store_true", help="skip the QAT training-step section")
-    p.add_argument(
-        "--model", action="store_true", help="time a QAT training step instead (python -m tf_qdq bench --model -h)"
-    )
-    a = p.parse_args(argv)
-    load0 = _load()
-    rows = run(
-        cases=_names(a.cases, CASES, "case"),
-        dtypes=_names(a.dtypes, DTYPES, "dtype"),
-        sizes=_names(a.sizes, SIZES, "size"),
-        quick=a.quick,
-        min_time=a.min_time,
-        min_reps=a.min_reps,
-        verify=not a.no_verify,
-        progress=not a.no_progress,
-    )
-    overhead = None
-    if not a.no_overhead and (a.overhead or a.cases is None):
-        overhead = call_overhead(calls=200 if a.quick else 2000, rounds=3 if a.quick else 5, progress=not a.no_progress)
-    model_rows = model = None
-    if not a.no_model and a.cases is None:
-        from tf_qdq.tools import qat_bench
-
-        model_rows = qat_bench.run(steps=3 if a.quick else 30, warmup=1 if a.quick else 3, progress=not a.no_progress)
-        model = qat_bench.summarize(model_rows)
-    load1 = _load()
-    env = environment()
-    env["loadavg_1min"] = [load0, load1]
-    targets = check_targets(rows, overhead, model)
-    if a.json:
-        json.dump(
-            dict(
-                environment=env,
-                rows=rows,
-                call_overhead=overhead,
-                model_step=None
-                if model is None
-                else dict(rows=model_rows, summary={("xla" if k else "default"): v for k, v in model.items()}),
-                targets=[dict(target=t, value=v, passed=ok) for t, v, ok in targets],
-            ),
-            sys.stdout,
-            indent=1,
-        )
-        print()
-    else:
-        print(
-            f"tf_qdq {env['tf_qdq']} vs TensorFlow {env['tensorflow']} built-in ops; {env['cpu']}, "
-            f"{env['cores']} cores; 1-min load average {load0:.2f} at start, {load1:.2f} at end"
-            + f"; loops: {env['isa']}"
-        )
-        print(
-            "median of interleaved eager calls; ratio = built-in ms / plugin ms (higher: plugin "
-            "faster); GB/s = bytes of one pass (input reads, x2 for a range from the data, + output) "
-            "/ plugin time; 'vs f32' = plugin float32 ms / plugin ms for the same case (16-bit "
-            "rows); '/ p-t' = plugin ms / plugin per-tensor ms on the same data (per-channel rows); "
-            "'read ms' = tf.reduce_max of the input, one plain read: the memory floor (per-tensor "
-            "float rows, 1M and 16M); 'V2 f32' = built-in float32 on the data cast to float32 (no 16-bit "
-            "built-in); per-channel given ranges run the built-in V3 (its V2 rejects them).\n"
-        )
-        print(format_table(rows))
-        if overhead is not None:
-            print(
-                "\ncall overhead: microseconds per eager call of the wrapper on a 4K float32 tensor "
-                "(computed range; best of runs of many calls), tf.quantization vs tf_qdq\n"
-            )
-            print(format_overhead(overhead))
-        if model is not None:
-            print(
-                f"\nQAT training step (a CNN of {len(qat_bench.LAYERS)} conv layers, 32x32x3 inputs, batch 64; "
-                f"{model_rows[0]['steps']} rounds of one step per variant): the QDQ overhead is the median over "
-                "rounds of the step minus the no-QDQ step of the same round\n"
-            )
-            print(qat_bench.format_report(model_rows, model))
-        print("\ntargets:")
-        for t, v, ok in targets:
-            mark = "n/a " if ok is None else ("PASS" if ok else "MISS")
-            print(f"  [{mark}] {t}: {v}")
-    if a.plot:
-        plot(rows, a.plot)
-    bad = [r for r in rows if r["identical"] is False]
-    return 1 if bad else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -296,6 +296,11 @@ class QuantizeDequantize(keras.layers.Layer):
         self.min.assign(-amax if self.signed else tf.zeros_like(amax))
 
     def call(self, inputs: tf.Tensor, training: Optional[bool] = None) -> tf.Tensor:
+        observer = getattr(self, "_tf_qdq_observer", None)
+        if observer is not None:
+            # Calibration (tf_qdq.keras.calibrate): record the float input, pass it on.
+            observer(inputs)
+            return inputs
         if self.range_mode != "fixed" and training is not None:
             if tf.is_tensor(training) and tf.get_static_value(training) is None:
                 # A symbolic learning phase (Keras 2 graphs): update inside a cond.
