@@ -37,12 +37,13 @@ CPU_SOURCES = [
     "kernels/qdq_cpu_avx2.cc",
     "kernels/qdq_cpu_avx512.cc",
     "kernels/qdq_xla.cc",
+    "kernels/qdq_xla_register.cc",
 ]
-# The XLA kernels (kernels/qdq_xla.cc) use the tf2xla and XLA-builder symbols
-# that TensorFlow's libtensorflow_cc.so.2 exports (beside tf.sysconfig's
-# libtensorflow_framework.so.2).
+# The XLA kernels (kernels/qdq_xla.cc, registered by kernels/qdq_xla_register.cc) use the
+# tf2xla and XLA-builder symbols that TensorFlow's libtensorflow_cc.so.2 exports (beside
+# tf.sysconfig's libtensorflow_framework.so.2).
 XLA_LINK_FLAGS = ["-l:libtensorflow_cc.so.2"]
-XLA_SOURCE = "kernels/qdq_xla.cc"
+XLA_SOURCES = ("kernels/qdq_xla.cc", "kernels/qdq_xla_register.cc")
 # Header directories (under tf.sysconfig.get_include()) that the XLA headers
 # need beside TensorFlow's own include directory.
 XLA_INCLUDE_SUBDIRS = ["external/highwayhash", "external/farmhash_archive/src"]
@@ -348,7 +349,7 @@ class BuildTfQdq(build_ext):
                     + PER_FILE_FLAGS.get(src, [])
                     + defines
                     + cflags
-                    + (xla_flags if src == XLA_SOURCE else [])
+                    + (xla_flags if src in XLA_SOURCES else [])
                     + extra,
                     obj,
                 )

@@ -12,14 +12,18 @@
 //    parameters, read from arrays with one entry per position (per-channel
 //    with a small inner, e.g. the last axis: inner == 1); its loops wrap
 //    around the period, so a block is one call.
-// Large outputs are written with non-temporal stores (see StreamBytes
-// below and Loops::Write in qdq_cpu_loops.h).
+// Large outputs are written with non-temporal stores (see
+// StreamThresholdBytes below and ElementwiseLoops::Write in
+// qdq_cpu_elementwise.h).
 // Per-tensor calls allocate nothing on the heap.
 //
 // Environment (read once): TF_QDQ_CPU_ISA=sse2|avx2|avx512 picks the
-// instruction set (default: avx2 where supported; see ChooseLoops);
+// instruction set (default: avx2 where supported; see ChooseLoops; any other
+// value makes the kernels fail with an error that lists these);
 // TF_QDQ_STREAM_BYTES sets the streaming threshold (default: 24 MiB).
 #define EIGEN_USE_THREADS
+
+#include <strings.h>
 
 #include <algorithm>
 #include <atomic>
@@ -28,6 +32,7 @@
 #include <cstring>
 #include <limits>
 #include <memory>
+#include <string>
 #include <type_traits>
 
 #include "kernels/qdq_cpu_table.h"
@@ -62,32 +67,55 @@ using CPUDevice = Eigen::ThreadPoolDevice;
 // TF_QDQ_CPU_ISA=sse2 forces the baseline; TF_QDQ_CPU_ISA=avx512 selects the
 // AVX-512 table where the CPU has AVX-512F/BW/VL/DQ. AVX-512 is not the
 // default: it is faster only on cache-resident tensors and slower on large
-// (memory-bound) ones (docs/performance.md). All tables give identical bits.
-const cpu::LoopTable& ChooseLoops() {
-  int level = 0;  // 0 sse2, 1 avx2, 2 avx512
-  bool avx512 = false;
+// (memory-bound) ones (docs/performance.md). An instruction set the CPU lacks
+// falls back to the best one it has (TfQdqCpuIsa() tells which runs); a
+// value that names none is an error (IsaChoice::error). All tables give
+// identical bits.
+struct IsaChoice {
+  const cpu::LoopTable* table = nullptr;  // nullptr: TF_QDQ_CPU_ISA is invalid
+  std::string error;
+};
+
+IsaChoice ChooseLoops() {
+  bool avx2 = false, avx512 = false;
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c")) {
-    level = 1;
-  }
-  avx512 = level == 1 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+  avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
+  avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
 #endif
-  if (const char* isa = std::getenv("TF_QDQ_CPU_ISA")) {
-    if (std::strcmp(isa, "sse2") == 0 || std::strcmp(isa, "generic") == 0) {
-      level = 0;
-    } else if (std::strcmp(isa, "avx512") == 0 && avx512) {
-      level = 2;
-    }
+  const cpu::LoopTable& best_default = avx2 ? cpu::LoopsAvx2() : cpu::LoopsSse2();
+  IsaChoice choice;
+  const char* isa = std::getenv("TF_QDQ_CPU_ISA");
+  if (isa == nullptr || *isa == '\0') {
+    choice.table = &best_default;
+  } else if (strcasecmp(isa, "sse2") == 0) {
+    choice.table = &cpu::LoopsSse2();
+  } else if (strcasecmp(isa, "avx2") == 0) {
+    choice.table = &best_default;
+  } else if (strcasecmp(isa, "avx512") == 0) {
+    choice.table = avx512 ? &cpu::LoopsAvx512() : &best_default;
+  } else {
+    choice.error = std::string("tf_qdq: TF_QDQ_CPU_ISA='") + isa +
+                   "' names no instruction set of the CPU kernels. Set it to sse2, avx2 or "
+                   "avx512, or unset it for the default (avx2 where the CPU has it).";
   }
-  return level == 2 ? cpu::LoopsAvx512() : level == 1 ? cpu::LoopsAvx2() : cpu::LoopsSse2();
+  return choice;
 }
 
-const cpu::LoopTable& Loops() {
-  static const cpu::LoopTable& table = ChooseLoops();
-  return table;
+const IsaChoice& Isa() {
+  static const IsaChoice* choice = new IsaChoice(ChooseLoops());
+  return *choice;
 }
+
+// OK when the loops can run; else the error of an invalid TF_QDQ_CPU_ISA.
+tensorflow::Status CheckIsa() {
+  if (Isa().table != nullptr) return tensorflow::Status();
+  return tensorflow::errors::InvalidArgument(Isa().error);
+}
+
+// The table in use; only after CheckIsa() has passed.
+const cpu::LoopTable& Loops() { return *Isa().table; }
 
 // T -> its loops: storage type S (half/bfloat16 as bit patterns), compute C.
 template <typename T>
@@ -140,7 +168,7 @@ constexpr int64_t kMinBlockElements = 128 * 1024;
 // TF_QDQ_STREAM_BYTES=<bytes> sets another threshold (tests use 0: every
 // output).
 constexpr int64_t kDefaultStreamBytes = int64_t{24} << 20;
-int64_t StreamBytes() {
+int64_t StreamThresholdBytes() {
   static const int64_t bytes = [] {
     const char* env = std::getenv("TF_QDQ_STREAM_BYTES");
     return env != nullptr && *env != '\0' ? std::strtoll(env, nullptr, 10) : kDefaultStreamBytes;
@@ -250,29 +278,26 @@ bool ChannelHoldsZero(const Layout& layout, const T* in, int64_t c, bool negativ
   return false;
 }
 
-// Per-channel NaN-ignoring min and max of the data into mn[0..depth),
-// mx[0..depth). The sign of a zero minimum or maximum is
-// implementation-defined in TensorFlow; ours is fixed (see the end). qmax:
-// the integer range's top, in the compute type.
+// Job 1 of DataRange: the NaN-ignoring min and max of every position
+// (Layout) into pos_mn[0..positions), pos_mx[0..positions), over the intra-op
+// thread pool. Zero results keep whichever zero the reductions met first.
 template <typename T, typename C>
-void DataRange(tensorflow::OpKernelContext* ctx, const Layout& layout, const T* in, C qmax, C* mn,
-               C* mx) {
+void PositionRange(tensorflow::OpKernelContext* ctx, const Layout& layout, const T* in, C* pos_mn,
+                   C* pos_mx) {
   const auto& loops = LoopsFor<T>::Get();
   const auto* x = Raw(in);
   const int64_t n = layout.size(), positions = layout.positions;
   const C inf = std::numeric_limits<C>::infinity();
   const int64_t blocks = NumBlocks(ctx, n);
-  Scratch<C> pos_mn(positions), pos_mx(positions);  // per position
   if (blocks == 1 || positions >= kSplitPositions) {
     // Tasks own disjoint positions and walk every period: no merging.
     const int64_t tasks = std::min(blocks, positions);
     RunBlocks(ctx, positions, tasks, [&](int64_t, int64_t p0, int64_t p1) {
-      std::fill(pos_mn.data() + p0, pos_mn.data() + p1, inf);
-      std::fill(pos_mx.data() + p0, pos_mx.data() + p1, -inf);
+      std::fill(pos_mn + p0, pos_mn + p1, inf);
+      std::fill(pos_mx + p0, pos_mx + p1, -inf);
       for (int64_t o = 0; o < layout.outer; ++o) {
         if (layout.cols) {
-          loops.range_cols(x + o * positions + p0, p1 - p0, pos_mn.data(), pos_mx.data(), positions,
-                           p0);
+          loops.range_cols(x + o * positions + p0, p1 - p0, pos_mn, pos_mx, positions, p0);
         } else {
           for (int64_t p = p0; p < p1; ++p) {
             loops.range(x + (o * positions + p) * layout.run, layout.run, &pos_mn[p], &pos_mx[p]);
@@ -280,33 +305,39 @@ void DataRange(tensorflow::OpKernelContext* ctx, const Layout& layout, const T* 
         }
       }
     });
-  } else {
-    // Tasks own flat blocks with their own accumulators, merged after.
-    Scratch<C> block_mn(blocks * positions), block_mx(blocks * positions);
-    std::fill(block_mn.data(), block_mn.data() + blocks * positions, inf);
-    std::fill(block_mx.data(), block_mx.data() + blocks * positions, -inf);
-    RunBlocks(ctx, n, blocks, [&](int64_t b, int64_t begin, int64_t end) {
-      C* own_mn = block_mn.data() + b * positions;
-      C* own_mx = block_mx.data() + b * positions;
-      if (layout.cols) {  // one call: the loop wraps around the period
-        loops.range_cols(x + begin, end - begin, own_mn, own_mx, positions, begin % positions);
-        return;
-      }
-      ForEachRun(layout, begin, end, [&](int64_t p, int64_t i, int64_t len) {
-        loops.range(x + i, len, own_mn + p, own_mx + p);
-      });
-    });
-    for (int64_t p = 0; p < positions; ++p) {
-      C a = block_mn[p], c = block_mx[p];
-      for (int64_t b = 1; b < blocks; ++b) {
-        a = MinIgnoringNaN(a, block_mn[b * positions + p]);
-        c = MaxIgnoringNaN(c, block_mx[b * positions + p]);
-      }
-      pos_mn[p] = a;
-      pos_mx[p] = c;
-    }
+    return;
   }
-  // Positions -> channels.
+  // Tasks own flat blocks with their own accumulators, merged after.
+  Scratch<C> block_mn(blocks * positions), block_mx(blocks * positions);
+  std::fill(block_mn.data(), block_mn.data() + blocks * positions, inf);
+  std::fill(block_mx.data(), block_mx.data() + blocks * positions, -inf);
+  RunBlocks(ctx, n, blocks, [&](int64_t b, int64_t begin, int64_t end) {
+    C* own_mn = block_mn.data() + b * positions;
+    C* own_mx = block_mx.data() + b * positions;
+    if (layout.cols) {  // one call: the loop wraps around the period
+      loops.range_cols(x + begin, end - begin, own_mn, own_mx, positions, begin % positions);
+      return;
+    }
+    ForEachRun(layout, begin, end, [&](int64_t p, int64_t i, int64_t len) {
+      loops.range(x + i, len, own_mn + p, own_mx + p);
+    });
+  });
+  for (int64_t p = 0; p < positions; ++p) {
+    C a = block_mn[p], c = block_mx[p];
+    for (int64_t b = 1; b < blocks; ++b) {
+      a = MinIgnoringNaN(a, block_mn[b * positions + p]);
+      c = MaxIgnoringNaN(c, block_mx[b * positions + p]);
+    }
+    pos_mn[p] = a;
+    pos_mx[p] = c;
+  }
+}
+
+// Job 2 of DataRange: positions -> channels (in the cols layout a channel
+// has `inner` positions; in the rows layout one).
+template <typename C>
+void ChannelRange(const Layout& layout, const C* pos_mn, const C* pos_mx, C* mn, C* mx) {
+  const C inf = std::numeric_limits<C>::infinity();
   const int64_t per = layout.cols ? layout.inner : 1;
   for (int64_t c = 0; c < layout.depth; ++c) {
     C a = inf, b = -inf;
@@ -317,18 +348,23 @@ void DataRange(tensorflow::OpKernelContext* ctx, const Layout& layout, const T* 
     mn[c] = a;
     mx[c] = b;
   }
-  // Signs of zero extremes. The compare-and-select reductions keep whichever
-  // zero they meet first, so on their own the sign of a zero minimum or
-  // maximum would depend on element order, vector width and thread count.
-  // The rule instead follows the IEEE total order (-0.0 < +0.0), as the GPU's
-  // order keys do: a zero minimum is -0.0 when the channel holds a -0.0, else
-  // +0.0; a zero maximum is +0.0 when the channel holds a +0.0, else -0.0.
-  // The sign of a zero maximum decides the sign of zero outputs. A zero
-  // minimum only reaches the output when ComputeParams takes its scale from
-  // the minimum, which with a zero minimum happens exactly when qmax / max
-  // overflows (a maximum below about 3.7e-37 for 8 bits); only then is its
-  // channel scanned again (after a ReLU every minimum is a zero, and a scan
-  // for a -0.0 reads the whole channel). Each scan stops at the first match.
+}
+
+// Job 3 of DataRange: the signs of zero extremes. The compare-and-select
+// reductions keep whichever zero they meet first, so on their own the sign
+// of a zero minimum or maximum would depend on element order, vector width
+// and thread count. The rule instead follows the IEEE total order
+// (-0.0 < +0.0), as the GPU's order keys do: a zero minimum is -0.0 when the
+// channel holds a -0.0, else +0.0; a zero maximum is +0.0 when the channel
+// holds a +0.0, else -0.0. The sign of a zero maximum decides the sign of
+// zero outputs. A zero minimum only reaches the output when ComputeParams
+// takes its scale from the minimum, which with a zero minimum happens exactly
+// when qmax / max overflows (a maximum below about 3.7e-37 for 8 bits); only
+// then is its channel scanned again (after a ReLU every minimum is a zero,
+// and a scan for a -0.0 reads the whole channel). Each scan stops at the
+// first match. qmax: the integer range's top, in the compute type.
+template <typename T, typename C>
+void FixZeroSigns(const Layout& layout, const T* in, C qmax, C* mn, C* mx) {
   for (int64_t c = 0; c < layout.depth; ++c) {
     const bool min_sets_scale = qmax * mx[c] > C(0) && Limits<C>::Max() < qmax / mx[c];
     if (mn[c] == C(0) && min_sets_scale) {
@@ -338,6 +374,18 @@ void DataRange(tensorflow::OpKernelContext* ctx, const Layout& layout, const T* 
       mx[c] = ChannelHoldsZero<C>(layout, in, c, /*negative=*/false) ? C(0) : -C(0);
     }
   }
+}
+
+// Per-channel NaN-ignoring min and max of the data into mn[0..depth),
+// mx[0..depth). The sign of a zero minimum or maximum is
+// implementation-defined in TensorFlow; ours is fixed (FixZeroSigns).
+template <typename T, typename C>
+void DataRange(tensorflow::OpKernelContext* ctx, const Layout& layout, const T* in, C qmax, C* mn,
+               C* mx) {
+  Scratch<C> pos_mn(layout.positions), pos_mx(layout.positions);
+  PositionRange(ctx, layout, in, pos_mn.data(), pos_mx.data());
+  ChannelRange(layout, pos_mn.data(), pos_mx.data(), mn, mx);
+  FixZeroSigns(layout, in, qmax, mn, mx);
 }
 
 // Copies per-channel values into per-position arrays (cols layout).
@@ -356,6 +404,7 @@ struct ForwardFunctor<CPUDevice, T> {
   tensorflow::Status operator()(tensorflow::OpKernelContext* ctx, const ForwardArgs& args,
                                 const T* in, const T* min_host, const T* max_host, T* out) {
     using C = typename ComputeType<T>::type;
+    TF_RETURN_IF_ERROR(CheckIsa());
     const Layout layout = MakeLayout(args.view);
     const int64_t n = layout.size(), depth = layout.depth;
     if (n == 0) return tensorflow::Status();
@@ -402,7 +451,7 @@ struct ForwardFunctor<CPUDevice, T> {
     const auto qdq_cols = loops.qdq_cols[clamp][half_up];
     const auto* x = Raw(in);
     auto* y = Raw(out);
-    const bool stream = n * static_cast<int64_t>(sizeof(T)) >= StreamBytes();
+    const bool stream = n * static_cast<int64_t>(sizeof(T)) >= StreamThresholdBytes();
     RunBlocks(ctx, n, NumBlocks(ctx, n), [&](int64_t, int64_t b, int64_t e) {
       if (layout.cols) {  // one call: the loop wraps around the period
         qdq_cols(x + b, y + b, e - b, scale, inv, lo, hi, positions, b % positions, stream);
@@ -423,6 +472,7 @@ struct GradFunctor<CPUDevice, T> {
                                 const T* gradients, const T* x, const T* min_host,
                                 const T* max_host, T* out) {
     using C = typename ComputeType<T>::type;
+    TF_RETURN_IF_ERROR(CheckIsa());
     const Layout layout = MakeLayout(view);
     const int64_t n = layout.size(), depth = layout.depth;
     const int64_t positions = layout.positions;
@@ -441,7 +491,7 @@ struct GradFunctor<CPUDevice, T> {
     const auto* g = Raw(gradients);
     const auto* xs = Raw(x);
     auto* y = Raw(out);
-    const bool stream = n * static_cast<int64_t>(sizeof(T)) >= StreamBytes();
+    const bool stream = n * static_cast<int64_t>(sizeof(T)) >= StreamThresholdBytes();
     RunBlocks(ctx, n, NumBlocks(ctx, n), [&](int64_t, int64_t b, int64_t e) {
       if (layout.cols) {  // one call: the loop wraps around the period
         loops.grad_cols(g + b, xs + b, y + b, e - b, lo, hi, positions, b % positions, stream);
@@ -459,6 +509,7 @@ struct GradFunctor<CPUDevice, T> {
 template <typename T>
 bool CpuGradientPassesUnbounded(tensorflow::OpKernelContext* ctx, const T* gradients, const T* x,
                                 int64_t n) {
+  if (!CheckIsa().ok()) return false;  // GradFunctor reports the error
   const auto& loops = LoopsFor<T>::Get();
   const auto* g = Raw(gradients);
   const auto* xs = Raw(x);
@@ -496,3 +547,16 @@ TF_QDQ_INSTANTIATE_CPU(double)
 #undef TF_QDQ_INSTANTIATE_CPU
 
 }  // namespace tf_qdq
+
+// The instruction set of the CPU loops in use ("sse2", "avx2" or "avx512"),
+// or nullptr when TF_QDQ_CPU_ISA is invalid; then TfQdqCpuIsaError() says
+// why (else it returns ""). Read by tf_qdq/_loader.py through ctypes.
+extern "C" {
+__attribute__((visibility("default"))) const char* TfQdqCpuIsa() {
+  const tf_qdq::cpu::LoopTable* table = tf_qdq::Isa().table;
+  return table != nullptr ? table->isa : nullptr;
+}
+__attribute__((visibility("default"))) const char* TfQdqCpuIsaError() {
+  return tf_qdq::Isa().error.c_str();
+}
+}

@@ -1,6 +1,5 @@
 // Scalar conversions between the 16-bit storage types and float, for the CPU
-// loops (part of qdq_cpu_loops.h, which includes it once per instruction set;
-// internal linkage).
+// loops (part of qdq_cpu_loops.h, which includes it once per instruction set).
 //
 // Branch-free so that they vectorize. They reproduce TensorFlow's casts bit
 // for bit: round to nearest even, subnormals exact, and NaN as x86's F16C
@@ -12,8 +11,10 @@
 #include <cstdint>
 #include <cstring>
 
+#include "kernels/qdq_math.h"
+
 namespace tf_qdq {
-namespace cpu {
+inline namespace TF_QDQ_ISA_NAMESPACE {
 namespace {
 
 template <typename To, typename From>
@@ -67,7 +68,7 @@ inline uint16_t FloatToBf16(float f) {
 }
 
 }  // namespace
-}  // namespace cpu
+}  // namespace TF_QDQ_ISA_NAMESPACE
 }  // namespace tf_qdq
 
 #endif  // TF_QDQ_KERNELS_QDQ_CPU_CONVERT_H_

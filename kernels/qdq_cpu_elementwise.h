@@ -9,9 +9,10 @@
 #include <cstring>
 
 #include "kernels/qdq_cpu_loops_common.h"
+#include "kernels/qdq_math.h"
 
 namespace tf_qdq {
-namespace cpu {
+inline namespace TF_QDQ_ISA_NAMESPACE {
 namespace {
 
 template <typename Storage>
@@ -51,7 +52,7 @@ struct ElementwiseLoops : LoopsCommon<Storage> {
   // output lines, no eviction of useful cache contents): straight from
   // registers for types with kStreamVectors (a scalar head up to the first
   // output vector aligned to its size, aligned vectors, a scalar tail), for
-  // other types through an L1 chunk (StreamBytes). Every element gets the
+  // other types through an L1 chunk (StreamCopy). Every element gets the
   // same operations either way, so the same bits.
   template <typename Segments, typename VecFn, typename ScalarFn>
   static inline void Write(S* y, int64_t n, bool stream, const Segments& segments, const VecFn& vec,
@@ -78,7 +79,7 @@ struct ElementwiseLoops : LoopsCommon<Storage> {
       for (int64_t i = 0; i < n; i += kChunk) {
         const int64_t len = n - i < kChunk ? n - i : kChunk;
         segments(i, len, [&](int64_t j, int64_t p, int64_t m) { scalar(j, p, m, buf + (j - i)); });
-        StreamBytes(y + i, buf, len * sizeof(S));
+        StreamCopy(y + i, buf, len * sizeof(S));
       }
     }
   }
@@ -467,7 +468,7 @@ struct ElementwiseLoops : LoopsCommon<Storage> {
 };
 
 }  // namespace
-}  // namespace cpu
+}  // namespace TF_QDQ_ISA_NAMESPACE
 }  // namespace tf_qdq
 
 #endif  // TF_QDQ_KERNELS_QDQ_CPU_ELEMENTWISE_H_

@@ -1,8 +1,9 @@
 // The vectorized CPU inner loops (see qdq_cpu_table.h). Included once by each
 // qdq_cpu_<isa>.cc, which first defines
-//   TF_QDQ_ISA_NAME   the table's name ("sse2", ...)
-//   TF_QDQ_VEC_BYTES  the vector width in bytes (16, 32, 64)
-//   TF_QDQ_TABLE_FN   the table accessor to define (LoopsSse2, ...)
+//   TF_QDQ_ISA_NAMESPACE  the namespace of its code (N_SSE2, ...; qdq_math.h)
+//   TF_QDQ_ISA_NAME       the table's name ("sse2", ...)
+//   TF_QDQ_VEC_BYTES      the vector width in bytes (16, 32, 64)
+//   TF_QDQ_TABLE_FN       the table accessor to define (LoopsSse2, ...)
 // and is compiled with that instruction set's -m flags and
 // -fno-trapping-math (which lets the vectorizer turn the selects of
 // qdq_math.h into blends; it does not change any result).
@@ -29,15 +30,17 @@
 // more). Either way every element goes
 // through the same IEEE operations in the same order whatever the vector
 // width (separate multiplies and adds, no FMA), and integer work is exact,
-// so all tables give identical bits. Everything here has internal linkage
-// (anonymous namespaces, and qdq_math.h is included into one), so no inline
-// function compiled for a wider instruction set can be picked by the linker
-// for another translation unit.
+// so all tables give identical bits. The math of qdq_math.h and the loops
+// live in tf_qdq::TF_QDQ_ISA_NAMESPACE (the loops also in an anonymous
+// namespace there), so no inline function compiled for a wider instruction
+// set can be picked by the linker for another translation unit; only the
+// table accessor, tf_qdq::cpu::TF_QDQ_TABLE_FN, is shared.
 #ifndef TF_QDQ_KERNELS_QDQ_CPU_LOOPS_H_
 #define TF_QDQ_KERNELS_QDQ_CPU_LOOPS_H_
 
-#ifndef TF_QDQ_ISA_NAME
-#error "define TF_QDQ_ISA_NAME, TF_QDQ_VEC_BYTES and TF_QDQ_TABLE_FN first"
+#if !defined(TF_QDQ_ISA_NAMESPACE) || !defined(TF_QDQ_ISA_NAME) || !defined(TF_QDQ_VEC_BYTES) || \
+    !defined(TF_QDQ_TABLE_FN)
+#error "define TF_QDQ_ISA_NAMESPACE, TF_QDQ_ISA_NAME, TF_QDQ_VEC_BYTES and TF_QDQ_TABLE_FN first"
 #endif
 
 #include <cmath>
@@ -45,24 +48,17 @@
 #include <cstring>
 #include <type_traits>
 
-#include "kernels/qdq_cpu_table.h"
-
-namespace tf_qdq {
-namespace cpu {
-namespace {
-// Internal-linkage copy of the shared per-element math.
-#include "kernels/qdq_math.h"
-using namespace tf_qdq;  // the copy above: cpu::(anonymous)::tf_qdq
-}  // namespace
-}  // namespace cpu
-}  // namespace tf_qdq
-
 #include "kernels/qdq_cpu_elementwise.h"
 #include "kernels/qdq_cpu_range.h"
+#include "kernels/qdq_cpu_table.h"
+#include "kernels/qdq_math.h"
 
 namespace tf_qdq {
-namespace cpu {
+inline namespace TF_QDQ_ISA_NAMESPACE {
 namespace {
+
+using cpu::LoopTable;
+using cpu::TypedLoops;
 
 template <typename Storage>
 TypedLoops<typename Storage::S, typename Storage::C> MakeTyped() {
@@ -96,9 +92,12 @@ LoopTable MakeTable() {
 }
 
 }  // namespace
+}  // namespace TF_QDQ_ISA_NAMESPACE
+
+namespace cpu {
 
 const LoopTable& TF_QDQ_TABLE_FN() {
-  static const LoopTable table = MakeTable();
+  static const LoopTable table = TF_QDQ_ISA_NAMESPACE::MakeTable();
   return table;
 }
 

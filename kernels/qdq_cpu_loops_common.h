@@ -12,9 +12,10 @@
 
 #include "kernels/qdq_cpu_storage.h"
 #include "kernels/qdq_cpu_vector.h"
+#include "kernels/qdq_math.h"
 
 namespace tf_qdq {
-namespace cpu {
+inline namespace TF_QDQ_ISA_NAMESPACE {
 namespace {
 
 // Elements per chunk of the L1 buffers (conversions, streaming stores).
@@ -142,7 +143,7 @@ struct LoopsCommon {
 };
 
 }  // namespace
-}  // namespace cpu
+}  // namespace TF_QDQ_ISA_NAMESPACE
 }  // namespace tf_qdq
 
 #endif  // TF_QDQ_KERNELS_QDQ_CPU_LOOPS_COMMON_H_

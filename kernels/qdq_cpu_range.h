@@ -11,9 +11,10 @@
 #include <type_traits>
 
 #include "kernels/qdq_cpu_loops_common.h"
+#include "kernels/qdq_math.h"
 
 namespace tf_qdq {
-namespace cpu {
+inline namespace TF_QDQ_ISA_NAMESPACE {
 namespace {
 
 template <typename Storage>
@@ -324,7 +325,7 @@ struct RangeLoops : LoopsCommon<Storage> {
 };
 
 }  // namespace
-}  // namespace cpu
+}  // namespace TF_QDQ_ISA_NAMESPACE
 }  // namespace tf_qdq
 
 #endif  // TF_QDQ_KERNELS_QDQ_CPU_RANGE_H_

@@ -32,9 +32,10 @@
 
 #include "kernels/qdq_cpu_convert.h"
 #include "kernels/qdq_cpu_vector.h"
+#include "kernels/qdq_math.h"
 
 namespace tf_qdq {
-namespace cpu {
+inline namespace TF_QDQ_ISA_NAMESPACE {
 namespace {
 
 #if defined(__F16C__)
@@ -115,7 +116,7 @@ struct StorageBf16 : BitsTraits<uint16_t, 0x7fff, 0x7f80, 0x0080, false> {
 };
 
 }  // namespace
-}  // namespace cpu
+}  // namespace TF_QDQ_ISA_NAMESPACE
 }  // namespace tf_qdq
 
 #endif  // TF_QDQ_KERNELS_QDQ_CPU_STORAGE_H_

@@ -46,7 +46,7 @@ struct TypedLoops {
 };
 
 struct LoopTable {
-  const char* isa;  // "sse2", "avx2", "avx512"
+  const char* isa;  // "sse2", "avx2", "avx512": what TfQdqCpuIsa() reports
   TypedLoops<float, float> f32;
   TypedLoops<double, double> f64;
   TypedLoops<uint16_t, float> f16;   // IEEE half bit patterns

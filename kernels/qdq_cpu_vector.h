@@ -1,6 +1,5 @@
 // Vector primitives of the CPU loops (part of qdq_cpu_loops.h, which
-// includes it once per instruction set after its internal-linkage copy of
-// qdq_math.h).
+// includes it once per instruction set).
 //
 // VF is one vector register of floats (GCC/Clang vector extension,
 // TF_QDQ_VEC_BYTES wide). The arithmetic below is qdq_math.h's, lane by lane:
@@ -23,8 +22,10 @@
 #include <emmintrin.h>
 #endif
 
+#include "kernels/qdq_math.h"
+
 namespace tf_qdq {
-namespace cpu {
+inline namespace TF_QDQ_ISA_NAMESPACE {
 namespace {
 
 typedef float VF __attribute__((vector_size(TF_QDQ_VEC_BYTES)));
@@ -49,7 +50,7 @@ inline VF LoadVF(const float* p) {
 // Copies `bytes` bytes to dst with non-temporal (streaming) stores where the
 // destination is 16-byte aligned. The caller fences (SFENCE) once its block
 // is written, before the results are handed to another thread.
-inline void StreamBytes(void* dst, const void* src, int64_t bytes) {
+inline void StreamCopy(void* dst, const void* src, int64_t bytes) {
 #if defined(__SSE2__)
   char* d = static_cast<char*>(dst);
   const char* s = static_cast<const char*>(src);
@@ -337,7 +338,7 @@ inline void StoreBf16PairExact(uint16_t* p, VF first, VF second) {
 #endif  // __F16C__
 
 }  // namespace
-}  // namespace cpu
+}  // namespace TF_QDQ_ISA_NAMESPACE
 }  // namespace tf_qdq
 
 #endif  // TF_QDQ_KERNELS_QDQ_CPU_VECTOR_H_

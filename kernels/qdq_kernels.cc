@@ -1,7 +1,8 @@
 // OpKernels of the TfQdq>QuantizeAndDequantize* family: attribute and input
 // validation (docs/semantics.md#validation, through qdq_validate.h, shared with the
-// XLA kernels), output allocation, and the call into the device functors of
-// qdq_kernels.h. Every check runs before any access that TensorFlow would CHECK
+// XLA kernels), output allocation, the call into the device functors of
+// qdq_kernels.h, and their CPU and GPU registration for every op of the op
+// table (qdq_op_table.h). Every check runs before any access that TensorFlow would CHECK
 // (dim_size, scalar<T>, vec<T>), so no input aborts.
 #define EIGEN_USE_THREADS
 
@@ -9,16 +10,15 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <new>
 #include <stdexcept>
-#include <string>
 #include <type_traits>
 
 #include "kernels/qdq_math.h"
+#include "kernels/qdq_op_table.h"
 #include "kernels/qdq_validate.h"
-#if defined(TF_QDQ_CUDA) && TF_QDQ_CUDA
 #include "tensorflow/core/framework/kernel_def_builder.h"
-#endif
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/register_types.h"
 #include "tensorflow/core/framework/tensor.h"
@@ -89,147 +89,105 @@ void RunForward(OpKernelContext* ctx, const ForwardArgs& args, const T* mn, cons
                  }));
 }
 
-ForwardArgs MakeArgs(const View& view, int64_t num_bits, bool signed_input, bool narrow_range,
-                     bool range_given, bool half_up) {
+ForwardArgs MakeArgs(const View& view, const QdqAttrs& attrs, int64_t num_bits) {
   ForwardArgs a;
   a.view = view;
-  IntegerRange(static_cast<int>(num_bits), signed_input, narrow_range, &a.qmin, &a.qmax);
-  a.range_given = range_given;
-  a.half_up = half_up;
+  IntegerRange(static_cast<int>(num_bits), attrs.signed_input, attrs.narrow_range, &a.qmin,
+               &a.qmax);
+  a.range_given = attrs.range_given;
+  a.half_up = attrs.half_up;
   return a;
 }
 
+// What every kernel of the family starts from: its attributes, read and
+// checked at construction (ReadAttrs, shared with the XLA kernels).
+class QdqOpBase : public OpKernel {
+ public:
+  explicit QdqOpBase(OpKernelConstruction* ctx) : OpKernel(ctx) {
+    OP_REQUIRES_OK(ctx, ReadAttrs(ctx, &attrs_));
+  }
+
+ protected:
+  QdqAttrs attrs_;
+};
+
 // V1: the range comes from float attrs, rounding is HALF_TO_EVEN.
 template <typename Device, typename T>
-class QdqV1Op : public OpKernel {
+class QdqV1Op : public QdqOpBase {
  public:
-  explicit QdqV1Op(OpKernelConstruction* ctx) : OpKernel(ctx) {
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("signed_input", &signed_input_));
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("num_bits", &num_bits_));
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("range_given", &range_given_));
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("input_min", &input_min_));
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("input_max", &input_max_));
-    OP_REQUIRES_OK(ctx,
-                   ValidateV1Attrs(num_bits_, signed_input_, range_given_, input_min_, input_max_));
-  }
+  using QdqOpBase::QdqOpBase;
 
   void Compute(OpKernelContext* ctx) override {
     const Tensor& input = ctx->input(0);
-    const T mn = static_cast<T>(input_min_), mx = static_cast<T>(input_max_);
-    RunForward<Device, T>(ctx,
-                          MakeArgs(MakeView(input.shape(), -1), num_bits_, signed_input_,
-                                   /*narrow_range=*/false, range_given_, /*half_up=*/false),
-                          &mn, &mx);
+    const T mn = static_cast<T>(attrs_.input_min), mx = static_cast<T>(attrs_.input_max);
+    RunForward<Device, T>(ctx, MakeArgs(MakeView(input.shape(), -1), attrs_, attrs_.num_bits), &mn,
+                          &mx);
   }
-
- private:
-  bool signed_input_;
-  int num_bits_;
-  bool range_given_;
-  float input_min_;
-  float input_max_;
 };
+
+// V2, V3 and V4 once the op's own checks have passed: a given range's shapes
+// (when not checked yet) and values, then the forward pass.
+template <typename Device, typename T>
+void RunWithRangeInputs(OpKernelContext* ctx, const QdqAttrs& attrs, int64_t num_bits,
+                        bool range_shapes_checked) {
+  const Tensor& input = ctx->input(0);
+  const Tensor& mn = ctx->input(1);
+  const Tensor& mx = ctx->input(2);
+  const T* mn_ptr = nullptr;
+  const T* mx_ptr = nullptr;
+  if (attrs.range_given) {
+    if (!range_shapes_checked) {
+      OP_REQUIRES_OK(ctx,
+                     ValidateGivenRangeShapes(attrs.axis, input.shape(), mn.shape(), mx.shape()));
+    }
+    OP_REQUIRES_OK(ctx, ValidateGivenRangeValues(attrs.axis, mn, mx));
+    mn_ptr = mn.flat<T>().data();
+    mx_ptr = mx.flat<T>().data();
+  }
+  RunForward<Device, T>(ctx, MakeArgs(MakeView(input.shape(), attrs.axis), attrs, num_bits), mn_ptr,
+                        mx_ptr);
+}
 
 // V2 and V4 (same forward; they differ only in their Python gradients).
 template <typename Device, typename T>
-class QdqV2Op : public OpKernel {
+class QdqV2Op : public QdqOpBase {
  public:
-  explicit QdqV2Op(OpKernelConstruction* ctx) : OpKernel(ctx) {
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("signed_input", &signed_input_));
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("num_bits", &num_bits_));
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("range_given", &range_given_));
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("narrow_range", &narrow_range_));
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("axis", &axis_));
-    std::string round_mode;
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("round_mode", &round_mode));
-    OP_REQUIRES_OK(ctx, ValidateV2Attrs(round_mode, num_bits_, signed_input_));
-    half_up_ = round_mode == "HALF_UP";
-  }
+  using QdqOpBase::QdqOpBase;
 
   void Compute(OpKernelContext* ctx) override {
-    const Tensor& input = ctx->input(0);
-    const Tensor& mn = ctx->input(1);
-    const Tensor& mx = ctx->input(2);
-    const int64_t axis = axis_;
-    OP_REQUIRES_OK(ctx,
-                   ValidateV2Shapes(axis, input.shape(), range_given_, mn.shape(), mx.shape()));
-    const View view = MakeView(input.shape(), axis);
-    const T* mn_ptr = nullptr;
-    const T* mx_ptr = nullptr;
-    if (range_given_) {
-      OP_REQUIRES_OK(ctx, ValidateGivenRangeValues(axis, mn, mx));
-      mn_ptr = mn.flat<T>().data();
-      mx_ptr = mx.flat<T>().data();
-    }
-    RunForward<Device, T>(
-        ctx, MakeArgs(view, num_bits_, signed_input_, narrow_range_, range_given_, half_up_),
-        mn_ptr, mx_ptr);
+    OP_REQUIRES_OK(ctx, ValidateV2Shapes(attrs_.axis, ctx->input(0).shape(), attrs_.range_given,
+                                         ctx->input(1).shape(), ctx->input(2).shape()));
+    RunWithRangeInputs<Device, T>(ctx, attrs_, attrs_.num_bits, /*range_shapes_checked=*/true);
   }
-
- private:
-  bool signed_input_;
-  int num_bits_;
-  bool range_given_;
-  bool narrow_range_;
-  bool half_up_;
-  int axis_;
 };
 
 // V3: num_bits is an int32 tensor (host memory), rounding is HALF_TO_EVEN.
 template <typename Device, typename T>
-class QdqV3Op : public OpKernel {
+class QdqV3Op : public QdqOpBase {
  public:
-  explicit QdqV3Op(OpKernelConstruction* ctx) : OpKernel(ctx) {
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("signed_input", &signed_input_));
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("range_given", &range_given_));
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("narrow_range", &narrow_range_));
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("axis", &axis_));
-  }
+  using QdqOpBase::QdqOpBase;
 
   void Compute(OpKernelContext* ctx) override {
-    const Tensor& input = ctx->input(0);
-    const Tensor& mn = ctx->input(1);
-    const Tensor& mx = ctx->input(2);
     const Tensor& num_bits_tensor = ctx->input(3);
-    const int64_t axis = axis_;
-    OP_REQUIRES_OK(ctx, ValidateV3Shapes(axis, input.shape(), num_bits_tensor.shape()));
+    OP_REQUIRES_OK(ctx,
+                   ValidateV3Shapes(attrs_.axis, ctx->input(0).shape(), num_bits_tensor.shape()));
     const int64_t num_bits = num_bits_tensor.scalar<int32_t>()();
-    OP_REQUIRES_OK(ctx, ValidateV3NumBits(num_bits, signed_input_));
-    const View view = MakeView(input.shape(), axis);
-    const T* mn_ptr = nullptr;
-    const T* mx_ptr = nullptr;
-    if (range_given_) {
-      OP_REQUIRES_OK(ctx, ValidateGivenRangeShapes(axis, input.shape(), mn.shape(), mx.shape()));
-      OP_REQUIRES_OK(ctx, ValidateGivenRangeValues(axis, mn, mx));
-      mn_ptr = mn.flat<T>().data();
-      mx_ptr = mx.flat<T>().data();
-    }
-    RunForward<Device, T>(
-        ctx,
-        MakeArgs(view, num_bits, signed_input_, narrow_range_, range_given_, /*half_up=*/false),
-        mn_ptr, mx_ptr);
+    OP_REQUIRES_OK(ctx, ValidateV3NumBits(num_bits, attrs_.signed_input));
+    RunWithRangeInputs<Device, T>(ctx, attrs_, num_bits, /*range_shapes_checked=*/false);
   }
-
- private:
-  bool signed_input_;
-  bool range_given_;
-  bool narrow_range_;
-  int axis_;
 };
 
 template <typename Device, typename T>
-class QdqV4GradOp : public OpKernel {
+class QdqV4GradOp : public QdqOpBase {
  public:
-  explicit QdqV4GradOp(OpKernelConstruction* ctx) : OpKernel(ctx) {
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("axis", &axis_));
-  }
+  using QdqOpBase::QdqOpBase;
 
   void Compute(OpKernelContext* ctx) override {
     const Tensor& gradient = ctx->input(0);
     const Tensor& input = ctx->input(1);
     const Tensor& mn = ctx->input(2);
     const Tensor& mx = ctx->input(3);
-    const int64_t axis = axis_;
+    const int64_t axis = attrs_.axis;
     OP_REQUIRES_OK(
         ctx, ValidateV4GradShapes(axis, gradient.shape(), input.shape(), mn.shape(), mx.shape()));
     const View view = MakeView(input.shape(), axis);
@@ -278,99 +236,66 @@ class QdqV4GradOp : public OpKernel {
                                            n);
     }
   }
-
-  int axis_;
 };
 
-#define TF_QDQ_REGISTER_CPU(T)                                                             \
-  REGISTER_KERNEL_BUILDER(                                                                 \
-      Name("TfQdq>QuantizeAndDequantize").Device(DEVICE_CPU).TypeConstraint<T>("T"),       \
-      QdqV1Op<CPUDevice, T>);                                                              \
-  REGISTER_KERNEL_BUILDER(                                                                 \
-      Name("TfQdq>QuantizeAndDequantizeV2").Device(DEVICE_CPU).TypeConstraint<T>("T"),     \
-      QdqV2Op<CPUDevice, T>);                                                              \
-  REGISTER_KERNEL_BUILDER(                                                                 \
-      Name("TfQdq>QuantizeAndDequantizeV3").Device(DEVICE_CPU).TypeConstraint<T>("T"),     \
-      QdqV3Op<CPUDevice, T>);                                                              \
-  REGISTER_KERNEL_BUILDER(                                                                 \
-      Name("TfQdq>QuantizeAndDequantizeV4").Device(DEVICE_CPU).TypeConstraint<T>("T"),     \
-      QdqV2Op<CPUDevice, T>);                                                              \
-  REGISTER_KERNEL_BUILDER(                                                                 \
-      Name("TfQdq>QuantizeAndDequantizeV4Grad").Device(DEVICE_CPU).TypeConstraint<T>("T"), \
-      QdqV4GradOp<CPUDevice, T>);
-
-TF_QDQ_REGISTER_CPU(Eigen::bfloat16)
-TF_QDQ_REGISTER_CPU(Eigen::half)
-TF_QDQ_REGISTER_CPU(float)
-TF_QDQ_REGISTER_CPU(double)
-#undef TF_QDQ_REGISTER_CPU
-
-#if defined(TF_QDQ_CUDA) && TF_QDQ_CUDA
-// GPU kernels (functors in qdq_gpu.cc, CUDA code in qdq_gpu.cu.cc), built when
-// setup.py finds nvcc. As in TensorFlow, the ranges (and V3's num_bits) are
-// host-memory inputs: validation and the given-range parameters run on the
-// host without waiting for the GPU. V4Grad's min/max backprops are device
-// outputs.
+// ---- Registration -----------------------------------------------------------
 //
-// They are registered when the library is loaded, unless GpuKernelsCanRegister()
-// (qdq_kernels.h) says the installed NVIDIA driver cannot run them:
-// TensorFlow would still place the ops on the GPU, and every launch would
-// fail. Without them the ops run on the CPU kernels.
-using ::tensorflow::DEVICE_GPU;
-using GPUDevice = Eigen::GpuDevice;
+// Every op of the table (qdq_op_table.h) for bfloat16, half, float and
+// double, on the CPU and, when built with CUDA, on the GPU.
+//
+// GPU kernels (functors in qdq_gpu.cc, CUDA code in qdq_gpu.cu.cc) are built
+// when setup.py finds nvcc. As in TensorFlow, the ranges (and V3's num_bits)
+// are host-memory inputs (OpInfo::host_memory_inputs): validation and the
+// given-range parameters run on the host without waiting for the GPU.
+// V4Grad's min/max backprops are device outputs. They are registered when
+// the library is loaded, unless GpuKernelsCanRegister() (qdq_kernels.h) says
+// the installed NVIDIA driver cannot run them: TensorFlow would still place
+// the ops on the GPU, and every launch would fail. Without them the ops run
+// on the CPU kernels.
 
-template <template <typename, typename> class Op, typename T>
-OpKernel* MakeGpuKernel(OpKernelConstruction* ctx) {
-  return new Op<GPUDevice, T>(ctx);
+template <typename Kernel>
+OpKernel* MakeKernel(OpKernelConstruction* ctx) {
+  return new Kernel(ctx);
 }
 
-template <template <typename, typename> class Op, typename T>
-void RegisterGpuKernel(::tensorflow::KernelDefBuilder& builder, const char* class_name) {
-  ::tensorflow::kernel_factory::OpKernelRegistrar registrar(
-      builder.Device(DEVICE_GPU).template TypeConstraint<T>("T").Build(), class_name,
-      &MakeGpuKernel<Op, T>);
+template <typename Kernel, typename T>
+void RegisterKernel(OpKind kind, const char* device, const char* class_name) {
+  const OpInfo& op = GetOp(kind);
+  ::tensorflow::KernelDefBuilder builder(op.name);
+  builder.Device(device).TypeConstraint<T>("T");
+  if (std::strcmp(device, DEVICE_CPU) != 0) {
+    for (const char* input : op.host_memory_inputs) {
+      if (input != nullptr) builder.HostMemory(input);
+    }
+  }
+  ::tensorflow::kernel_factory::OpKernelRegistrar registrar(builder.Build(), class_name,
+                                                            &MakeKernel<Kernel>);
   (void)registrar;
 }
 
-template <typename T>
-void RegisterGpuKernels() {
-  using ::tensorflow::register_kernel::Name;
-  {
-    Name b("TfQdq>QuantizeAndDequantize");
-    RegisterGpuKernel<QdqV1Op, T>(b, "tf_qdq::QdqV1Op<GPUDevice, T>");
-  }
-  {
-    Name b("TfQdq>QuantizeAndDequantizeV2");
-    b.HostMemory("input_min").HostMemory("input_max");
-    RegisterGpuKernel<QdqV2Op, T>(b, "tf_qdq::QdqV2Op<GPUDevice, T>");
-  }
-  {
-    Name b("TfQdq>QuantizeAndDequantizeV3");
-    b.HostMemory("input_min").HostMemory("input_max").HostMemory("num_bits");
-    RegisterGpuKernel<QdqV3Op, T>(b, "tf_qdq::QdqV3Op<GPUDevice, T>");
-  }
-  {
-    Name b("TfQdq>QuantizeAndDequantizeV4");
-    b.HostMemory("input_min").HostMemory("input_max");
-    RegisterGpuKernel<QdqV2Op, T>(b, "tf_qdq::QdqV2Op<GPUDevice, T>");
-  }
-  {
-    Name b("TfQdq>QuantizeAndDequantizeV4Grad");
-    b.HostMemory("input_min").HostMemory("input_max");
-    RegisterGpuKernel<QdqV4GradOp, T>(b, "tf_qdq::QdqV4GradOp<GPUDevice, T>");
-  }
+template <typename Device, typename T>
+void RegisterKernels(const char* device) {
+#define TF_QDQ_REGISTER_KERNEL(kind, impl) \
+  RegisterKernel<Qdq##impl##Op<Device, T>, T>(OpKind::kind, device, "tf_qdq::Qdq" #impl "Op");
+  TF_QDQ_FOR_EACH_OP(TF_QDQ_REGISTER_KERNEL)
+#undef TF_QDQ_REGISTER_KERNEL
 }
 
-bool RegisterAllGpuKernels() {
-  if (!GpuKernelsCanRegister()) return false;  // logs why (qdq_gpu.cc)
-  RegisterGpuKernels<Eigen::bfloat16>();
-  RegisterGpuKernels<Eigen::half>();
-  RegisterGpuKernels<float>();
-  RegisterGpuKernels<double>();
+template <typename Device>
+bool RegisterAllKernels(const char* device) {
+  RegisterKernels<Device, Eigen::bfloat16>(device);
+  RegisterKernels<Device, Eigen::half>(device);
+  RegisterKernels<Device, float>(device);
+  RegisterKernels<Device, double>(device);
   return true;
 }
 
-[[maybe_unused]] const bool gpu_kernels_registered = RegisterAllGpuKernels();
+[[maybe_unused]] const bool cpu_kernels_registered = RegisterAllKernels<CPUDevice>(DEVICE_CPU);
+
+#if defined(TF_QDQ_CUDA) && TF_QDQ_CUDA
+[[maybe_unused]] const bool gpu_kernels_registered =
+    GpuKernelsCanRegister() &&  // logs why not (qdq_gpu.cc)
+    RegisterAllKernels<Eigen::GpuDevice>(::tensorflow::DEVICE_GPU);
 #endif  // TF_QDQ_CUDA
 
 }  // namespace

@@ -20,7 +20,21 @@
 #include <cmath>
 #endif
 
+// The namespace of everything compiled per instruction set, the pattern of
+// Highway's HWY_NAMESPACE: the CPU loops are compiled once per instruction
+// set (qdq_cpu_{sse2,avx2,avx512}.cc, each with its own -m flags), and each of
+// those files defines TF_QDQ_ISA_NAMESPACE (N_SSE2, N_AVX2, N_AVX512) before
+// its first include. The math below and the loops then get names of their
+// own per instruction set, so the linker can never merge an inline function
+// compiled for AVX2 with the SSE2 copy that another table calls. Every other
+// file (the kernels, validation, XLA, the CUDA code) compiles it in N_DEFAULT.
+// The namespace is inline: callers write tf_qdq::ComputeParams either way.
+#ifndef TF_QDQ_ISA_NAMESPACE
+#define TF_QDQ_ISA_NAMESPACE N_DEFAULT
+#endif
+
 namespace tf_qdq {
+inline namespace TF_QDQ_ISA_NAMESPACE {
 
 template <typename C>
 struct Limits;
@@ -171,6 +185,7 @@ TF_QDQ_HD inline C MaxIgnoringNaN(C acc, C x) {
   return (acc < x) ? x : acc;
 }
 
+}  // namespace TF_QDQ_ISA_NAMESPACE
 }  // namespace tf_qdq
 
 #endif  // TF_QDQ_KERNELS_QDQ_MATH_H_

@@ -2,6 +2,7 @@
 // family (docs/semantics.md#ops). The kernels live in qdq_kernels.cc.
 #include <limits>
 
+#include "kernels/qdq_op_table.h"
 #include "tensorflow/core/framework/common_shape_fns.h"
 #include "tensorflow/core/framework/op.h"
 #include "tensorflow/core/framework/shape_inference.h"
@@ -61,77 +62,87 @@ Status GradShape(InferenceContext* c) {
   return Status();
 }
 
+// ---- Registration ------------------------------------------------------------
+//
+// The ops of the table (qdq_op_table.h), each registered under its name there.
+
+using OpBuilder = ::tensorflow::register_op::OpDefBuilderWrapper;
+
+template <typename F>
+bool RegisterOp(OpKind kind, const F& define) {
+  OpBuilder builder(GetOp(kind).name);
+  define(builder);
+  builder();  // hands the definition to TensorFlow's op registry
+  return true;
+}
+
+// The signature of V2 and V4 (they differ only in their gradients).
+OpBuilder& V2Signature(OpBuilder& b) {
+  return b.Input("input: T")
+      .Input("input_min: T")
+      .Input("input_max: T")
+      .Attr("signed_input: bool = true")
+      .Attr("num_bits: int = 8")
+      .Attr("range_given: bool = false")
+      .Output("output: T")
+      .Attr("T: {bfloat16, half, float, double}")
+      .Attr("round_mode: {'HALF_TO_EVEN', 'HALF_UP'} = 'HALF_TO_EVEN'")
+      .Attr("narrow_range: bool = false")
+      .Attr("axis: int = -1")
+      .SetShapeFn(ForwardShape);
+}
+
+[[maybe_unused]] const bool v1_registered = RegisterOp(OpKind::kV1, [](OpBuilder& b) {
+  b.Input("input: T")
+      .Attr("signed_input: bool = true")
+      .Attr("num_bits: int = 8")
+      .Attr("range_given: bool = false")
+      .Attr("input_min: float = 0")
+      .Attr("input_max: float = 0")
+      .Output("output: T")
+      .Attr("T: {bfloat16, half, float, double}")
+      .SetShapeFn(tensorflow::shape_inference::UnchangedShape)
+      .Doc("Quantizes then dequantizes a tensor (V1: range from float attrs).");
+});
+
+[[maybe_unused]] const bool v2_registered = RegisterOp(OpKind::kV2, [](OpBuilder& b) {
+  V2Signature(b).Doc("Quantizes then dequantizes a tensor; gradient is straight-through.");
+});
+
+[[maybe_unused]] const bool v3_registered = RegisterOp(OpKind::kV3, [](OpBuilder& b) {
+  b.Input("input: T")
+      .Input("input_min: T")
+      .Input("input_max: T")
+      .Input("num_bits: int32")
+      .Attr("signed_input: bool = true")
+      .Attr("range_given: bool = true")
+      .Output("output: T")
+      .Attr("T: {bfloat16, half, float, double}")
+      .Attr("narrow_range: bool = false")
+      .Attr("axis: int = -1")
+      .SetShapeFn(ForwardV3Shape)
+      .Doc("As V2 with num_bits a tensor; always rounds HALF_TO_EVEN.");
+});
+
+[[maybe_unused]] const bool v4_registered = RegisterOp(OpKind::kV4, [](OpBuilder& b) {
+  V2Signature(b).Doc("V2's forward; gradient through QuantizeAndDequantizeV4Grad.");
+});
+
+[[maybe_unused]] const bool v4_grad_registered = RegisterOp(OpKind::kV4Grad, [](OpBuilder& b) {
+  b.Input("gradients: T")
+      .Input("input: T")
+      .Input("input_min: T")
+      .Input("input_max: T")
+      .Output("input_backprop: T")
+      .Output("input_min_backprop: T")
+      .Output("input_max_backprop: T")
+      .Attr("T: {bfloat16, half, float, double}")
+      .Attr("axis: int = -1")
+      .SetShapeFn(GradShape)
+      .Doc("Gradient of QuantizeAndDequantizeV4: passes where min <= input <= max.");
+});
+
 }  // namespace
-
-REGISTER_OP("TfQdq>QuantizeAndDequantize")
-    .Input("input: T")
-    .Attr("signed_input: bool = true")
-    .Attr("num_bits: int = 8")
-    .Attr("range_given: bool = false")
-    .Attr("input_min: float = 0")
-    .Attr("input_max: float = 0")
-    .Output("output: T")
-    .Attr("T: {bfloat16, half, float, double}")
-    .SetShapeFn(tensorflow::shape_inference::UnchangedShape)
-    .Doc("Quantizes then dequantizes a tensor (V1: range from float attrs).");
-
-REGISTER_OP("TfQdq>QuantizeAndDequantizeV2")
-    .Input("input: T")
-    .Input("input_min: T")
-    .Input("input_max: T")
-    .Attr("signed_input: bool = true")
-    .Attr("num_bits: int = 8")
-    .Attr("range_given: bool = false")
-    .Output("output: T")
-    .Attr("T: {bfloat16, half, float, double}")
-    .Attr("round_mode: {'HALF_TO_EVEN', 'HALF_UP'} = 'HALF_TO_EVEN'")
-    .Attr("narrow_range: bool = false")
-    .Attr("axis: int = -1")
-    .SetShapeFn(ForwardShape)
-    .Doc("Quantizes then dequantizes a tensor; gradient is straight-through.");
-
-REGISTER_OP("TfQdq>QuantizeAndDequantizeV3")
-    .Input("input: T")
-    .Input("input_min: T")
-    .Input("input_max: T")
-    .Input("num_bits: int32")
-    .Attr("signed_input: bool = true")
-    .Attr("range_given: bool = true")
-    .Output("output: T")
-    .Attr("T: {bfloat16, half, float, double}")
-    .Attr("narrow_range: bool = false")
-    .Attr("axis: int = -1")
-    .SetShapeFn(ForwardV3Shape)
-    .Doc("As V2 with num_bits a tensor; always rounds HALF_TO_EVEN.");
-
-REGISTER_OP("TfQdq>QuantizeAndDequantizeV4")
-    .Input("input: T")
-    .Input("input_min: T")
-    .Input("input_max: T")
-    .Attr("signed_input: bool = true")
-    .Attr("num_bits: int = 8")
-    .Attr("range_given: bool = false")
-    .Output("output: T")
-    .Attr("T: {bfloat16, half, float, double}")
-    .Attr("round_mode: {'HALF_TO_EVEN', 'HALF_UP'} = 'HALF_TO_EVEN'")
-    .Attr("narrow_range: bool = false")
-    .Attr("axis: int = -1")
-    .SetShapeFn(ForwardShape)
-    .Doc("V2's forward; gradient through QuantizeAndDequantizeV4Grad.");
-
-REGISTER_OP("TfQdq>QuantizeAndDequantizeV4Grad")
-    .Input("gradients: T")
-    .Input("input: T")
-    .Input("input_min: T")
-    .Input("input_max: T")
-    .Output("input_backprop: T")
-    .Output("input_min_backprop: T")
-    .Output("input_max_backprop: T")
-    .Attr("T: {bfloat16, half, float, double}")
-    .Attr("axis: int = -1")
-    .SetShapeFn(GradShape)
-    .Doc("Gradient of QuantizeAndDequantizeV4: passes where min <= input <= max.");
-
 }  // namespace tf_qdq
 
 // The TensorFlow version this library was compiled against (the build passes

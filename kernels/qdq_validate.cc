@@ -1,5 +1,5 @@
-// The validation shared by the OpKernels and the XLA kernels (qdq_validate.h).
-// The texts are part of the contract (docs/semantics.md#validation,
+// The attribute reading and validation shared by the OpKernels and the XLA kernels
+// (qdq_validate.h). The texts are part of the contract (docs/semantics.md#validation,
 // docs/semantics.md#bad-inputs): where TensorFlow's kernel has a message for the
 // same input, the text is TensorFlow's, byte for byte.
 #include "kernels/qdq_validate.h"
@@ -8,6 +8,7 @@
 #include <string>
 
 #include "kernels/qdq_math.h"
+#include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/tensor.h"
 #include "tensorflow/core/framework/tensor_shape.h"
 #include "tensorflow/core/framework/types.h"
@@ -71,21 +72,37 @@ Status CheckRangeValues(int64_t axis, const Tensor& mn, const Tensor& mx) {
 
 }  // namespace
 
-Status ValidateV1Attrs(int64_t num_bits, bool signed_input, bool range_given, float input_min,
-                       float input_max) {
-  TF_RETURN_IF_ERROR(CheckNumBits(num_bits, signed_input));
-  if (range_given && !(input_min <= input_max)) {
-    return InvalidArgument("Invalid range: input_min ", input_min, " > input_max ", input_max);
+Status ReadAttrs(tensorflow::OpKernelConstruction* ctx, QdqAttrs* attrs) {
+  const OpInfo* op = FindOp(ctx->def().op().c_str());
+  if (op == nullptr) {
+    return tensorflow::errors::Internal("tf_qdq: no entry in the op table for ", ctx->def().op());
   }
+  QdqAttrs a;
+  const unsigned has = op->attrs;
+  std::string round_mode = "HALF_TO_EVEN";
+  if (has & kSignedInputAttr) TF_RETURN_IF_ERROR(ctx->GetAttr("signed_input", &a.signed_input));
+  if (has & kNumBitsAttr) TF_RETURN_IF_ERROR(ctx->GetAttr("num_bits", &a.num_bits));
+  if (has & kRangeGivenAttr) TF_RETURN_IF_ERROR(ctx->GetAttr("range_given", &a.range_given));
+  if (has & kFloatRangeAttrs) {
+    TF_RETURN_IF_ERROR(ctx->GetAttr("input_min", &a.input_min));
+    TF_RETURN_IF_ERROR(ctx->GetAttr("input_max", &a.input_max));
+  }
+  if (has & kNarrowRangeAttr) TF_RETURN_IF_ERROR(ctx->GetAttr("narrow_range", &a.narrow_range));
+  if (has & kAxisAttr) TF_RETURN_IF_ERROR(ctx->GetAttr("axis", &a.axis));
+  if (has & kRoundModeAttr) {
+    TF_RETURN_IF_ERROR(ctx->GetAttr("round_mode", &round_mode));
+    if (round_mode != "HALF_TO_EVEN" && round_mode != "HALF_UP") {
+      return InvalidArgument("Round mode string must be 'HALF_UP' or 'HALF_TO_EVEN', is '",
+                             round_mode, "'");
+    }
+    a.half_up = round_mode == "HALF_UP";
+  }
+  if (has & kNumBitsAttr) TF_RETURN_IF_ERROR(CheckNumBits(a.num_bits, a.signed_input));
+  if ((has & kFloatRangeAttrs) && a.range_given && !(a.input_min <= a.input_max)) {
+    return InvalidArgument("Invalid range: input_min ", a.input_min, " > input_max ", a.input_max);
+  }
+  *attrs = a;
   return Status();
-}
-
-Status ValidateV2Attrs(const std::string& round_mode, int64_t num_bits, bool signed_input) {
-  if (round_mode != "HALF_TO_EVEN" && round_mode != "HALF_UP") {
-    return InvalidArgument("Round mode string must be 'HALF_UP' or 'HALF_TO_EVEN', is '",
-                           round_mode, "'");
-  }
-  return CheckNumBits(num_bits, signed_input);
 }
 
 Status ValidateV2Shapes(int64_t axis, const TensorShape& input, bool range_given,

@@ -1,8 +1,8 @@
-// Validation of the TfQdq>QuantizeAndDequantize* family (docs/semantics.md#validation,
-// docs/semantics.md#bad-inputs), shared by the OpKernels (qdq_kernels.cc) and the
-// XLA kernels (qdq_xla.cc), so that both reject the same inputs with the same
-// InvalidArgument texts, checked in the same order (the first failing check
-// decides the message).
+// Attribute reading and validation of the TfQdq>QuantizeAndDequantize* family
+// (docs/semantics.md#validation, docs/semantics.md#bad-inputs), shared by the OpKernels
+// (qdq_kernels.cc) and the XLA kernels (qdq_xla.cc), so that both reject the same inputs with the
+// same InvalidArgument texts, checked in the same order (the first failing check decides the
+// message).
 //
 // The checks work on attribute values and TensorShapes only: the OpKernels pass
 // their tensors' shapes, the XLA kernels the shapes known at compile time.
@@ -13,12 +13,13 @@
 #define TF_QDQ_KERNELS_QDQ_VALIDATE_H_
 
 #include <cstdint>
-#include <string>
 
+#include "kernels/qdq_op_table.h"
 #include "tensorflow/core/framework/tensor_shape.h"
 #include "tensorflow/core/platform/status.h"
 
 namespace tensorflow {
+class OpKernelConstruction;
 class Tensor;
 }  // namespace tensorflow
 
@@ -26,13 +27,24 @@ namespace tf_qdq {
 
 // ---- Attributes (kernel construction) ---------------------------------------
 
-// V1: num_bits, then (with range_given) input_min <= input_max of the float attrs.
-tensorflow::Status ValidateV1Attrs(int64_t num_bits, bool signed_input, bool range_given,
-                                   float input_min, float input_max);
+// The attributes of one op instance, read once at construction by the
+// OpKernels and the XLA kernels alike. An attribute the op does not have
+// keeps its default here (V1: axis -1, no narrow range, HALF_TO_EVEN).
+struct QdqAttrs {
+  bool signed_input = true;
+  int num_bits = 8;  // V3: from its num_bits input at run time instead
+  bool range_given = false;
+  float input_min = 0;  // V1's range attributes
+  float input_max = 0;
+  bool half_up = false;  // round_mode == "HALF_UP"
+  bool narrow_range = false;
+  int axis = -1;
+};
 
-// V2 and V4: round_mode, then num_bits.
-tensorflow::Status ValidateV2Attrs(const std::string& round_mode, int64_t num_bits,
-                                   bool signed_input);
+// Reads the attributes that ctx's op has (OpInfo::attrs of the op table),
+// then checks them: round_mode, num_bits, then (V1 with range_given)
+// input_min <= input_max of the float attributes.
+tensorflow::Status ReadAttrs(tensorflow::OpKernelConstruction* ctx, QdqAttrs* attrs);
 
 // ---- Shapes (run time, or compile time under XLA) ---------------------------
 

@@ -1,7 +1,8 @@
 // XLA kernels of the TfQdq>QuantizeAndDequantize* family (docs/xla.md): the
 // same arithmetic as qdq_math.h, written as XLA HLO so that the ops compile
 // under tf.function(jit_compile=True) and Keras jit_compile, and fuse with
-// their neighbours. Registered for XLA_CPU_JIT and XLA_GPU_JIT.
+// their neighbours. Registered for XLA_CPU_JIT and XLA_GPU_JIT by
+// qdq_xla_register.cc.
 //
 // Bit-exactness with the CPU kernels (docs/xla.md#what-is-bit-exact):
 // - half and bfloat16 are widened to float (exact), computed in float and
@@ -18,6 +19,8 @@
 // (qdq_validate.h), so the messages are theirs: attributes, shapes, and the
 // values of a given range when it is a compile-time constant (a range that is
 // only known at run time is not checked, see docs/xla.md).
+#include "kernels/qdq_xla.h"
+
 #include <cstdint>
 #include <limits>
 #include <memory>
@@ -25,11 +28,9 @@
 #include <vector>
 
 #include "kernels/qdq_math.h"
+#include "kernels/qdq_op_table.h"
 #include "kernels/qdq_validate.h"
 #include "tensorflow/compiler/tf2xla/xla_op_kernel.h"
-#include "tensorflow/compiler/tf2xla/xla_op_registry.h"
-#include "tensorflow/core/framework/kernel_def_builder.h"
-#include "tensorflow/core/framework/node_def_builder.h"
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/tensor.h"
 #include "tensorflow/core/framework/tensor_shape.h"
@@ -339,8 +340,6 @@ class Builder {
     return xla::Select(xla::Lt(v, Expand1(Scalar(big))), rounded, v);
   }
 
-  const std::vector<int64_t>& dims() const { return dims_; }
-
  private:
   XlaOpKernelContext* ctx_;
   xla::XlaBuilder* b_;
@@ -366,17 +365,17 @@ bool FlushesSubnormals(OpKernelConstruction* ctx) {
   return ctx->device_type() == tensorflow::DeviceType(tensorflow::DEVICE_CPU_XLA_JIT);
 }
 
-// Builds the forward graph of V1-V4 once validation has passed.
-void EmitForward(XlaOpKernelContext* ctx, bool flush, int64_t axis, int64_t num_bits,
-                 bool signed_input, bool narrow_range, bool range_given, bool half_up,
+// Builds the forward graph of V1-V4 once validation has passed (num_bits:
+// the attribute's, or V3's constant input).
+void EmitForward(XlaOpKernelContext* ctx, bool flush, const QdqAttrs& attrs, int64_t num_bits,
                  xla::XlaOp mn_in, xla::XlaOp mx_in) {
   const DataType dt = ctx->input_type(0);
-  Builder b(ctx, axis, dt, flush);
+  Builder b(ctx, attrs.axis, dt, flush);
   int64_t qmin, qmax;
-  IntegerRange(static_cast<int>(num_bits), signed_input, narrow_range, &qmin, &qmax);
+  IntegerRange(static_cast<int>(num_bits), attrs.signed_input, attrs.narrow_range, &qmin, &qmax);
   xla::XlaOp x = b.Flush(b.ToCompute(ctx->Input(0)));
   xla::XlaOp mn, mx;
-  if (range_given) {
+  if (attrs.range_given) {
     mn = b.Flush(b.ToCompute(mn_in));
     mx = b.Flush(b.ToCompute(mx_in));
   } else {
@@ -385,128 +384,88 @@ void EmitForward(XlaOpKernelContext* ctx, bool flush, int64_t axis, int64_t num_
         dt == tensorflow::DT_DOUBLE ? static_cast<double>(qmax) : static_cast<float>(qmax);
     b.FastDataRange(ctx->Input(0), qmax_c, &mn, &mx);
   }
-  ctx->SetOutput(0, b.ToStorage(b.Quantize(x, mn, mx, qmin, qmax, range_given, half_up)));
+  ctx->SetOutput(0,
+                 b.ToStorage(b.Quantize(x, mn, mx, qmin, qmax, attrs.range_given, attrs.half_up)));
 }
 
-// V1: the range comes from float attrs, rounding is HALF_TO_EVEN.
-class QdqV1XlaOp : public XlaOpKernel {
+// What every XLA kernel of the family starts from: its attributes, read and
+// checked at construction as the OpKernels do (ReadAttrs), and whether the
+// device flushes subnormals.
+class QdqXlaOpBase : public XlaOpKernel {
  public:
-  explicit QdqV1XlaOp(OpKernelConstruction* ctx)
+  explicit QdqXlaOpBase(OpKernelConstruction* ctx)
       : XlaOpKernel(ctx), flush_(FlushesSubnormals(ctx)) {
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("signed_input", &signed_input_));
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("num_bits", &num_bits_));
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("range_given", &range_given_));
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("input_min", &input_min_));
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("input_max", &input_max_));
-    OP_REQUIRES_OK(ctx,
-                   ValidateV1Attrs(num_bits_, signed_input_, range_given_, input_min_, input_max_));
+    OP_REQUIRES_OK(ctx, ReadAttrs(ctx, &attrs_));
   }
+
+ protected:
+  bool flush_;
+  QdqAttrs attrs_;
+};
+
+// V1: the range comes from float attrs, rounding is HALF_TO_EVEN.
+class QdqV1XlaOp : public QdqXlaOpBase {
+ public:
+  using QdqXlaOpBase::QdqXlaOpBase;
 
   void Compile(XlaOpKernelContext* ctx) override {
     // The attrs are floats; the CPU kernel converts them to T first, then to
     // the compute type.
     const xla::PrimitiveType t = ctx->input_xla_type(0);
     xla::XlaBuilder* b = ctx->builder();
-    xla::XlaOp mn = xla::ConvertElementType(xla::ConstantR0<float>(b, input_min_), t);
-    xla::XlaOp mx = xla::ConvertElementType(xla::ConstantR0<float>(b, input_max_), t);
-    EmitForward(ctx, flush_, -1, num_bits_, signed_input_, /*narrow_range=*/false, range_given_,
-                /*half_up=*/false, mn, mx);
+    xla::XlaOp mn = xla::ConvertElementType(xla::ConstantR0<float>(b, attrs_.input_min), t);
+    xla::XlaOp mx = xla::ConvertElementType(xla::ConstantR0<float>(b, attrs_.input_max), t);
+    EmitForward(ctx, flush_, attrs_, attrs_.num_bits, mn, mx);
   }
-
- private:
-  bool flush_;
-  bool signed_input_;
-  int num_bits_;
-  bool range_given_;
-  float input_min_;
-  float input_max_;
 };
 
 // V2 and V4 (same forward).
-class QdqV2XlaOp : public XlaOpKernel {
+class QdqV2XlaOp : public QdqXlaOpBase {
  public:
-  explicit QdqV2XlaOp(OpKernelConstruction* ctx)
-      : XlaOpKernel(ctx), flush_(FlushesSubnormals(ctx)) {
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("signed_input", &signed_input_));
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("num_bits", &num_bits_));
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("range_given", &range_given_));
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("narrow_range", &narrow_range_));
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("axis", &axis_));
-    std::string round_mode;
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("round_mode", &round_mode));
-    OP_REQUIRES_OK(ctx, ValidateV2Attrs(round_mode, num_bits_, signed_input_));
-    half_up_ = round_mode == "HALF_UP";
-  }
+  using QdqXlaOpBase::QdqXlaOpBase;
 
   void Compile(XlaOpKernelContext* ctx) override {
-    const int64_t axis = axis_;
-    OP_REQUIRES_OK(ctx, ValidateV2Shapes(axis, ctx->InputShape(0), range_given_, ctx->InputShape(1),
-                                         ctx->InputShape(2)));
-    if (range_given_) {
+    const int64_t axis = attrs_.axis;
+    OP_REQUIRES_OK(ctx, ValidateV2Shapes(axis, ctx->InputShape(0), attrs_.range_given,
+                                         ctx->InputShape(1), ctx->InputShape(2)));
+    if (attrs_.range_given) {
       OP_REQUIRES_OK(ctx, ValidateConstantRange(ctx, axis));
     }
-    EmitForward(ctx, flush_, axis, num_bits_, signed_input_, narrow_range_, range_given_, half_up_,
-                ctx->Input(1), ctx->Input(2));
+    EmitForward(ctx, flush_, attrs_, attrs_.num_bits, ctx->Input(1), ctx->Input(2));
   }
-
- private:
-  bool flush_;
-  bool signed_input_;
-  int num_bits_;
-  bool range_given_;
-  bool narrow_range_;
-  bool half_up_;
-  int axis_;
 };
 
 // V3: num_bits is a compile-time constant int32 input, rounding HALF_TO_EVEN.
-class QdqV3XlaOp : public XlaOpKernel {
+class QdqV3XlaOp : public QdqXlaOpBase {
  public:
-  explicit QdqV3XlaOp(OpKernelConstruction* ctx)
-      : XlaOpKernel(ctx), flush_(FlushesSubnormals(ctx)) {
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("signed_input", &signed_input_));
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("range_given", &range_given_));
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("narrow_range", &narrow_range_));
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("axis", &axis_));
-  }
+  using QdqXlaOpBase::QdqXlaOpBase;
 
   void Compile(XlaOpKernelContext* ctx) override {
     const TensorShape shape = ctx->InputShape(0);
-    const int64_t axis = axis_;
+    const int64_t axis = attrs_.axis;
     OP_REQUIRES_OK(ctx, ValidateV3Shapes(axis, shape, ctx->InputShape(3)));
     int64_t num_bits = 0;
     OP_REQUIRES_OK(ctx, ctx->ConstantInputAsIntScalar(3, &num_bits));
-    OP_REQUIRES_OK(ctx, ValidateV3NumBits(num_bits, signed_input_));
-    if (range_given_) {
+    OP_REQUIRES_OK(ctx, ValidateV3NumBits(num_bits, attrs_.signed_input));
+    if (attrs_.range_given) {
       OP_REQUIRES_OK(ctx,
                      ValidateGivenRangeShapes(axis, shape, ctx->InputShape(1), ctx->InputShape(2)));
       OP_REQUIRES_OK(ctx, ValidateConstantRange(ctx, axis));
     }
-    EmitForward(ctx, flush_, axis, num_bits, signed_input_, narrow_range_, range_given_,
-                /*half_up=*/false, ctx->Input(1), ctx->Input(2));
+    EmitForward(ctx, flush_, attrs_, num_bits, ctx->Input(1), ctx->Input(2));
   }
-
- private:
-  bool flush_;
-  bool signed_input_;
-  bool range_given_;
-  bool narrow_range_;
-  int axis_;
 };
 
-class QdqV4GradXlaOp : public XlaOpKernel {
+class QdqV4GradXlaOp : public QdqXlaOpBase {
  public:
-  explicit QdqV4GradXlaOp(OpKernelConstruction* ctx)
-      : XlaOpKernel(ctx), flush_(FlushesSubnormals(ctx)) {
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("axis", &axis_));
-  }
+  using QdqXlaOpBase::QdqXlaOpBase;
 
   void Compile(XlaOpKernelContext* ctx) override {
     const TensorShape gshape = ctx->InputShape(0);
     const TensorShape shape = ctx->InputShape(1);
     const TensorShape mn = ctx->InputShape(2);
     const TensorShape mx = ctx->InputShape(3);
-    const int64_t axis = axis_;
+    const int64_t axis = attrs_.axis;
     OP_REQUIRES_OK(ctx, ValidateV4GradShapes(axis, gshape, shape, mn, mx));
     const DataType dt = ctx->input_type(0);
     Builder b(ctx, axis, dt, flush_);
@@ -529,97 +488,24 @@ class QdqV4GradXlaOp : public XlaOpKernel {
     ctx->SetOutput(1, xla::Broadcast(xla::Zero(xb, t), mn_dims));
     ctx->SetOutput(2, xla::Broadcast(xla::Zero(xb, t), mx_dims));
   }
-
- private:
-  bool flush_;
-  int axis_;
-};
-
-// ---- Registration ----------------------------------------------------------
-//
-// XlaOpRegistry turns its registrations into OpKernels for the XLA_*_JIT
-// devices once, the first time anything is compiled with XLA. A library
-// loaded after that point is recorded in the registry (compile-time constant
-// inputs, op filters) but gets no JIT kernels; RegisterLateJitKernels()
-// below detects that case and registers the same kernel definitions itself.
-
-const std::vector<absl::string_view>& Devices() {
-  static const auto* devices = new std::vector<absl::string_view>{tensorflow::DEVICE_CPU_XLA_JIT,
-                                                                  tensorflow::DEVICE_GPU_XLA_JIT};
-  return *devices;
-}
-
-const std::vector<DataType>& Types() {
-  static const auto* types = new std::vector<DataType>{tensorflow::DT_BFLOAT16, tensorflow::DT_HALF,
-                                                       tensorflow::DT_FLOAT, tensorflow::DT_DOUBLE};
-  return *types;
-}
-
-struct OpSpec {
-  const char* name;
-  const char* constant_input;  // nullptr: none
-  tensorflow::OpKernel* (*factory)(OpKernelConstruction*);
 };
 
 template <typename K>
-tensorflow::OpKernel* Make(OpKernelConstruction* ctx) {
+tensorflow::OpKernel* MakeXlaKernel(OpKernelConstruction* ctx) {
   return new K(ctx);
 }
 
-const OpSpec kOps[] = {
-    {"TfQdq>QuantizeAndDequantize", nullptr, &Make<QdqV1XlaOp>},
-    {"TfQdq>QuantizeAndDequantizeV2", nullptr, &Make<QdqV2XlaOp>},
-    {"TfQdq>QuantizeAndDequantizeV3", "num_bits", &Make<QdqV3XlaOp>},
-    {"TfQdq>QuantizeAndDequantizeV4", nullptr, &Make<QdqV2XlaOp>},
-    {"TfQdq>QuantizeAndDequantizeV4Grad", nullptr, &Make<QdqV4GradXlaOp>},
-};
-
-bool RegisterXlaOps() {
-  const std::vector<absl::string_view>& devices = Devices();
-  for (const OpSpec& op : kOps) {
-    auto builder = tensorflow::XlaOpRegistrationBuilder::Name(op.name);
-    builder.Device(devices).TypeConstraint("T", Types());
-    if (op.constant_input != nullptr) {
-      builder.CompileTimeConstantInput(op.constant_input);
-    }
-    tensorflow::XlaOpRegistrar registrar(builder.Build(op.factory));
-    (void)registrar;
-  }
-  return true;
-}
-
-// True when the registry has already created its JIT kernels (any built-in
-// op, here Identity, has a kernel on XLA_CPU_JIT).
-bool JitKernelsAlreadyCreated() {
-  tensorflow::NodeDef def;
-  def.set_name("tf_qdq_probe");
-  def.set_op("Identity");
-  (*def.mutable_attr())["T"].set_type(tensorflow::DT_FLOAT);
-  def.add_input("x");
-  const tensorflow::KernelDef* kdef = nullptr;
-  return tensorflow::FindKernelDef(tensorflow::DeviceType(tensorflow::DEVICE_CPU_XLA_JIT), def,
-                                   &kdef, nullptr)
-      .ok();
-}
-
-bool RegisterLateJitKernels() {
-  if (!JitKernelsAlreadyCreated()) return false;
-  for (absl::string_view device : Devices()) {
-    for (const OpSpec& op : kOps) {
-      tensorflow::KernelDefBuilder kb(op.name);
-      kb.Device(std::string(device).c_str()).TypeConstraint("T", Types());
-      if (op.constant_input != nullptr) kb.HostMemory(op.constant_input);
-      ::tensorflow::kernel_factory::OpKernelRegistrar registrar(kb.Build(), "XlaJitOp", op.factory);
-      (void)registrar;
-    }
-  }
-  return true;
-}
-
-// Order matters (one translation unit): the registrations first, then the
-// late JIT kernels.
-[[maybe_unused]] const bool xla_ops_registered = RegisterXlaOps();
-[[maybe_unused]] const bool late_jit_kernels = RegisterLateJitKernels();
-
 }  // namespace
+
+XlaKernelFactory GetXlaKernelFactory(OpKind kind) {
+  switch (kind) {
+#define TF_QDQ_XLA_FACTORY(kind, impl) \
+  case OpKind::kind:                   \
+    return &MakeXlaKernel<Qdq##impl##XlaOp>;
+    TF_QDQ_FOR_EACH_OP(TF_QDQ_XLA_FACTORY)
+#undef TF_QDQ_XLA_FACTORY
+  }
+  return nullptr;
+}
+
 }  // namespace tf_qdq

@@ -621,7 +621,7 @@ void CheckImageCheckCache() {
 void CheckNaNConversions() {
   const Dims d{1, 1, 1};
   for (uint32_t h = 0; h < 65536; ++h) {
-    const float f = tf_qdq::cpu::HalfToFloat(static_cast<uint16_t>(h));
+    const float f = tf_qdq::HalfToFloat(static_cast<uint16_t>(h));
     const bool nan = HalfIsNaN(static_cast<uint16_t>(h));
     ++checks;
     if (nan != (f != f)) Fail("HalfIsNaN", h, nan);
@@ -638,9 +638,9 @@ void CheckNaNConversions() {
     uint32_t u;
     std::memcpy(&u, &f, sizeof(u));
     ++checks;
-    if (FloatNaNToHalfBits(u) != tf_qdq::cpu::FloatToHalf(f)) Fail("float NaN -> half", u, 0);
+    if (FloatNaNToHalfBits(u) != tf_qdq::FloatToHalf(f)) Fail("float NaN -> half", u, 0);
     ++checks;
-    if (FloatNaNToBf16Bits(u) != tf_qdq::cpu::FloatToBf16(f)) Fail("float NaN -> bfloat16", u, 0);
+    if (FloatNaNToBf16Bits(u) != tf_qdq::FloatToBf16(f)) Fail("float NaN -> bfloat16", u, 0);
   }
   (void)d;
 }

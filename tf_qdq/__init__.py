@@ -37,12 +37,19 @@ def library_path() -> Optional[str]:
     return _loader.loaded_path()
 
 
+def cpu_isa() -> str:
+    """The instruction set the CPU kernels run with: "sse2", "avx2" or "avx512"
+    (TF_QDQ_CPU_ISA picks one; docs/performance.md)."""
+    return _loader.cpu_isa()
+
+
 __all__ = [
     "__version__",
     "quantize_and_dequantize",
     "quantize_and_dequantize_v2",
     "raw_ops",
     "library_path",
+    "cpu_isa",
     "OP_NAMES",
     "install",
     "uninstall",

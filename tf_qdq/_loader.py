@@ -1,5 +1,6 @@
 """Finds and loads the compiled op library exactly once."""
 
+import ctypes
 import os
 import re
 import threading
@@ -141,8 +142,41 @@ def load() -> types.ModuleType:
                 f"tf_qdq: loading {path} (built against TensorFlow {built or 'unknown'}) "
                 f"into TensorFlow {tf.__version__} failed: {e}. " + REBUILD_HINT
             ) from e
+        _check_cpu_isa(path)
         _path = path
         return _module
+
+
+def _cpu_isa_functions(path):
+    """TfQdqCpuIsa and TfQdqCpuIsaError of the loaded library (dlopen hands back the copy that
+    TensorFlow loaded)."""
+    lib = ctypes.CDLL(path)
+    try:
+        isa, error = lib.TfQdqCpuIsa, lib.TfQdqCpuIsaError
+    except AttributeError as e:
+        raise ImportError(
+            f"tf_qdq: {path} is older than this package (it does not report its CPU instruction set). " + REBUILD_HINT
+        ) from e
+    isa.restype = error.restype = ctypes.c_char_p
+    isa.argtypes = error.argtypes = []
+    return isa, error
+
+
+def _check_cpu_isa(path):
+    """Raises ImportError when TF_QDQ_CPU_ISA names no instruction set of the CPU kernels (they
+    would fail on every run)."""
+    isa, error = _cpu_isa_functions(path)
+    if isa() is None:
+        raise ImportError(error().decode("utf-8", "replace"))
+
+
+def cpu_isa() -> str:
+    """The instruction set of the CPU kernels' loops in use: "sse2", "avx2" or "avx512" (the
+    default is avx2 where the CPU has it; TF_QDQ_CPU_ISA picks another, and one the CPU lacks
+    falls back to the best it has). Loads the library if needed."""
+    load()
+    isa, _ = _cpu_isa_functions(_path)
+    return isa().decode("ascii")
 
 
 def loaded_path() -> Optional[str]:

@@ -146,6 +146,7 @@ def main(argv: "list[str] | None" = None) -> int:
     print(f"built against:      TensorFlow {_loader.built_against(tf_qdq.library_path())}")
     print(f"running on:         TensorFlow {tf.__version__}")
     print(f"supported:          TensorFlow {_loader.SUPPORTED_TF[0]} to {_loader.SUPPORTED_TF[1]}")
+    print(f"CPU loops:          {tf_qdq.cpu_isa()} (TF_QDQ_CPU_ISA picks sse2, avx2 or avx512)")
     print("registered kernels:")
     for name, rows in registered_kernels().items():
         by_device = {}

@@ -407,7 +407,7 @@ def environment():
         cpu=cpu,
         cores=os.cpu_count(),
         intra_op_threads=tf.config.threading.get_intra_op_parallelism_threads(),
-        isa=os.environ.get("TF_QDQ_CPU_ISA", "") or "default (avx2 where supported)",
+        isa=tf_qdq.cpu_isa(),
         python=platform.python_version(),
     )
 

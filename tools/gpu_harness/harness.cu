@@ -105,14 +105,14 @@ struct HostIo<double> {
 template <>
 struct HostIo<HalfBits> {
   static const char* Name() { return "float16"; }
-  static float ToC(HalfBits v) { return tf_qdq::cpu::HalfToFloat(v.bits); }
-  static HalfBits FromC(float v) { return HalfBits{tf_qdq::cpu::FloatToHalf(v)}; }
+  static float ToC(HalfBits v) { return tf_qdq::HalfToFloat(v.bits); }
+  static HalfBits FromC(float v) { return HalfBits{tf_qdq::FloatToHalf(v)}; }
 };
 template <>
 struct HostIo<BFloat16Bits> {
   static const char* Name() { return "bfloat16"; }
-  static float ToC(BFloat16Bits v) { return tf_qdq::cpu::Bf16ToFloat(v.bits); }
-  static BFloat16Bits FromC(float v) { return BFloat16Bits{tf_qdq::cpu::FloatToBf16(v)}; }
+  static float ToC(BFloat16Bits v) { return tf_qdq::Bf16ToFloat(v.bits); }
+  static BFloat16Bits FromC(float v) { return BFloat16Bits{tf_qdq::FloatToBf16(v)}; }
 };
 
 // The reference output of one element: the host arithmetic with the CPU
