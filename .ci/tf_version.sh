@@ -1,26 +1,34 @@
 #!/usr/bin/env bash
-# CI for the oldest supported TensorFlow (default 2.16; the newest, 2.21, gets the
-# full suite in .ci/run). From a fresh copy of the repository's tracked files (no
-# ./configure.sh, no build outputs):
+# CI for one supported TensorFlow minor version other than the newest (2.21 gets the whole
+# suite in .ci/run). From a fresh copy of the repository's tracked files (no ./configure.sh,
+# no build outputs):
 #
-#   1. TF_VERSION=2.16 ./build_pip_pkg.sh: its own venv with TensorFlow 2.16, the
-#      library compiled by setup.py, a manylinux wheel (auditwheel repair)
-#   2. `auditwheel show` and .ci/check_wheel.py: the platform tag is the manylinux
-#      tag the symbols allow, nothing grafted, and it requires tensorflow==2.16.*
+#   1. TF_VERSION=X ./build_pip_pkg.sh: its own venv with TensorFlow X (from pip's cache
+#      when .ci/run fetched it ahead), the library compiled by setup.py (CPU kernels), a
+#      manylinux wheel (auditwheel repair)
+#   2. `auditwheel show` and .ci/check_wheel.py: the platform tag is the manylinux tag the
+#      symbols allow and at most manylinux_2_27, nothing grafted, it requires tensorflow==X.*
 #   3. the wheel installed into that venv; `python -m tf_qdq` from outside the checkout
-#   4. the differential, golden, bad-input, Keras and build tests against the
-#      installed wheel (the source tree's tf_qdq/ is not on sys.path)
+#   4. tests against the installed wheel (the source tree's tf_qdq/ is not on sys.path):
+#      the XLA differential tests (test_xla.py) and the build tests; with --full also the
+#      differential, golden, bad-input, Keras, API and message tests
 #
-#   .ci/tf_oldest.sh [TF_VERSION]      default 2.16
+#   .ci/tf_version.sh VERSION [--full]      e.g. .ci/tf_version.sh 2.16 --full
 #
-# Environment: PYTHON (the interpreter for the venv; default the first of
-# python3.11, python3.12, python3.10, python3.9, python3 that TensorFlow 2.16
-# supports), TF_QDQ_CUDA (default 0 here: CPU kernels only; the GPU build is
-# exercised by the 2.21 wheel in .ci/bazel_and_wheel.sh).
+# The versions CI runs are tf_qdq/_version.py's SUPPORTED_TENSORFLOW (see .ci/run).
+#
+# Environment: PYTHON (the interpreter for the venv; default the first of python3.11,
+# python3.12, python3.10, python3 that is 3.10 to 3.12: every supported TensorFlow has wheels
+# for those), TF_QDQ_CUDA (default 0 here: CPU kernels only; the GPU build is exercised by the
+# 2.21 wheel in .ci/bazel_and_wheel.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$PWD"
-tf_version="${1:-2.16}"
+tf_version="${1:-}"
+full=0
+[[ "${2:-}" == "--full" ]] && full=1
+[[ "$tf_version" =~ ^2\.[0-9]+$ && ( $# -eq 1 || $full -eq 1 ) && $# -le 2 ]] \
+  || { echo "usage: .ci/tf_version.sh VERSION [--full]   (VERSION: a TensorFlow minor version such as 2.18)"; exit 2; }
 t0=$(date +%s)
 t_step=$t0
 declare -a timings=()
@@ -35,18 +43,18 @@ lap() {
 work="$(mktemp -d "${TMPDIR:-/tmp}/tf_qdq_tf${tf_version}.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 
-# --- the Python for the venv: TensorFlow 2.16 has wheels for CPython 3.9 to 3.12 ---------
+# --- the Python for the venv: every supported TensorFlow has wheels for CPython 3.10 to 3.12 ---
 python="${PYTHON:-}"
 if [[ -z "$python" ]]; then
-  for cand in python3.11 python3.12 python3.10 python3.9 python3; do
+  for cand in python3.11 python3.12 python3.10 python3; do
     if command -v "$cand" >/dev/null 2>&1 \
-        && "$cand" -c 'import sys; sys.exit(not ((3, 9) <= sys.version_info[:2] <= (3, 12)))' 2>/dev/null; then
+        && "$cand" -c 'import sys; sys.exit(not ((3, 10) <= sys.version_info[:2] <= (3, 12)))' 2>/dev/null; then
       python="$(command -v "$cand")"
       break
     fi
   done
 fi
-[[ -n "$python" ]] || { echo "== tf $tf_version: no Python 3.9-3.12 found (set PYTHON)"; exit 1; }
+[[ -n "$python" ]] || { echo "== tf $tf_version: no Python 3.10-3.12 found (set PYTHON)"; exit 1; }
 if ! "$python" -c 'import venv, ensurepip' 2>/dev/null; then
   echo "== tf $tf_version: $python cannot make venvs (Debian: apt-get install python3-venv)"; exit 1
 fi
@@ -82,8 +90,11 @@ lap "install wheel + python -m tf_qdq"
 
 # --- 4. the version-sensitive tests, against the installed wheel ---------------------------
 # Run from outside the source tree, so `import tf_qdq` is the installed package.
-tests=(test_parity.py test_differences.py test_golden.py test_bad_inputs.py test_keras.py test_build_smoke.py
-       test_api.py test_messages.py)
+tests=(test_xla.py test_build_smoke.py)
+if [[ $full -eq 1 ]]; then
+  tests+=(test_parity.py test_differences.py test_golden.py test_bad_inputs.py test_keras.py test_api.py
+          test_messages.py)
+fi
 "$venv/bin/python" -m pytest -q -p no:cacheprovider -c "$src/pyproject.toml" --rootdir "$src" \
   "${tests[@]/#/$src/tests/}"
 lap "pytest ${#tests[@]} files"
