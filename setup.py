@@ -66,7 +66,37 @@ def xla_include_flags(tf_include):
             f"({', '.join(missing)}). Install a TensorFlow wheel that ships them (TensorFlow 2.16 "
             "and later do), or build from a TensorFlow source tree."
         )
-    return ["-I" + d for d in dirs]
+    return ["-I" + d for d in dirs] + llvm_include_flags(tf_include)
+
+
+def llvm_include_flags(tf_include):
+    """TensorFlow 2.19's wheel has an XLA header (xla/stream_executor/gpu/tma_metadata.h, reached from
+    tf2xla's headers) that includes llvm/ADT/ArrayRef.h, which the wheel does not ship. Its declarations
+    only name llvm::ArrayRef, so a system LLVM's headers (any version) stand in: -I for them, with LLVM's
+    ABI-breaking-checks symbol reference turned off (nothing here links LLVM). [] when not needed."""
+    header = os.path.join(tf_include, "xla", "stream_executor", "gpu", "tma_metadata.h")
+    try:
+        with open(header, encoding="utf-8", errors="replace") as f:
+            needs = "llvm/ADT/" in f.read()
+    except OSError:
+        return []
+    if not needs or os.path.exists(os.path.join(tf_include, "llvm", "ADT", "ArrayRef.h")):
+        return []
+    cands = []
+    if shutil.which("llvm-config"):
+        out = subprocess.run(["llvm-config", "--includedir"], capture_output=True, text=True).stdout.strip()
+        cands.append(out)
+    cands += sorted(glob.glob("/usr/include/llvm-[0-9]*"), reverse=True)
+    cands += sorted(glob.glob("/usr/lib/llvm-[0-9]*/include"), reverse=True)
+    for d in cands:
+        if d and os.path.exists(os.path.join(d, "llvm", "ADT", "ArrayRef.h")):
+            flags = ["-I" + d, "-DLLVM_DISABLE_ABI_BREAKING_CHECKS_ENFORCING=1"]
+            print(f"tf_qdq: {header} needs LLVM headers that TensorFlow does not ship: using {d}", flush=True)
+            return flags
+    sys.exit(
+        f"tf_qdq: {header} includes llvm/ADT/ArrayRef.h, which this TensorFlow wheel does not ship (TensorFlow "
+        "2.19). Install LLVM's headers (Debian/Ubuntu: apt-get install llvm-dev; any version will do) and rebuild."
+    )
 
 
 CXXFLAGS = ["-O3", "-fPIC", "-ffp-contract=off", "-DNDEBUG", "-Wno-deprecated-declarations"]
