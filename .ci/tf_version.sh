@@ -17,7 +17,8 @@
 #
 # The versions CI runs are tf_qdq/_version.py's SUPPORTED_TENSORFLOW (see .ci/run).
 #
-# Environment: PYTHON (the interpreter for the venv; default the first of python3.11,
+# Environment: TF_QDQ_VENV (a venv with that TensorFlow to reuse, as build_pip_pkg.sh takes it;
+# .ci/run makes them ahead), PYTHON (the interpreter for the venv; default the first of python3.11,
 # python3.12, python3.10, python3 that is 3.10 to 3.12: every supported TensorFlow has wheels
 # for those), TF_QDQ_CUDA (default 0 here: CPU kernels only; the GPU build is exercised by the
 # 2.21 wheel in .ci/bazel_and_wheel.sh).
@@ -82,7 +83,7 @@ lap "fresh copy of the tracked files"
 # --- 1. the wheel, from nothing but the script ---------------------------------------------
 (cd "$src" && TF_VERSION="$tf_version" PYTHON="$python" TF_QDQ_CUDA="${TF_QDQ_CUDA:-0}" \
    ./build_pip_pkg.sh "$work/dist")
-venv="$src/build/venv-tf$tf_version"
+venv="${TF_QDQ_VENV:-$src/build/venv-tf$tf_version}"
 wheel="$(ls "$work"/dist/tf_qdq-*.whl)"
 lap "TF_VERSION=$tf_version ./build_pip_pkg.sh"
 
