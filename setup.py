@@ -67,7 +67,37 @@ def xla_include_flags(tf_include):
             f"({', '.join(missing)}). Install a TensorFlow wheel that ships them (TensorFlow 2.16 "
             "and later do), or build from a TensorFlow source tree."
         )
-    return ["-I" + d for d in dirs]
+    return ["-I" + d for d in dirs] + llvm_include_flags(tf_include)
+
+
+def llvm_include_flags(tf_include):
+    """TensorFlow 2.19's wheel has an XLA header (xla/stream_executor/gpu/tma_metadata.h, reached from
+    tf2xla's headers) that includes llvm/ADT/ArrayRef.h, which the wheel does not ship. Its declarations
+    only name llvm::ArrayRef, so a system LLVM's headers (any version) stand in: -I for them, with LLVM's
+    ABI-breaking-checks symbol reference turned off (nothing here links LLVM). [] when not needed."""
+    header = os.path.join(tf_include, "xla", "stream_executor", "gpu", "tma_metadata.h")
+    try:
+        with open(header, encoding="utf-8", errors="replace") as f:
+            needs = "llvm/ADT/" in f.read()
+    except OSError:
+        return []
+    if not needs or os.path.exists(os.path.join(tf_include, "llvm", "ADT", "ArrayRef.h")):
+        return []
+    cands = []
+    if shutil.which("llvm-config"):
+        out = subprocess.run(["llvm-config", "--includedir"], capture_output=True, text=True).stdout.strip()
+        cands.append(out)
+    cands += sorted(glob.glob("/usr/include/llvm-[0-9]*"), reverse=True)
+    cands += sorted(glob.glob("/usr/lib/llvm-[0-9]*/include"), reverse=True)
+    for d in cands:
+        if d and os.path.exists(os.path.join(d, "llvm", "ADT", "ArrayRef.h")):
+            flags = ["-I" + d, "-DLLVM_DISABLE_ABI_BREAKING_CHECKS_ENFORCING=1"]
+            print(f"tf_qdq: {header} needs LLVM headers that TensorFlow does not ship: using {d}", flush=True)
+            return flags
+    sys.exit(
+        f"tf_qdq: {header} includes llvm/ADT/ArrayRef.h, which this TensorFlow wheel does not ship (TensorFlow "
+        "2.19). Install LLVM's headers (Debian/Ubuntu: apt-get install llvm-dev; any version will do) and rebuild."
+    )
 
 
 CXXFLAGS = ["-O3", "-fPIC", "-ffp-contract=off", "-DNDEBUG", "-Wno-deprecated-declarations"]
@@ -238,6 +268,83 @@ def nvcc_command(cuda, src, obj):
     return [cuda["nvcc"], "-x", "cu", "-c", src, "-o", obj, "-I", HERE] + ccbin + NVCCFLAGS + gencode
 
 
+# The newest glibc the library may need: manylinux_2_27, the tag of TensorFlow's own wheel
+# (docs/building.md, manylinux and the glibc floor).
+GLIBC_FLOOR = (2, 27)
+
+
+def _glibc_version(v):
+    return tuple(int(x) for x in v.split("_", 1)[1].split("."))
+
+
+def glibc_compat(static_libs, tmp, cxx):
+    """(object, link flags) that bind the static CUDA runtime's glibc calls to versions at or below
+    GLIBC_FLOOR; (None, []) when nothing needs it.
+
+    glibc 2.34 moved pthread, dl, sem and shm from libpthread/libdl/librt into libc and gave them
+    new default versions (pthread_create@@GLIBC_2.34); the old versions (pthread_create@GLIBC_2.2.5)
+    are still there, the same functions. Linking the static runtime against a new glibc binds the
+    new ones, which older glibc lacks. For each such symbol S that the archives call, -Wl,--wrap=S
+    sends the calls to __wrap_S, a jump to S@<its newest version at or below the floor>, and the
+    link names libpthread, libdl and librt (which older glibc needs for those versions; stubs
+    since 2.34)."""
+    libc = subprocess.run([cxx, "-print-file-name=libc.so.6"], capture_output=True, text=True).stdout.strip()
+    try:
+        undefined = set()
+        for lib in static_libs:
+            out = subprocess.run(["nm", "-u", "--format=posix", lib], capture_output=True, text=True, check=True)
+            undefined |= {line.split()[0] for line in out.stdout.splitlines() if line.strip() and ":" not in line}
+        table = subprocess.run(["objdump", "-T", libc], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError) as e:
+        print(f"tf_qdq: WARNING: cannot read symbol versions ({e}); the library may need a newer glibc", flush=True)
+        return None, []
+    versions = {}  # symbol -> [(version tuple, version name, is default)]
+    for line in table.splitlines():
+        m = re.search(r"\s(\(?)(GLIBC_\d+(?:\.\d+)+)\)?\s+(\S+)$", line)
+        if m and " DF " in line and "*UND*" not in line:
+            versions.setdefault(m.group(3), []).append((_glibc_version(m.group(2)), m.group(2), m.group(1) == ""))
+    binds = {}
+    for sym in sorted(undefined):
+        vs = versions.get(sym, [])
+        default = [v for v in vs if v[2]]
+        if not default or default[0][0] <= GLIBC_FLOOR:
+            continue
+        old = [v for v in vs if v[0] <= GLIBC_FLOOR]
+        if not old:
+            print(
+                f"tf_qdq: WARNING: {sym} has no version at or below GLIBC_{GLIBC_FLOOR[0]}.{GLIBC_FLOOR[1]}", flush=True
+            )
+            continue
+        binds[sym] = max(old)[1]
+    if not binds:
+        return None, []
+    asm = [".text"]
+    for sym, version in binds.items():
+        asm += [
+            f".symver __tf_qdq_glibc_{sym}, {sym}@{version}",
+            f".globl __wrap_{sym}",
+            f".hidden __wrap_{sym}",
+            f".type __wrap_{sym}, @function",
+            f"__wrap_{sym}:",
+            f"  jmp __tf_qdq_glibc_{sym}@PLT",
+            f".size __wrap_{sym}, .-__wrap_{sym}",
+        ]
+    asm.append('.section .note.GNU-stack,"",@progbits')
+    src = os.path.join(tmp, "glibc_compat.S")
+    with open(src, "w", encoding="utf-8") as f:
+        f.write("\n".join(asm) + "\n")
+    obj = src + ".o"
+    subprocess.run([cxx, "-c", src, "-o", obj], check=True)
+    flags = [f"-Wl,--wrap={sym}" for sym in binds]
+    flags += ["-Wl,--no-as-needed", "-l:libpthread.so.0", "-l:libdl.so.2", "-l:librt.so.1", "-Wl,--as-needed"]
+    print(
+        f"tf_qdq: the CUDA runtime's calls of {len(binds)} glibc functions bound to versions at or below "
+        f"GLIBC_{GLIBC_FLOOR[0]}.{GLIBC_FLOOR[1]}",
+        flush=True,
+    )
+    return obj, flags
+
+
 # TF_QDQ_SANITIZE=1: appended after CXXFLAGS (so -O1 wins), also passed to the link.
 # g++ 12 rejects TensorFlow's absl headers under -fsanitize=null / nonnull-attribute
 # ("... is not a constant expression" in hash_policy_traits.h), so those checks are
@@ -328,6 +435,9 @@ class BuildTfQdq(build_ext):
             # The CUDA runtime, statically and with its symbols kept local, so
             # that the library needs no libcudart at load time and never binds
             # to another CUDA runtime loaded in the process.
+            compat_obj, compat_flags = glibc_compat(
+                [os.path.join(cuda["lib_dir"], "libcudart_static.a")], tmp, os.environ.get("CXX", "g++")
+            )
             link_cuda = [
                 "-L" + cuda["lib_dir"],
                 "-l:libcudart_static.a",
@@ -335,7 +445,9 @@ class BuildTfQdq(build_ext):
                 "-lrt",
                 "-lpthread",
                 "-Wl,--exclude-libs,libcudart_static.a",
-            ]
+            ] + compat_flags
+            if compat_obj:
+                link_cuda.insert(0, compat_obj)
             print(f"tf_qdq: building GPU kernels with CUDA {cuda['description']} ({cuda['nvcc']})", flush=True)
         import tensorflow as tf
 

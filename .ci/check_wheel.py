@@ -3,7 +3,9 @@
     python .ci/check_wheel.py WHEEL TF_MINOR      (e.g. 2.16; the Python needs auditwheel)
 
 Prints `auditwheel show`, then fails unless: the platform tag is manylinux_2_X_x86_64 and is
-the tag the library's versioned symbols allow (auditwheel's sym_tag); the only libraries
+the tag the library's versioned symbols allow (auditwheel's sym_tag); X is at most 27
+(manylinux_2_27, the tag of TensorFlow 2.21's own wheel: the wheel installs wherever
+TensorFlow's does, see docs/building.md); the only libraries
 outside the manylinux policy are TensorFlow's own (they come with the tensorflow wheel);
 nothing was grafted into the wheel; the op library is in it; and it requires
 tensorflow==TF_MINOR.*.
@@ -15,6 +17,10 @@ import subprocess
 import sys
 import zipfile
 
+# The newest glibc the wheel may need: TensorFlow's own wheel is manylinux_2_27 (2.21) or
+# lower (manylinux_2_17 up to 2.20), so a higher tag would keep tf_qdq off distributions
+# (Ubuntu 18.04 and 20.04, Debian 10 and 11, RHEL 8) where TensorFlow installs.
+MANYLINUX_CEILING = (2, 27)
 TENSORFLOW_LIBS = {"libtensorflow_framework.so.2", "libtensorflow_cc.so.2", "_pywrap_tensorflow_internal.so"}
 
 
@@ -33,6 +39,14 @@ def main(wheel: str, tf_minor: str) -> int:
         errors.append(f"{name}: the platform tag is not manylinux_2_X_x86_64")
     elif report["sym_tag"] not in m.group(1).split("."):
         errors.append(f"{name}: tagged {m.group(1)}, but its symbol versions allow {report['sym_tag']}")
+    floor = re.match(r"manylinux_(\d+)_(\d+)_", report["sym_tag"])
+    if floor and (int(floor.group(1)), int(floor.group(2))) > MANYLINUX_CEILING:
+        ceiling = "manylinux_{}_{}".format(*MANYLINUX_CEILING)
+        errors.append(
+            f"{name}: its symbol versions need {report['sym_tag']}, above {ceiling}, TensorFlow's own tag: "
+            "list the symbols above it with `objdump -T tf_qdq/_tf_qdq_ops.so` and bind older versions of them "
+            "(docs/building.md, manylinux and the glibc floor)"
+        )
     others = set(report["external_libs"]) - TENSORFLOW_LIBS
     if others:
         errors.append(f"needs libraries outside the manylinux policy besides TensorFlow's: {sorted(others)}")

@@ -7,10 +7,18 @@
 # Python (which is not built with them) and TF_QDQ_LIBRARY pointing at the
 # sanitized library. Child processes started by the tests inherit all of it.
 #
-#   .ci/sanitize.sh [FUZZ_MINUTES]    default 2; 0 skips the fuzz profile
+#   .ci/sanitize.sh [--subset] [FUZZ_MINUTES]    default 2; 0 skips the fuzz profile
+#
+# --subset (what CI runs, a few minutes): instead of the whole suite, the tests that
+# reach every kernel path: test_kernel_paths.py (per-tensor and per-channel layouts,
+# vector bodies and tails, block splits, every instruction-set table in subprocesses,
+# V2-V4Grad, every dtype), test_parity.py (V1-V4Grad against the built-ins) and
+# test_bad_inputs.py (every validation and error path). The XLA kernels only build HLO
+# (XLA's own code runs it) and are left to the full run.
 #
 # Environment: PYTHON (default python3), CXX (default g++; its libasan and
-# libubsan are preloaded), PYTEST_ARGS (default "-q tests").
+# libubsan are preloaded), PYTEST_ARGS (default "-q tests", or the subset),
+# TF_QDQ_CUDA (as for setup.py; 0: CPU kernels only).
 #
 # Any report fails the run: ASan and UBSan halt on the first error (a test
 # whose child process halts fails and shows its stderr), and the output of
@@ -21,6 +29,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 CXX=${CXX:-g++}
+SUBSET_ARGS="-q tests/test_kernel_paths.py tests/test_parity.py tests/test_bad_inputs.py"
+pytest_args="-q tests"
+if [[ "${1:-}" == "--subset" ]]; then
+  pytest_args="$SUBSET_ARGS"
+  shift
+fi
+pytest_args="${PYTEST_ARGS:-$pytest_args}"
 FUZZ_MINUTES=${1:-2}
 start=$(date +%s)
 
@@ -57,10 +72,10 @@ run() {  # run a step under the sanitizers (output also in build-asan/logs/), re
 
 run "$PY" -c "import tf_qdq, sys; p = tf_qdq.library_path(); print('loaded', p); sys.exit(p != '$LIB')"
 # shellcheck disable=SC2086
-run "$PY" -m pytest ${PYTEST_ARGS:--q tests} -p no:cacheprovider
+run "$PY" -m pytest $pytest_args -p no:cacheprovider
 run "$PY" -m tf_qdq check
 if [ "$FUZZ_MINUTES" != "0" ]; then
-  run "$PY" -m tf_qdq fuzz --minutes "$FUZZ_MINUTES" --last-case "$LOGS/last-fuzz-case.txt"
+  run "$PY" -m tools.fuzz --minutes "$FUZZ_MINUTES" --last-case "$LOGS/last-fuzz-case.txt"
 fi
 
 pattern='runtime error:|ERROR: AddressSanitizer|SUMMARY: (Address|UndefinedBehavior)Sanitizer'

@@ -40,6 +40,7 @@
 #include "kernels/qdq_math.h"
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/types.h"
+#include "tensorflow/core/platform/threadpool.h"
 #include "unsupported/Eigen/CXX11/Tensor"
 
 #if defined(__SSE2__)
@@ -236,10 +237,15 @@ void RunBlocks(tensorflow::OpKernelContext* ctx, int64_t n, int64_t blocks, cons
     fn(0, 0, n);
     return;
   }
-  const Eigen::TensorOpCost cost(1e9, 1e9, 1e9);  // one block per task
-  ctx->eigen_device<CPUDevice>().parallelFor(blocks, cost, [&](Eigen::Index b0, Eigen::Index b1) {
-    for (int64_t b = b0; b < b1; ++b) fn(b, bounds(b), bounds(b + 1));
-  });
+  // TensorFlow's intra-op pool, through its compiled ParallelFor: one block
+  // per task. (Eigen's inline parallelFor would put its barrier's
+  // std::condition_variable::wait, GLIBCXX_3.4.30, into this library.)
+  using Pool = tensorflow::thread::ThreadPool;
+  const Pool::SchedulingParams one_block_per_task(Pool::SchedulingStrategy::kFixedBlockSize, {}, 1);
+  ctx->device()->tensorflow_cpu_worker_threads()->workers->ParallelFor(
+      blocks, one_block_per_task, [&](int64_t b0, int64_t b1) {
+        for (int64_t b = b0; b < b1; ++b) fn(b, bounds(b), bounds(b + 1));
+      });
 }
 
 // Uninitialized scratch array, on the stack when small (per-tensor calls

@@ -6,6 +6,7 @@ import ast
 import json
 import os
 import platform
+import re
 import subprocess
 
 import numpy as np
@@ -15,6 +16,7 @@ from qdq_testing import assert_same_bits
 
 import tf_qdq
 from tf_qdq import _loader
+from tf_qdq._version import SUPPORTED_TENSORFLOW
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BAZEL_FLAGS = os.environ.get("TF_QDQ_BAZEL_FLAGS")
@@ -131,7 +133,8 @@ def test_bazel_gpu_part_is_setup_py_s(bazel_and_setup):
     assert bazel["cuda_command"] == expected
     source = open(setup["__file__"], encoding="utf-8").read()
     for flag in bazel["cuda_linkopts"]:
-        if not flag.startswith("-L"):
+        # Paths and setup.py's glibc_compat() flags (one --wrap per symbol) are made at configure time.
+        if not flag.startswith(("-L", "-Wl,--wrap=", "external/")):
             assert f'"{flag}"' in source, flag
 
 
@@ -157,13 +160,27 @@ def test_installed_tensorflow_is_in_the_supported_range():
     assert oldest <= _minor_tuple(tf.__version__) <= newest, (tf.__version__, _loader.SUPPORTED_TF)
 
 
-def test_supported_range_is_the_one_ci_tests_and_the_docs_state():
-    oldest, newest = _loader.SUPPORTED_TF
+def test_supported_versions_are_one_list_that_ci_runs_and_the_docs_state():
+    """tf_qdq/_version.py's SUPPORTED_TENSORFLOW is the list: consecutive minor versions, the loader's
+    range, what .ci/run runs (it reads the list), and the range the README and docs/building.md state."""
+    versions = SUPPORTED_TENSORFLOW
+    minors = [_minor_tuple(v) for v in versions]
+    assert minors == [(2, m) for m in range(minors[0][1], minors[-1][1] + 1)], versions
+    oldest, newest = versions[0], versions[-1]
+    assert _loader.SUPPORTED_TF == (oldest, newest)
+
+    readme = _read("README.md")
+    section = readme.split("## Supported TensorFlow versions", 1)[1].split("\n## ", 1)[0]
+    assert f"TensorFlow {oldest} through {newest}" in section, section
+    named = set(re.findall(r"\b2\.(\d+)\b", section))
+    assert {f"2.{m}" for m in named} <= set(versions), (named, versions)
     assert f"**TensorFlow {oldest} through {newest}**" in _read("docs/building.md")
-    assert f'tf_version="${{1:-{oldest}}}"' in _read(".ci/tf_oldest.sh")
+
     run = _read(".ci/run")
-    assert f"bash .ci/tf_oldest.sh {oldest}" in run
+    assert "SUPPORTED_TENSORFLOW" in run
+    assert not re.search(r"tf_version\.sh 2\.\d", run), "the versions come from the list, not the script"
     assert f'pip install -q "tensorflow=={newest}.*" setuptools wheel' in run
+    assert f"`tensorflow=={newest}.*`" in readme or f'"tensorflow=={newest}.*"' in readme
 
 
 def test_package_requires_the_tensorflow_minor_it_was_built_against():

@@ -9,7 +9,7 @@ import re
 import numpy as np
 import pytest
 import tensorflow as tf
-from qdq_testing import ALL_DTYPES, assert_same_bits, run_child
+from qdq_testing import ALL_DTYPES, assert_same_bits, run_child, strcat_is_absl
 
 import tf_qdq
 from tf_qdq import reference
@@ -17,6 +17,48 @@ from tf_qdq import reference
 raw = tf_qdq.raw_ops
 SHAPE = (3, 4, 5)  # per-channel along axis 1: 4 channels
 AXES = (-1, 1)
+
+# Where an older TensorFlow's XLA does not give the CPU kernel's bits (docs/xla.md#older-tensorflow-versions):
+# per TensorFlow minor version, the tests that fail there and why. They are expected to fail (strictly:
+# one that passes on its version fails the run, so no entry outlives the difference).
+_GIVEN = "per-tensor given range: one ulp in some outputs"
+_SUBNORMAL = "subnormal data and results are not flushed as on the CPU kernel"
+XLA_INEXACT = {
+    "2.16": {
+        "test_forward_grid_matches_cpu_kernel[-1-float32]": _GIVEN,
+        "test_forward_grid_matches_cpu_kernel[-1-float64]": _GIVEN,
+        "test_subnormals_flush_as_on_the_cpu_kernel[float32]": _SUBNORMAL,
+        "test_subnormals_flush_as_on_the_cpu_kernel[float64]": _SUBNORMAL,
+        "test_subnormals_flush_as_on_the_cpu_kernel[bfloat16]": _SUBNORMAL,
+        "test_v4grad_matches_cpu_kernel[bfloat16]": _SUBNORMAL,
+    },
+    "2.17": {
+        "test_forward_grid_matches_cpu_kernel[-1-float32]": _GIVEN,
+        "test_forward_grid_matches_cpu_kernel[-1-float64]": _GIVEN,
+        "test_subnormals_flush_as_on_the_cpu_kernel[float32]": _SUBNORMAL,
+        "test_subnormals_flush_as_on_the_cpu_kernel[float64]": _SUBNORMAL,
+    },
+    "2.18": {
+        "test_forward_grid_matches_cpu_kernel[-1-float32]": _GIVEN,
+        "test_forward_grid_matches_cpu_kernel[-1-float64]": _GIVEN,
+    },
+    "2.19": {
+        "test_forward_grid_matches_cpu_kernel[-1-float32]": _GIVEN,
+        "test_forward_grid_matches_cpu_kernel[-1-float64]": _GIVEN,
+    },
+    "2.20": {
+        "test_forward_grid_matches_cpu_kernel[-1-float32]": _GIVEN,
+        "test_forward_grid_matches_cpu_kernel[-1-float64]": _GIVEN,
+    },
+}
+
+
+@pytest.fixture(autouse=True)
+def _xla_inexact_on_this_version(request):
+    minor = ".".join(tf.__version__.split(".")[:2])
+    reason = XLA_INEXACT.get(minor, {}).get(request.node.name)
+    if reason:
+        request.node.add_marker(pytest.mark.xfail(strict=True, reason=f"TensorFlow {minor}: {reason}"))
 
 
 def _data(dtype, seed=0, shape=SHAPE):
@@ -610,8 +652,18 @@ def test_constant_range_values_text_of_the_cpu_and_xla_kernels(dtype, axis):
         return raw.QuantizeAndDequantizeV4(input=x, input_min=lo, input_max=hi, axis=axis, range_given=True)
 
     cpu, xla = _errors(fn, [np.ones((2, 3), dtype)])
-    assert _first_line(cpu) == expected, f"CPU kernel says {cpu!r}"
-    assert _first_line(xla) == expected, f"XLA says {xla!r}"
+    if strcat_is_absl():
+        assert _first_line(cpu) == expected, f"CPU kernel says {cpu!r}"
+    else:
+        # An older StrCat writes as many digits as the value takes (qdq_testing.strcat_is_absl):
+        # the numbers must read back as the range, the rest of the text is the same.
+        number = r"(input_(?:min|max)) ([-+]?\d[\w.+-]*)"
+        numbers = [t for _, t in re.findall(number, _first_line(cpu))]
+        assert [dtype(float(t)) for t in numbers] == [dtype(0.1), dtype(0.05)], f"CPU kernel says {cpu!r}"
+        assert re.sub(number, r"\1 N", _first_line(cpu)) == re.sub(number, r"\1 N", expected), (
+            f"CPU kernel says {cpu!r}"
+        )
+    assert _first_line(xla) == _first_line(cpu), f"XLA says {xla!r}"
 
 
 # ----------------------------------------------------------------------------- gradients

@@ -9,6 +9,8 @@ from typing import List, Optional
 
 import tensorflow as tf
 
+from tf_qdq._version import SUPPORTED_TENSORFLOW
+
 _LIBRARY_NAME = "_tf_qdq_ops.so"
 _MARKER = re.compile(rb"TF_QDQ_BUILT_AGAINST_TF=([^;\x00]*);")
 _CUDA_MARKER = re.compile(rb"TF_QDQ_BUILT_WITH_CUDA=([^;\x00]*);")
@@ -18,9 +20,9 @@ _lock = threading.Lock()
 _module = None
 _path = None
 
-# The TensorFlow versions this source builds against and is tested with (oldest and
-# newest in CI); a build works with the minor version it was compiled against only.
-SUPPORTED_TF = ("2.16", "2.21")
+# The oldest and newest TensorFlow this source builds against and CI tests (the whole list:
+# _version.SUPPORTED_TENSORFLOW); a build works with the minor version it was compiled against only.
+SUPPORTED_TF = (SUPPORTED_TENSORFLOW[0], SUPPORTED_TENSORFLOW[-1])
 
 REBUILD_HINT = (
     "Rebuild tf_qdq against the installed TensorFlow: from the source tree run "

@@ -10,6 +10,7 @@ Run by the tf_configure repository rule with the configured Python:
   that the Bazel GPU build cannot differ from the pip one. setup.py is loaded
   without running setup().
 """
+
 import ast
 import json
 import os
@@ -21,8 +22,12 @@ def setup_py_namespace(path):
     tree = ast.parse(open(path, encoding="utf-8").read(), path)
 
     def is_setup_call(node):
-        return (isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)
-                and isinstance(node.value.func, ast.Name) and node.value.func.id == "setup")
+        return (
+            isinstance(node, ast.Expr)
+            and isinstance(node.value, ast.Call)
+            and isinstance(node.value.func, ast.Name)
+            and node.value.func.id == "setup"
+        )
 
     body = [n for n in tree.body if not is_setup_call(n)]
     namespace = {"__file__": os.path.abspath(path), "__name__": "tf_qdq_setup"}
@@ -61,7 +66,18 @@ def main():
                 # setup.py's command with placeholders for the source and object.
                 "command": ns["nvcc_command"](cuda, "{SRC}", "{OBJ}"),
                 "root": os.path.dirname(os.path.abspath(setup_py)),
+                # setup.py's binding of the static runtime's glibc calls to old versions: the
+                # object (written into the repository directory, the working directory here)
+                # and its link flags.
+                "compat_object": None,
+                "compat_linkopts": [],
             }
+            if "glibc_compat" in ns:
+                obj, flags = ns["glibc_compat"](
+                    [os.path.join(cuda["lib_dir"], "libcudart_static.a")], os.getcwd(), os.environ.get("CXX", "g++")
+                )
+                result["cuda"]["compat_object"] = obj
+                result["cuda"]["compat_linkopts"] = flags
     sys.stdout = real_stdout
     print(json.dumps(result))
 

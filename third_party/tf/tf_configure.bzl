@@ -119,8 +119,12 @@ def _tf_configure_impl(ctx):
     cuda_description = ""
     cuda_kernels = ""
     cuda_functors = ""
+    cuda_compat_linkopts = []
     if cuda:
         ctx.symlink(cuda["lib_dir"] + "/libcudart_static.a", "cuda/lib/libcudart_static.a")
+        if cuda.get("compat_object"):
+            ctx.symlink(cuda["compat_object"], "cuda/lib/glibc_compat.o")
+            cuda_compat_linkopts = ["external/%s/cuda/lib/glibc_compat.o" % ctx.name] + cuda["compat_linkopts"]
         for arg in cuda["command"]:
             cuda_command.append("." if arg == cuda["root"] else arg)
         cuda_description = cuda["description"]
@@ -153,7 +157,7 @@ sh_binary(
 
 filegroup(
     name = "cudart_static",
-    srcs = glob(["cuda/lib/libcudart_static.a"]),
+    srcs = glob(["cuda/lib/libcudart_static.a", "cuda/lib/glibc_compat.o"]),
 )
 
 exports_files(["tf_config.bzl"])
@@ -172,6 +176,9 @@ CUDA_DESCRIPTION = {cuda_description}
 CUDA_KERNELS = {cuda_kernels}
 CUDA_FUNCTORS = {cuda_functors}
 CUDA_COMMAND = {cuda_command}
+
+# The static runtime's glibc calls bound to old versions (setup.py's glibc_compat()).
+CUDA_COMPAT_LINKOPTS = {cuda_compat_linkopts}
 """.format(
         python = repr(python),
         version = repr(tf["version"]),
@@ -183,6 +190,7 @@ CUDA_COMMAND = {cuda_command}
         cuda_kernels = repr(cuda_kernels),
         cuda_functors = repr(cuda_functors),
         cuda_command = _starlark_list(cuda_command),
+        cuda_compat_linkopts = _starlark_list(cuda_compat_linkopts),
     ))
 
 tf_configure = repository_rule(
