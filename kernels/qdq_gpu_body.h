@@ -223,7 +223,7 @@ TF_QDQ_HD inline void ScanWindow(const Dims& d, const Window& w, I block, I bloc
         kmax = max_start;
       }
       const C v = load(o * row + base + q);
-      if (!(v != v)) {  // NaN is ignored (docs/semantics.md#differences-from-tensorflow, item 4)
+      if (!(v != v)) {  // NaN is ignored (docs/semantics.md#diff-nan-in-data)
         const K key = ToKey(v);
         kmin = (key < kmin) ? key : kmin;
         kmax = (kmax < key) ? key : kmax;

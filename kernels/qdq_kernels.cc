@@ -216,8 +216,8 @@ class QdqV4GradOp : public QdqOpBase {
 
  private:
   // On the CPU, with every min -inf and every max +inf (the gradient of a V4
-  // whose range comes from the data, docs/semantics.md#differences-from-tensorflow
-  // item 5): whether the product would leave every gradient unchanged. On a
+  // whose range comes from the data, docs/semantics.md#diff-v4-gradient):
+  // whether the product would leave every gradient unchanged. On a
   // GPU the check would cost a device-to-host copy, more than the product.
   static bool PassesGradient(OpKernelContext* ctx, const Tensor& gradient, const Tensor& input,
                              const Tensor& mn, const Tensor& mx) {

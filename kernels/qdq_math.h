@@ -52,7 +52,7 @@ struct Limits<double> {
 };
 
 // Compute type of the arithmetic for a storage type: float for bfloat16, half
-// and float (docs/semantics.md#differences-from-tensorflow, item 3), double for double. Storage
+// and float (docs/semantics.md#diff-half-bfloat16), double for double. Storage
 // types are named by the callers (Eigen types on the host, bit-pattern types in CUDA code).
 template <typename T>
 struct ComputeType {
@@ -174,7 +174,7 @@ TF_QDQ_HD inline C MaskedGradient(C g, C x, C lo, C hi) {
   return g * C((x >= lo) && (x <= hi));
 }
 
-// Running min/max that ignore NaN (docs/semantics.md#differences-from-tensorflow, item 4). Start
+// Running min/max that ignore NaN (docs/semantics.md#diff-nan-in-data). Start
 // from +inf / -inf.
 template <typename C>
 TF_QDQ_HD inline C MinIgnoringNaN(C acc, C x) {

@@ -123,7 +123,7 @@ Status ValidateV3Shapes(int64_t axis, const TensorShape& input, const TensorShap
     return InvalidArgument("Axis requested is larger than input dimensions. Axis: ", axis,
                            " Input Dimensions: ", dims);
   }
-  // TensorFlow aborts the process here (docs/semantics.md#differences-from-tensorflow, item 2).
+  // TensorFlow aborts the process here (docs/semantics.md#diff-abort-inputs).
   if (axis < -1) {
     return InvalidArgument("Axis must be -1 (per-tensor) or in [0, ", dims, ") (per-channel), got ",
                            axis, ". Count a per-channel axis from the front: use ", axis + dims,

@@ -160,8 +160,8 @@ class Builder {
   xla::XlaOp ToKey(xla::XlaOp v) { return FlipNegative(xla::BitcastConvertType(v, KeyType())); }
   xla::XlaOp FromKey(xla::XlaOp k) { return xla::BitcastConvertType(FlipNegative(k), c_); }
 
-  // NaN-ignoring data range (docs/semantics.md#differences-from-tensorflow,
-  // item 4) with the kernels' zero signs: max is +0.0 where the channel holds
+  // NaN-ignoring data range (docs/semantics.md#diff-nan-in-data) with the
+  // kernels' zero signs: max is +0.0 where the channel holds
   // a +0.0, else -0.0; min is -0.0 where it holds a -0.0, else +0.0. An
   // all-NaN channel gives min = +inf, max = -inf, as the kernels'
   // accumulators.

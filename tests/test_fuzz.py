@@ -68,7 +68,7 @@ PINNED = [
         mx=np.asarray(0, BF16),
         attrs=dict(axis=-1, num_bits=1, signed_input=False),
     ),
-    # NaN in the data with a computed range, per channel (docs/semantics.md#differences-from-tensorflow, item 4), HALF_UP
+    # NaN in the data with a computed range, per channel (docs/semantics.md#diff-nan-in-data), HALF_UP
     Case(
         op="V4",
         dtype=np.float64,

@@ -380,7 +380,7 @@ def test_v3_per_channel_range_given():
         range_given=True,
         axis=1,
     )
-    # The plugin's V2/V4 accept the same call (docs/semantics.md#differences-from-tensorflow, item 1; the built-ins reject it).
+    # The plugin's V2/V4 accept the same call (docs/semantics.md#diff-per-channel-given-range; the built-ins reject it).
     check_row(
         "V2",
         [[1, 0.5], [0.25, -1]],
@@ -395,7 +395,7 @@ def test_v3_per_channel_range_given():
 
 
 def test_v3_per_channel_min_above_max_is_invalid_argument():
-    """The "unchecked" golden row is a deliberate difference (docs/semantics.md#differences-from-tensorflow, item 8): TensorFlow's V3
+    """The "unchecked" golden row is a deliberate difference (docs/semantics.md#diff-min-above-max): TensorFlow's V3
     returns ±inf garbage, the plugin returns InvalidArgument naming the channel."""
     x = tf.constant([[1, 0.5], [0.25, -1]], tf.float32)
     lo, hi = tf.constant([1.0, -1.0]), tf.constant([-1.0, 1.0])

@@ -1,4 +1,4 @@
-"""Gradients of the plugin's ops (docs/semantics.md#arithmetic, #python-api and #differences-from-tensorflow items 5/6).
+"""Gradients of the plugin's ops (docs/semantics.md#arithmetic, #python-api and #diff-v4-gradient and #diff-second-order-gradients).
 
 Where TensorFlow's built-in gradient works, the plugin's gradient is compared
 bit for bit with it; where the plugin deliberately differs (per-channel given

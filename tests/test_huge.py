@@ -1,4 +1,4 @@
-"""Element counts and dims beyond int32 (docs/semantics.md#bad-inputs, item 5, 7.7): all index arithmetic of
+"""Element counts and dims beyond int32 (docs/semantics.md#bad-data, #bad-no-check): all index arithmetic of
 the kernels is int64 (View's outer/depth/inner, the block splitting).
 
 - Always run (cheap): empty tensors whose other dims overflow int32, or even

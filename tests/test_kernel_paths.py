@@ -11,7 +11,7 @@ AVX2 in-process).
 
 Outputs must equal tf_qdq.reference.builtin(...) bit for bit (NumPy reference
 where no built-in defines the result: NaN data with a computed range,
-docs/semantics.md#differences-from-tensorflow, item 4). bfloat16 NaN outputs are compared as NaN only: TensorFlow's own
+docs/semantics.md#diff-nan-in-data). bfloat16 NaN outputs are compared as NaN only: TensorFlow's own
 float32 -> bfloat16 cast gives -NaN as 0x7fc0 or 0xffc0 depending on the
 element's position, so the reference has no single bit pattern.
 
@@ -196,7 +196,7 @@ def cases(quick=False, seed=0):
         x[rng.choice(40000, 300, replace=False)] = np.nan
         z = np.zeros((), dtype)
         yield (
-            f"{np.dtype(dtype).name} NaN in data (docs/semantics.md#differences-from-tensorflow, item 4)",
+            f"{np.dtype(dtype).name} NaN in data (docs/semantics.md#diff-nan-in-data)",
             "numpy",
             dict(input=x, input_min=z, input_max=z),
             dtype,

@@ -3,7 +3,7 @@ process, compared bit for bit (so -0.0 vs +0.0 and NaN payloads count).
 
 The oracle is `tf.raw_ops.QuantizeAndDequantize{V2,V3,V4,V4Grad}` through
 `reference.builtin` (which uses built-in V2 for V1, and built-in V3 for the
-per-channel given ranges that TensorFlow >= 2.16 rejects in V2/V4; docs/semantics.md#differences-from-tensorflow, item 1).
+per-channel given ranges that TensorFlow >= 2.16 rejects in V2/V4; docs/semantics.md#diff-per-channel-given-range).
 Where no built-in defines the result (per-channel given range with HALF_UP)
 the NumPy implementation of docs/semantics.md#arithmetic is the oracle, and that oracle is
 itself cross-checked against the built-in ops on part of the grid.

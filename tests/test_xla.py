@@ -352,8 +352,8 @@ def test_random_cases():
 @pytest.mark.parametrize("dtype", ALL_DTYPES, ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("axis", (-1, 1))
 def test_nan_in_data_without_zeros_is_ignored_by_the_range(dtype, axis):
-    """A computed range ignores NaN wherever it sits (docs/semantics.md#differences-from-tensorflow,
-    item 4), also on the fast reduction path that data without zeros takes."""
+    """A computed range ignores NaN wherever it sits (docs/semantics.md#diff-nan-in-data),
+    also on the fast reduction path that data without zeros takes."""
     rng = np.random.default_rng(7)
     fn = lambda x, lo, hi: raw.QuantizeAndDequantizeV4(input=x, input_min=lo, input_max=hi, axis=axis)  # noqa: E731
     jitted = tf.function(fn, jit_compile=True)  # one shape and dtype: compiled once

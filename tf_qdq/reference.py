@@ -86,7 +86,7 @@ def numpy_qdq(
     """docs/semantics.md#arithmetic in NumPy (one IEEE operation at a time, no FMA).
 
     x is a NumPy array of float16/bfloat16/float32/float64; half and bfloat16
-    compute in float32 and round the result to their type (docs/semantics.md#differences-from-tensorflow, item 3)."""
+    compute in float32 and round the result to their type (docs/semantics.md#diff-half-bfloat16)."""
     x = np.asarray(x)
     if x.size == 0:
         return x.copy()

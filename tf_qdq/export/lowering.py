@@ -141,8 +141,7 @@ def _choose_target(node, body, attrs, compute, straight_through) -> _Target:
             narrow_range=False,
             axis=-1,
         )
-        # The attribute range cast to T (docs/semantics.md#differences-from-tensorflow,
-        # item 7), then to the compute type.
+        # The attribute range cast to T (docs/semantics.md#diff-v1-op), then to the compute type.
         extra, consts = [], []
         for arg in ("input_min", "input_max"):
             value = np.float32(attrs[arg]).astype(_np_dtype(attrs["T"])).astype(_np_dtype(compute))

@@ -17,7 +17,7 @@ the validation rules (`expected_errors`), then run through the plugin:
   `tf_qdq.reference.builtin` (which applies the docs/semantics.md#differences-from-tensorflow references for
   half/bfloat16, V1 and per-channel given ranges), or, where TensorFlow has no
   answer, with the built-in op applied per channel slice (HALF_UP per-channel
-  given ranges; NaN in the data with a computed range, docs/semantics.md#differences-from-tensorflow, item 4);
+  given ranges; NaN in the data with a computed range, docs/semantics.md#diff-nan-in-data);
 - the process never crashes (a crash ends the run; --last-case names the input).
 
 The built-in op is only called on inputs that are valid for the plugin with

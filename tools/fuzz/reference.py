@@ -159,7 +159,7 @@ def _reference_forward(case, op, axis):
             finite_or_inf = s[~nan_mask[:, c, :]]
             if finite_or_inf.size == 0:
                 continue  # all NaN: only the NaN check applies
-            # NaN is ignored by the range (docs/semantics.md#differences-from-tensorflow, item 4): replacing it by a value of
+            # NaN is ignored by the range (docs/semantics.md#diff-nan-in-data): replacing it by a value of
             # the channel leaves the range, hence every other output, unchanged.
             s[nan_mask[:, c, :]] = finite_or_inf.min()
         r = reference.builtin(
@@ -252,7 +252,7 @@ def _assert_same(out, ref, compare, nan_mask, case, nan_in=None):
         diff &= ~(nan_in & np.isnan(out.astype(np.float32)))
     if out.dtype == BFLOAT16:
         # TensorFlow's float32 -> bfloat16 cast (in the half/bfloat16 reference,
-        # docs/semantics.md#differences-from-tensorflow, item 3) drops the sign of NaN in its vectorized path (8 at a time)
+        # docs/semantics.md#diff-half-bfloat16) drops the sign of NaN in its vectorized path (8 at a time)
         # and keeps it in the scalar tail, so the reference's NaN bits depend on
         # the position. The plugin keeps the sign everywhere; NaN must match NaN.
         o32, r32 = out.astype(np.float32), ref.astype(np.float32)
