@@ -22,7 +22,8 @@ The "QAT training step" section times a training step of a small CNN three ways:
 built-in QDQ, tf_qdq (tf_qdq/bench/qat.py).
 
 `run(...)` returns the rows (dicts) for use from Python. TF_QDQ_CPU_ISA=sse2|avx512 runs the
-plugin with another table of inner loops (default: AVX2 where the CPU has it).
+plugin with another table of inner loops (default: AVX2 where the CPU has it); the header names
+the table in use (tf_qdq.cpu_isa()).
 
 Absolute times depend on everything else running on the machine (memory bandwidth is shared):
 compare the interleaved ratios, and note the load average printed in the header.
