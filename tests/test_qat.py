@@ -566,7 +566,7 @@ def test_qat_keras3_example(tmp_path):
         timeout=300,
     )
     assert p.returncode == 0, p.stdout + p.stderr[-3000:]
-    assert "onnxruntime accuracy" in p.stdout and (tmp_path / "digits.onnx").exists()
+    assert "onnxruntime int8 accuracy" in p.stdout and (tmp_path / "digits_int8.onnx").exists()
 
 
 def test_nested_application_backbone():
