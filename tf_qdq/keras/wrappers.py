@@ -182,6 +182,13 @@ def _depthwise_quantizer_shape(kernel_shape):
 class _DepthwiseKernel:
     """Per output channel on a (..., in, multiplier) depthwise kernel."""
 
+    def _depthwise_quantizer(self, kernel, name: str) -> QuantizeDequantize:
+        """A built per-channel quantizer for a depthwise kernel (its channels are input x multiplier)."""
+        shape = tuple(kernel.shape)
+        quantizer = _weight_quantizer(self.weight_quantization, _depthwise_axis(shape), name)
+        quantizer.build(_depthwise_quantizer_shape(shape))
+        return quantizer
+
     def _quantize_kernel(self, kernel, quantizer, update_only=False):
         shape = tuple(kernel.shape)
         flat = kernel if shape[-1] == 1 else tf.reshape(kernel, shape[:-2] + (shape[-2] * shape[-1],))
@@ -204,29 +211,29 @@ def _bias_activation(layer, outputs, channels):
     return outputs
 
 
+# The plain convolutions are the same under Keras 2 and 3.
+@_register
+class QuantizedConv1D(_ConvQuantized, keras.layers.Conv1D):
+    pass
+
+
+@_register
+class QuantizedConv2D(_ConvQuantized, keras.layers.Conv2D):
+    pass
+
+
+@_register
+class QuantizedConv3D(_ConvQuantized, keras.layers.Conv3D):
+    pass
+
+
 if LEGACY_KERAS:
-
-    @_register
-    class QuantizedConv1D(_ConvQuantized, keras.layers.Conv1D):
-        pass
-
-    @_register
-    class QuantizedConv2D(_ConvQuantized, keras.layers.Conv2D):
-        pass
-
-    @_register
-    class QuantizedConv3D(_ConvQuantized, keras.layers.Conv3D):
-        pass
 
     @_register
     class QuantizedDepthwiseConv2D(_DepthwiseKernel, _Quantized, keras.layers.DepthwiseConv2D):
         def build(self, input_shape):
             super().build(input_shape)
-            shape = tuple(self.depthwise_kernel.shape)
-            self.kernel_quantizer = _weight_quantizer(
-                self.weight_quantization, _depthwise_axis(shape), "kernel_quantizer"
-            )
-            self.kernel_quantizer.build(_depthwise_quantizer_shape(shape))
+            self.kernel_quantizer = self._depthwise_quantizer(self.depthwise_kernel, "kernel_quantizer")
 
         def _kernels(self):
             return [(self.depthwise_kernel, self.kernel_quantizer)]
@@ -276,18 +283,6 @@ if LEGACY_KERAS:
 else:
     from keras import ops
 
-    @_register
-    class QuantizedConv1D(_ConvQuantized, keras.layers.Conv1D):
-        pass
-
-    @_register
-    class QuantizedConv2D(_ConvQuantized, keras.layers.Conv2D):
-        pass
-
-    @_register
-    class QuantizedConv3D(_ConvQuantized, keras.layers.Conv3D):
-        pass
-
     class _TransposeQuantized(_Quantized):
         def build(self, input_shape):
             super().build(input_shape)
@@ -318,11 +313,7 @@ else:
     class _DepthwiseQuantized(_DepthwiseKernel, _Quantized):
         def build(self, input_shape):
             super().build(input_shape)
-            shape = tuple(self.kernel.shape)
-            self.kernel_quantizer = _weight_quantizer(
-                self.weight_quantization, _depthwise_axis(shape), "kernel_quantizer"
-            )
-            self.kernel_quantizer.build(_depthwise_quantizer_shape(shape))
+            self.kernel_quantizer = self._depthwise_quantizer(self.kernel, "kernel_quantizer")
 
         def _qcall(self, inputs, training=None):
             kernel = self._quantize_kernel(ops.convert_to_tensor(self.kernel), self.kernel_quantizer)
@@ -347,11 +338,9 @@ else:
     class _SeparableQuantized(_DepthwiseKernel, _Quantized):
         def build(self, input_shape):
             super().build(input_shape)
-            shape = tuple(self.depthwise_kernel.shape)
-            self.depthwise_kernel_quantizer = _weight_quantizer(
-                self.weight_quantization, _depthwise_axis(shape), "depthwise_kernel_quantizer"
+            self.depthwise_kernel_quantizer = self._depthwise_quantizer(
+                self.depthwise_kernel, "depthwise_kernel_quantizer"
             )
-            self.depthwise_kernel_quantizer.build(_depthwise_quantizer_shape(shape))
             self.pointwise_kernel_quantizer = _weight_quantizer(
                 self.weight_quantization, -1, "pointwise_kernel_quantizer"
             )
