@@ -60,6 +60,21 @@ def _weight_quantizer(config: Dict[str, Any], axis: Optional[int], name: str) ->
     )
 
 
+def _activation_quantizer(config: Dict[str, Any], name: str) -> QuantizeDequantize:
+    """A built per-tensor quantizer for an activation inside a wrapper (its output, or the
+    depthwise part's output of a separable convolution)."""
+    quantizer = QuantizeDequantize(
+        num_bits=config["num_bits"],
+        narrow_range=config["narrow_range"],
+        signed=config["signed"],
+        range_mode=config["range_mode"],
+        init_range=config["init_range"],
+        name=name,
+    )
+    quantizer.build(())
+    return quantizer
+
+
 class _Quantized:
     """Mixin: kernel quantizers as sublayers, their settings in the config."""
 
@@ -95,15 +110,7 @@ class _Quantized:
         super().build(input_shape)
         oq = self.output_quantization
         if oq is not None:
-            self.output_quantizer = QuantizeDequantize(
-                num_bits=oq["num_bits"],
-                narrow_range=oq["narrow_range"],
-                signed=oq["signed"],
-                range_mode=oq["range_mode"],
-                init_range=oq["init_range"],
-                name="output_quantizer",
-            )
-            self.output_quantizer.build(())
+            self.output_quantizer = _activation_quantizer(oq, "output_quantizer")
 
     def call(self, inputs, training=None):
         """The layer's computation with quantized kernels; with an output quantizer
@@ -345,16 +352,9 @@ else:
                 self.weight_quantization, -1, "pointwise_kernel_quantizer"
             )
             self.pointwise_kernel_quantizer.build(tuple(self.pointwise_kernel.shape))
-            aq = self.activation_quantization
-            self.depthwise_output_quantizer = QuantizeDequantize(
-                num_bits=aq["num_bits"],
-                narrow_range=aq["narrow_range"],
-                signed=aq["signed"],
-                range_mode=aq["range_mode"],
-                init_range=aq["init_range"],
-                name="depthwise_output_quantizer",
+            self.depthwise_output_quantizer = _activation_quantizer(
+                self.activation_quantization, "depthwise_output_quantizer"
             )
-            self.depthwise_output_quantizer.build(())
 
         def _kernels(self):
             return [
